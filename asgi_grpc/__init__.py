@@ -1,0 +1,1 @@
+"""asgi_grpc: gRPC for the ASGI world."""

@@ -1,0 +1,93 @@
+"""Length-prefixed message framing (PROTOCOL-HTTP2.md, "Length-Prefixed-Message").
+
+Every gRPC message on the wire is ``flag:u8 length:u32be payload``. :class:`MessageReader` is an
+incremental parser: feed it body chunks as they arrive, in any chunking, and it returns the whole
+messages they complete. The common case (a chunk that holds exactly whole messages) is parsed
+without copying through a buffer.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ._errors import ProtocolError
+from ._status import StatusCode
+
+HEADER = struct.Struct(">BI")
+HEADER_SIZE = HEADER.size
+_pack = HEADER.pack
+_unpack_from = HEADER.unpack_from
+
+DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH = 4 * 1024 * 1024
+DEFAULT_MAX_SEND_MESSAGE_LENGTH = 2**31 - 1
+
+
+def frame(payload: bytes, compressed: bool = False) -> bytes:
+    """One message with its 5-byte prefix."""
+    return _pack(compressed, len(payload)) + payload
+
+
+def too_large(kind: str, length: int, limit: int) -> ProtocolError:
+    return ProtocolError(
+        StatusCode.RESOURCE_EXHAUSTED,
+        f"{kind} message larger than max ({length} vs. {limit})",
+    )
+
+
+class MessageReader:
+    """Turns body chunks into ``(compressed, payload)`` messages.
+
+    ``max_length`` bounds the length prefix (RESOURCE_EXHAUSTED beyond it), checked before any
+    of the payload is buffered, so a peer cannot make us hold more than one maximal message.
+    """
+
+    __slots__ = ("_buffer", "max_length")
+
+    def __init__(self, max_length: int | None = DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH) -> None:
+        self.max_length = max_length
+        self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes held of a message not yet complete (0 at a message boundary)."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
+        """Add a chunk; return the messages it completes (maybe none)."""
+        if self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        messages: list[tuple[bool, bytes]] = []
+        offset, end = 0, len(data)
+        while end - offset >= HEADER_SIZE:
+            flag, length = _unpack_from(data, offset)
+            if flag > 1:
+                raise ProtocolError(
+                    StatusCode.INTERNAL, f"invalid message compression flag {flag:#x}"
+                )
+            if self.max_length is not None and length > self.max_length:
+                raise too_large("Received", length, self.max_length)
+            start = offset + HEADER_SIZE
+            stop = start + length
+            if stop > end:
+                break
+            if start == HEADER_SIZE and stop == end:
+                payload = data[HEADER_SIZE:] if length else b""
+            else:
+                payload = data[start:stop]
+            messages.append((flag == 1, payload))
+            offset = stop
+        if offset < end:
+            self._buffer += data[offset:] if offset else data
+        return messages
+
+    def close(self) -> None:
+        """The body ended: a partial message left behind is a protocol error."""
+        if self._buffer:
+            pending = len(self._buffer)
+            self._buffer.clear()
+            raise ProtocolError(
+                StatusCode.INTERNAL,
+                f"stream ended in the middle of a message ({pending} bytes left over)",
+            )

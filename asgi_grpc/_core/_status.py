@@ -1,0 +1,106 @@
+"""Status codes and the ``grpc-message`` encoding (PROTOCOL-HTTP2.md, "Responses")."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+@enum.unique
+class StatusCode(enum.Enum):
+    """gRPC status codes; members and values are exactly ``grpc.StatusCode``'s.
+
+    The values are ``(int, str)`` like grpcio's, so ``StatusCode(grpc.StatusCode.X.value)`` maps a
+    grpcio member onto ours, and code written against grpcio compares equal by value.
+    """
+
+    OK = (0, "ok")
+    CANCELLED = (1, "cancelled")
+    UNKNOWN = (2, "unknown")
+    INVALID_ARGUMENT = (3, "invalid argument")
+    DEADLINE_EXCEEDED = (4, "deadline exceeded")
+    NOT_FOUND = (5, "not found")
+    ALREADY_EXISTS = (6, "already exists")
+    PERMISSION_DENIED = (7, "permission denied")
+    RESOURCE_EXHAUSTED = (8, "resource exhausted")
+    FAILED_PRECONDITION = (9, "failed precondition")
+    ABORTED = (10, "aborted")
+    OUT_OF_RANGE = (11, "out of range")
+    UNIMPLEMENTED = (12, "unimplemented")
+    INTERNAL = (13, "internal")
+    UNAVAILABLE = (14, "unavailable")
+    DATA_LOSS = (15, "data loss")
+    UNAUTHENTICATED = (16, "unauthenticated")
+
+
+_BY_INT: dict[int, StatusCode] = {member.value[0]: member for member in StatusCode}
+_WIRE: dict[StatusCode, bytes] = {member: b"%d" % member.value[0] for member in StatusCode}
+
+
+def status_from_int(value: int) -> StatusCode:
+    """The status for a wire code; codes outside 0-16 are UNKNOWN, as the spec asks."""
+    return _BY_INT.get(value, StatusCode.UNKNOWN)
+
+
+def status_to_wire(code: StatusCode) -> bytes:
+    """The ``grpc-status`` header value for ``code``."""
+    return _WIRE[code]
+
+
+def status_from_wire(value: bytes | None) -> StatusCode:
+    """Parse a ``grpc-status`` value; a missing or malformed one is UNKNOWN."""
+    if value is None or not value.isdigit() or len(value) > 3:
+        return StatusCode.UNKNOWN
+    return status_from_int(int(value))
+
+
+def coerce_status(code: Any) -> StatusCode:
+    """Accept our StatusCode, grpcio's ``grpc.StatusCode`` (same values), or a wire int."""
+    if isinstance(code, StatusCode):
+        return code
+    if isinstance(code, int):
+        return status_from_int(code)
+    value = getattr(code, "value", None)
+    if isinstance(value, tuple) and value and isinstance(value[0], int):
+        return status_from_int(value[0])
+    raise TypeError(f"expected a grpc StatusCode, got {code!r}")
+
+
+# grpc-message: UTF-8, then percent-encode every byte outside 0x20-0x7E and '%' itself.
+_UNRESERVED = frozenset(range(0x20, 0x7F)) - {ord("%")}
+_HEX = b"0123456789ABCDEF"
+
+
+def encode_message(message: str) -> bytes:
+    """Percent-encode a status message for the ``grpc-message`` trailer."""
+    raw = message.encode("utf-8", "surrogatepass")
+    if all(byte in _UNRESERVED for byte in raw):
+        return raw
+    out = bytearray()
+    for byte in raw:
+        if byte in _UNRESERVED:
+            out.append(byte)
+        else:
+            out += b"%" + _HEX[byte >> 4 : (byte >> 4) + 1] + _HEX[byte & 15 : (byte & 15) + 1]
+    return bytes(out)
+
+
+def decode_message(value: bytes) -> str:
+    """Decode ``grpc-message``; malformed escapes are kept literally, as the spec asks."""
+    if b"%" not in value:
+        return value.decode("utf-8", "replace")
+    out = bytearray()
+    i, n = 0, len(value)
+    while i < n:
+        byte = value[i]
+        if byte == 0x25 and i + 2 < n and _is_hex(value[i + 1]) and _is_hex(value[i + 2]):
+            out.append(int(value[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(byte)
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _is_hex(byte: int) -> bool:
+    return byte in b"0123456789abcdefABCDEF"

@@ -1,0 +1,71 @@
+"""``grpc-timeout`` encoding and deadlines (PROTOCOL-HTTP2.md, "Timeout")."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._errors import ProtocolError
+from ._status import StatusCode
+
+_UNITS = {
+    ord("H"): 3600.0,
+    ord("M"): 60.0,
+    ord("S"): 1.0,
+    ord("m"): 1e-3,
+    ord("u"): 1e-6,
+    ord("n"): 1e-9,
+}
+# Smallest unit first: the most precise encoding whose value fits in 8 digits.
+_ENCODE = (
+    (1, "n"),
+    (10**3, "u"),
+    (10**6, "m"),
+    (10**9, "S"),
+    (60 * 10**9, "M"),
+    (3600 * 10**9, "H"),
+)
+_MAX_VALUE = 99_999_999
+
+
+def encode_timeout(seconds: float) -> str:
+    """The ``grpc-timeout`` value for a timeout; rounds up so a deadline is never early."""
+    # Whole nanoseconds first (rounding off float noise such as 0.1 * 1e9 = 100000000.00000001).
+    nanos = max(1, math.ceil(round(seconds * 1e9, 3)))
+    for unit_nanos, unit in _ENCODE:
+        value = -(-nanos // unit_nanos)
+        if value <= _MAX_VALUE:
+            return f"{value}{unit}"
+    return f"{_MAX_VALUE}H"
+
+
+def decode_timeout(value: bytes | str) -> float:
+    """Seconds from a ``grpc-timeout`` value: 1 to 8 ASCII digits and a unit (H M S m u n)."""
+    raw = value.encode("latin-1") if isinstance(value, str) else value
+    if 2 <= len(raw) <= 9 and raw[:-1].isdigit() and raw[-1] in _UNITS:
+        return int(raw[:-1]) * _UNITS[raw[-1]]
+    raise ProtocolError(StatusCode.INTERNAL, f"malformed grpc-timeout {raw!r}")
+
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An absolute point in time on a given clock (monotonic by default)."""
+
+    when: float
+    clock: Clock = field(default=time.monotonic, compare=False, repr=False)
+
+    @classmethod
+    def after(cls, seconds: float, clock: Clock = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        return max(0.0, self.when - self.clock())
+
+    @property
+    def expired(self) -> bool:
+        return self.clock() >= self.when
