@@ -1,0 +1,32 @@
+"""Fixtures shared by every test package: TLS material from a throwaway CA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import trustme
+
+
+@dataclass(frozen=True)
+class TLS:
+    ca_pem: bytes
+    server_key: bytes
+    server_chain: bytes
+    client_key: bytes
+    client_chain: bytes
+
+
+@pytest.fixture(scope="session")
+def tls() -> TLS:
+    """A CA, a server certificate for localhost / 127.0.0.1 / ::1, and a client certificate."""
+    ca = trustme.CA()
+    server = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    client = ca.issue_cert("client.example.com")
+    return TLS(
+        ca_pem=ca.cert_pem.bytes(),
+        server_key=server.private_key_pem.bytes(),
+        server_chain=server.cert_chain_pems[0].bytes(),
+        client_key=client.private_key_pem.bytes(),
+        client_chain=client.cert_chain_pems[0].bytes(),
+    )
