@@ -1,0 +1,61 @@
+"""Credentials: the TLS a port or a channel uses (grpc.ServerCredentials and friends)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServerCredentials:
+    """grpc.ServerCredentials: TLS settings for a secure port."""
+
+    private_key_certificate_chain_pairs: tuple[tuple[bytes, bytes], ...]
+    root_certificates: bytes | None = None
+    require_client_auth: bool = False
+
+    def ssl_context(self, alpn: Sequence[str] = ("h2",)) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # RFC 9113 9.2: no compression, no renegotiation, ephemeral key exchange only.
+        context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+        for key, chain in self.private_key_certificate_chain_pairs:
+            _load_cert_chain(context, key, chain)
+        if self.root_certificates is not None:
+            context.load_verify_locations(cadata=self.root_certificates.decode("ascii"))
+            context.verify_mode = (
+                ssl.CERT_REQUIRED if self.require_client_auth else ssl.CERT_OPTIONAL
+            )
+        context.set_alpn_protocols(list(alpn))
+        return context
+
+
+def ssl_server_credentials(
+    private_key_certificate_chain_pairs: Sequence[tuple[bytes, bytes]],
+    root_certificates: bytes | None = None,
+    require_client_auth: bool = False,
+) -> ServerCredentials:
+    """grpc.ssl_server_credentials: PEM key/chain pairs, and client CA roots for mutual TLS."""
+    if not private_key_certificate_chain_pairs:
+        raise ValueError("At least one private key-certificate chain pair is required!")
+    if require_client_auth and root_certificates is None:
+        raise ValueError("Illegal to require client auth without providing root certificates!")
+    return ServerCredentials(
+        tuple((bytes(key), bytes(chain)) for key, chain in private_key_certificate_chain_pairs),
+        root_certificates,
+        require_client_auth,
+    )
+
+
+def _load_cert_chain(context: ssl.SSLContext, key: bytes, chain: bytes) -> None:
+    """ssl can only load certificates from files: write them to a private temp file briefly."""
+    fd, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(chain.rstrip(b"\n") + b"\n" + key)
+        context.load_cert_chain(path)
+    finally:
+        os.unlink(path)

@@ -1,0 +1,120 @@
+"""grpcio's handler vocabulary: method handlers, generic handlers, handler call details.
+
+These are the objects that grpcio-tools' ``add_XServicer_to_server`` builds and hands to a server.
+Generated code imports whichever ``grpc`` the user has, so a server must accept grpcio's own
+``RpcMethodHandler`` namedtuples as readily as ours: everything here is read by field name.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
+
+from ._core import Metadata
+
+Serializer = Callable[[Any], bytes]
+Deserializer = Callable[[bytes], Any]
+
+
+class RpcMethodHandler(NamedTuple):
+    """grpc.RpcMethodHandler: how to run one method; exactly one behaviour field is set."""
+
+    request_streaming: bool
+    response_streaming: bool
+    request_deserializer: Deserializer | None
+    response_serializer: Serializer | None
+    unary_unary: Callable[..., Any] | None
+    unary_stream: Callable[..., Any] | None
+    stream_unary: Callable[..., Any] | None
+    stream_stream: Callable[..., Any] | None
+
+
+def unary_unary_rpc_method_handler(
+    behavior: Callable[..., Any],
+    request_deserializer: Deserializer | None = None,
+    response_serializer: Serializer | None = None,
+) -> RpcMethodHandler:
+    return RpcMethodHandler(
+        False, False, request_deserializer, response_serializer, behavior, None, None, None
+    )
+
+
+def unary_stream_rpc_method_handler(
+    behavior: Callable[..., Any],
+    request_deserializer: Deserializer | None = None,
+    response_serializer: Serializer | None = None,
+) -> RpcMethodHandler:
+    return RpcMethodHandler(
+        False, True, request_deserializer, response_serializer, None, behavior, None, None
+    )
+
+
+def stream_unary_rpc_method_handler(
+    behavior: Callable[..., Any],
+    request_deserializer: Deserializer | None = None,
+    response_serializer: Serializer | None = None,
+) -> RpcMethodHandler:
+    return RpcMethodHandler(
+        True, False, request_deserializer, response_serializer, None, None, behavior, None
+    )
+
+
+def stream_stream_rpc_method_handler(
+    behavior: Callable[..., Any],
+    request_deserializer: Deserializer | None = None,
+    response_serializer: Serializer | None = None,
+) -> RpcMethodHandler:
+    return RpcMethodHandler(
+        True, True, request_deserializer, response_serializer, None, None, None, behavior
+    )
+
+
+class HandlerCallDetails(NamedTuple):
+    """grpc.HandlerCallDetails: what a generic handler or interceptor sees of an incoming call."""
+
+    method: str
+    invocation_metadata: Metadata
+
+
+class GenericRpcHandler(abc.ABC):
+    """grpc.GenericRpcHandler: maps call details to a method handler, or None."""
+
+    @abc.abstractmethod
+    def service(self, handler_call_details: HandlerCallDetails) -> RpcMethodHandler | None:
+        raise NotImplementedError
+
+
+class ServiceRpcHandler(GenericRpcHandler):
+    """grpc.ServiceRpcHandler: a generic handler for one named service."""
+
+    @abc.abstractmethod
+    def service_name(self) -> str:
+        raise NotImplementedError
+
+
+class _DictionaryGenericHandler(ServiceRpcHandler):
+    def __init__(self, service: str, method_handlers: Mapping[str, Any]) -> None:
+        self._name = service
+        self._method_handlers = {
+            f"/{service}/{method}": handler for method, handler in method_handlers.items()
+        }
+
+    def service_name(self) -> str:
+        return self._name
+
+    def service(self, handler_call_details: HandlerCallDetails) -> Any:
+        return self._method_handlers.get(handler_call_details.method)
+
+
+def method_handlers_generic_handler(
+    service: str, method_handlers: Mapping[str, Any]
+) -> ServiceRpcHandler:
+    """grpc.method_handlers_generic_handler: a generic handler over ``{method: handler}``."""
+    return _DictionaryGenericHandler(service, method_handlers)
+
+
+class GenericHandlerLike(Protocol):
+    """Anything with grpcio's ``service(details)`` method, ours or grpcio's."""
+
+    def service(self, handler_call_details: Any) -> Any: ...

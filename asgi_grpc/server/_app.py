@@ -1,0 +1,286 @@
+"""The gRPC ASGI application.
+
+:class:`GrpcApp` is a plain ASGI 3 app: serve it with Hypercorn over HTTP/2 (``hypercorn
+module:app``), mount it in Starlette, or give it a ``fallback`` ASGI app that gets every request
+that is not gRPC (content-type dispatch), so REST and gRPC share one port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from .._core import (
+    IDENTITY,
+    ProtocolError,
+    RequestHead,
+    StatusCode,
+    is_grpc_content_type,
+    is_supported,
+    parse_request_headers,
+    response_headers,
+    trailers,
+)
+from .._handlers import GenericHandlerLike, HandlerCallDetails, method_handlers_generic_handler
+from ._call import ServicerContext
+from ._config import ServerConfig
+from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
+
+T = TypeVar("T")
+
+
+class GrpcApp:
+    """An ASGI application that serves gRPC methods.
+
+    Handlers are registered the grpcio way (``add_generic_rpc_handlers``,
+    ``add_registered_method_handlers``, or a generated ``add_XServicer_to_server(servicer, app)``).
+    Requests whose content type is not ``application/grpc*`` go to ``fallback`` (a REST app, for
+    example); without one they get ``415 Unsupported Media Type``.
+    """
+
+    def __init__(
+        self,
+        handlers: Iterable[GenericHandlerLike] | None = None,
+        *,
+        interceptors: Sequence[Any] | None = None,
+        config: ServerConfig | None = None,
+        fallback: ASGIApp | None = None,
+    ) -> None:
+        self.config = config or ServerConfig()
+        self.fallback = fallback
+        self._generic: list[GenericHandlerLike] = list(handlers or ())
+        self._registered: dict[str, Any] = {}
+        self._interceptors = tuple(interceptors or ())
+        self._calls: set[ServicerContext] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ registration (grpcio API)
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[GenericHandlerLike]) -> None:
+        for handler in generic_rpc_handlers:
+            if not callable(getattr(handler, "service", None)):
+                raise TypeError(f"{handler!r} is not a GenericRpcHandler (no service() method)")
+            self._generic.append(handler)
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: Mapping[str, Any]
+    ) -> None:
+        for method, handler in method_handlers.items():
+            self._registered[f"/{service_name}/{method}"] = handler
+
+    def add_service(self, service_name: str, method_handlers: Mapping[str, Any]) -> None:
+        """Register ``{method: handler}`` for one service (both lookup paths, like grpcio-tools)."""
+        self.add_generic_rpc_handlers(
+            (method_handlers_generic_handler(service_name, method_handlers),)
+        )
+        self.add_registered_method_handlers(service_name, method_handlers)
+
+    @property
+    def active_rpcs(self) -> int:
+        return len(self._calls)
+
+    async def cancel_all(self, wait: float = 1.0) -> None:
+        """Cancel every call in flight (they end UNAVAILABLE) and give them ``wait`` s to finish."""
+        tasks = [call._task for call in self._calls if call._task is not None]
+        for call in list(self._calls):
+            call._shutdown()
+        if tasks:
+            await asyncio.wait(tasks, timeout=wait)
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            content_type = _header(scope["headers"], b"content-type")
+            if is_grpc_content_type(content_type):
+                await self._handle_grpc(scope, receive, send)
+                return
+            if self.fallback is not None:
+                await self.fallback(scope, receive, send)
+                return
+            await _http_error(
+                send, 415, "not a gRPC request: content-type must be application/grpc"
+            )
+        elif kind == "lifespan":
+            if self.fallback is not None:
+                await self.fallback(scope, receive, send)
+            else:
+                await _lifespan(receive, send)
+        elif self.fallback is not None:
+            await self.fallback(scope, receive, send)
+
+    async def _handle_grpc(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["method"] != "POST":
+            await _http_error(send, 405, "gRPC requires POST", [(b"allow", b"POST")])
+            return
+        if "http.response.trailers" not in scope.get("extensions", {}) or scope.get(
+            "http_version"
+        ) not in ("2", "3"):
+            await _http_error(
+                send,
+                505,
+                "gRPC needs HTTP/2 with trailers: serve this app with Hypercorn over HTTP/2",
+            )
+            return
+        headers = scope["headers"]
+        if _header(headers, b"te") != b"trailers":
+            await _http_error(send, 400, "gRPC requires the 'te: trailers' request header")
+            return
+        path = scope.get("raw_path") or scope["path"].encode()
+        method = path.decode("utf-8", "replace") if isinstance(path, bytes) else path
+        try:
+            head = parse_request_headers(headers)
+        except ProtocolError as exc:
+            await _reject(scope, send, exc.code, exc.message)
+            return
+        if head.encoding != IDENTITY and not is_supported(head.encoding):
+            await _reject(
+                scope,
+                send,
+                StatusCode.UNIMPLEMENTED,
+                f"Compression algorithm '{head.encoding}' is not supported",
+            )
+            return
+        handler = await self._lookup(method, head)
+        if handler is None:
+            await _reject(scope, send, StatusCode.UNIMPLEMENTED, "Method not found!")
+            return
+        limit = self.config.maximum_concurrent_rpcs
+        calls = self._calls
+        if limit is not None and len(calls) >= limit:
+            await _reject(
+                scope, send, StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!"
+            )
+            return
+        call = ServicerContext(
+            self,
+            scope,
+            receive,
+            send,
+            method,
+            head,
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+        calls.add(call)
+        try:
+            await call.run(handler)
+        finally:
+            calls.discard(call)
+
+    async def _lookup(self, method: str, head: RequestHead) -> Any:
+        if not self._interceptors:
+            handler = self._registered.get(method)
+            if handler is not None:
+                return handler
+            return self._lookup_generic(HandlerCallDetails(method, head.metadata))
+        return await self._intercepted(0, HandlerCallDetails(method, head.metadata))
+
+    def _lookup_any(self, details: Any) -> Any:
+        handler = self._registered.get(details.method)
+        return handler if handler is not None else self._lookup_generic(details)
+
+    def _lookup_generic(self, details: Any) -> Any:
+        for generic in self._generic:
+            handler = generic.service(details)
+            if handler is not None:
+                return handler
+        return None
+
+    async def _intercepted(self, index: int, details: Any) -> Any:
+        """Run interceptor ``index`` with a continuation to the next one (or to the lookup)."""
+        if index == len(self._interceptors):
+            return self._lookup_any(details)
+        interceptor = self._interceptors[index]
+        if inspect.iscoroutinefunction(interceptor.intercept_service):
+
+            async def continuation(next_details: Any) -> Any:
+                return await self._intercepted(index + 1, next_details)
+
+            return await interceptor.intercept_service(continuation, details)
+
+        # A grpc-style (sync) interceptor gets a sync continuation; the rest of the chain after it
+        # must then be sync as well.
+        def sync_continuation(next_details: Any) -> Any:
+            return self._sync_intercepted(index + 1, next_details)
+
+        result = interceptor.intercept_service(sync_continuation, details)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    def _sync_intercepted(self, index: int, details: Any) -> Any:
+        if index == len(self._interceptors):
+            return self._lookup_any(details)
+        interceptor = self._interceptors[index]
+        return interceptor.intercept_service(
+            lambda next_details: self._sync_intercepted(index + 1, next_details), details
+        )
+
+    # ------------------------------------------------------------------ helpers for calls
+
+    def response_encoding(self, head: RequestHead) -> str:
+        encoding = self.config.compression
+        if encoding != IDENTITY and encoding in head.accept_encoding:
+            return encoding
+        return IDENTITY
+
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
+        """Run a blocking behaviour on the migration thread pool (or the loop's default one)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.config.thread_pool, functools.partial(fn, *args))
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def _reject(scope: Scope, send: ASGISend, code: StatusCode, message: str) -> None:
+    """End a call before it started: a trailers-only response where the server can send one."""
+    status = trailers(code, message)
+    if "asgi_grpc.trailers_only" in scope.get("extensions", {}):
+        await send(
+            {"type": "http.response.trailers", "headers": response_headers(IDENTITY) + status}
+        )
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": response_headers(IDENTITY),
+            "trailers": True,
+        }
+    )
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await send({"type": "http.response.trailers", "headers": status, "more_trailers": False})
+
+
+async def _http_error(
+    send: ASGISend, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = message.encode() + b"\n"
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _lifespan(receive: ASGIReceive, send: ASGISend) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

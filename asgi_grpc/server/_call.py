@@ -1,0 +1,725 @@
+"""One server-side call: reading requests, writing responses, ending with a status.
+
+:class:`ServicerContext` is both the handler's view of the call (grpc.aio.ServicerContext) and the
+call's state machine. It talks ASGI: request body chunks come from ``receive()``, responses go out
+as ``http.response.start`` / ``http.response.body`` / ``http.response.trailers``.
+
+The ASGI task that runs the call is the task that runs the handler; a deadline or a client reset
+(``http.disconnect``) cancels that task, and :meth:`run` turns the cancellation into the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .._core import (
+    IDENTITY,
+    Compression,
+    MessageReader,
+    MetadataLike,
+    ProtocolError,
+    RequestHead,
+    StatusCode,
+    coerce_status,
+    compress,
+    decompress,
+    encoding_name,
+    frame,
+    response_headers,
+    too_large,
+    trailers,
+)
+from .._errors import EOF, AbortError, UsageError
+from ._types import ASGIReceive, ASGISend, Scope
+
+if TYPE_CHECKING:
+    from ._app import GrpcApp
+
+logger = logging.getLogger("asgi_grpc.server")
+
+_BODY_END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": False}
+
+# Why the call's task was cancelled by the call itself (as opposed to by the server stopping).
+_DEADLINE = "deadline"
+_CLIENT = "client"
+_SHUTDOWN = "shutdown"
+_CANCEL_STATUS = {
+    _DEADLINE: (StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
+    _SHUTDOWN: (StatusCode.UNAVAILABLE, "Server shutting down"),
+}
+
+
+class ServicerContext:
+    """grpc.aio.ServicerContext: the handler's window onto its call."""
+
+    __slots__ = (
+        "_abort_called",
+        "_app",
+        "_body_closed",
+        "_buffered",
+        "_callbacks",
+        "_cancel_reason",
+        "_code",
+        "_deadline_handle",
+        "_deadline_when",
+        "_details",
+        "_disable_next_compression",
+        "_done",
+        "_encoding",
+        "_head",
+        "_initial_metadata",
+        "_loop",
+        "_method",
+        "_reader",
+        "_receive",
+        "_request_deserializer",
+        "_request_done",
+        "_request_error",
+        "_request_iterating",
+        "_request_messages",
+        "_request_waiter",
+        "_response_serializer",
+        "_scope",
+        "_send",
+        "_sent_headers",
+        "_space_waiter",
+        "_task",
+        "_trailing_metadata",
+        "_watcher",
+    )
+
+    def __init__(
+        self,
+        app: GrpcApp,
+        scope: Scope,
+        receive: ASGIReceive,
+        send: ASGISend,
+        method: str,
+        head: RequestHead,
+        request_deserializer: Callable[[bytes], Any] | None,
+        response_serializer: Callable[[Any], bytes] | None,
+    ) -> None:
+        self._app = app
+        self._scope = scope
+        self._receive = receive
+        self._send = send
+        self._method = method
+        self._head = head
+        self._request_deserializer = request_deserializer
+        self._response_serializer = response_serializer
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[Any] | None = asyncio.current_task()
+        self._reader = MessageReader(app.config.max_receive_message_length)
+        self._encoding = app.response_encoding(head)
+        self._disable_next_compression = False
+        self._initial_metadata: MetadataLike = None
+        self._trailing_metadata: MetadataLike = None
+        self._code: StatusCode | None = None
+        self._details: str | None = None
+        self._abort_called = False
+        self._sent_headers = False
+        self._body_closed = False
+        self._done = False
+        self._cancel_reason: str | None = None
+        self._callbacks: list[Callable[[ServicerContext], Any]] = []
+        # Request side: messages parsed but not yet handed to the handler.
+        self._request_messages: collections.deque[tuple[bool, bytes]] = collections.deque()
+        self._request_done = False
+        self._request_error: ProtocolError | None = None
+        self._request_waiter: asyncio.Future[None] | None = None
+        self._space_waiter: asyncio.Future[None] | None = None
+        self._request_iterating = False
+        self._buffered = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self._deadline_handle: asyncio.TimerHandle | None = None
+        self._deadline_when: float | None = None
+        if head.timeout is not None:
+            self._deadline_when = self._loop.time() + head.timeout
+            self._deadline_handle = self._loop.call_at(self._deadline_when, self._expire)
+
+    # ------------------------------------------------------------------ running the call
+
+    async def run(self, handler: Any) -> None:
+        """Run ``handler`` (a method handler, ours or grpcio's) to the end and send the status."""
+        code = StatusCode.OK
+        details: str | None = None
+        try:
+            if handler.request_streaming:
+                self._watcher = self._loop.create_task(self._pump())
+                request: Any = self._request_iterator()
+            else:
+                request = await self._read_unary_request()
+                self._watcher = self._loop.create_task(self._watch())
+            if handler.response_streaming:
+                if handler.request_streaming:
+                    behavior = handler.stream_stream
+                else:
+                    behavior = handler.unary_stream
+                await self._run_streaming_response(behavior, request)
+            else:
+                behavior = (
+                    handler.stream_unary if handler.request_streaming else handler.unary_unary
+                )
+                response = await self._invoke(behavior, request)
+                if self._code is None or self._code is StatusCode.OK:
+                    if response is None:
+                        # grpcio: a unary handler returning None without a status is an error.
+                        if not self._abort_called:
+                            code = StatusCode.UNKNOWN
+                            details = "Unexpected None response from the servicer"
+                    else:
+                        await self._write(response, last=True)
+        except AbortError:
+            if not self._abort_called:  # raised by hand, not through abort()
+                code, details = StatusCode.UNKNOWN, "Unexpected AbortError"
+        except asyncio.CancelledError:
+            reason = self._cancel_reason
+            if reason is None:
+                # The server is going away (stop() past its grace): end as UNAVAILABLE if the
+                # stream still exists, then let the cancellation continue.
+                self._finish_callbacks()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await self._end(StatusCode.UNAVAILABLE, "Server shutting down")
+                raise
+            _uncancel(self._task)
+            if reason == _CLIENT:
+                self._finish_callbacks()
+                return
+            code, details = _CANCEL_STATUS[reason]
+        except ProtocolError as exc:
+            code, details = exc.code, exc.message
+        except Exception as exc:
+            if self._code is not None and self._code is not StatusCode.OK:
+                code = self._code
+                details = self._details
+            else:
+                logger.exception("Exception in handler for %s", self._method)
+                code = StatusCode.UNKNOWN
+                details = f"Unexpected {type(exc)}: {exc}"
+        else:
+            if self._cancel_reason is not None:  # cancelled while finishing up
+                _uncancel(self._task)
+                if self._cancel_reason == _CLIENT:
+                    self._finish_callbacks()
+                    return
+                code, details = _CANCEL_STATUS[self._cancel_reason]
+        if code is StatusCode.OK and self._code is not None:
+            code = self._code
+            details = self._details
+        elif details is None:
+            details = self._details
+        self._finish_callbacks()
+        try:
+            await self._end(code, details)
+        except asyncio.CancelledError:
+            if self._cancel_reason is None:
+                raise
+            _uncancel(self._task)
+
+    async def _invoke(self, behavior: Callable[..., Any], request: Any) -> Any:
+        """Call a unary-response behaviour: coroutine function, or plain function on a thread."""
+        if inspect.iscoroutinefunction(behavior):
+            return await behavior(request, self)
+        result = await self._app.run_sync(behavior, self._sync_request(request), _SyncContext(self))
+        if inspect.isawaitable(result):  # a plain function that returned a coroutine
+            return await result
+        return result
+
+    async def _run_streaming_response(self, behavior: Callable[..., Any], request: Any) -> None:
+        if inspect.isasyncgenfunction(behavior):
+            agen = behavior(request, self)
+            try:
+                async for response in agen:
+                    await self._write(response)
+            finally:
+                await agen.aclose()
+        elif inspect.iscoroutinefunction(behavior):
+            await behavior(request, self)  # writes through context.write()
+        else:
+            await self._app.run_sync(self._drive_sync_stream, behavior, self._sync_request(request))
+
+    def _drive_sync_stream(self, behavior: Callable[..., Any], request: Any) -> None:
+        """On a worker thread: run a sync response-streaming behaviour, writing as it yields."""
+        loop = self._loop
+        responses = behavior(request, _SyncContext(self))
+        if responses is None:
+            return
+        for response in responses:
+            asyncio.run_coroutine_threadsafe(self._write(response), loop).result()
+
+    def _sync_request(self, request: Any) -> Any:
+        """For sync behaviours, a request stream becomes a blocking iterator."""
+        if isinstance(request, _RequestIterator):
+            return _BlockingRequestIterator(self)
+        return request
+
+    def _expire(self) -> None:
+        self._deadline_handle = None
+        if not self._done and self._cancel_reason is None:
+            self._cancel_reason = _DEADLINE
+            if self._task is not None:
+                self._task.cancel()
+
+    def _shutdown(self) -> None:
+        if not self._done and self._cancel_reason is None:
+            self._cancel_reason = _SHUTDOWN
+            if self._task is not None:
+                self._task.cancel()
+
+    def _client_gone(self) -> None:
+        if not self._done and self._cancel_reason is None:
+            self._cancel_reason = _CLIENT
+            if self._task is not None:
+                self._task.cancel()
+
+    def _finish_callbacks(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+            self._deadline_handle = None
+        watcher = self._watcher
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+        for callback in self._callbacks:
+            try:
+                callback(self)
+            except Exception:  # noqa: PERF203 - one failing callback must not skip the others
+                logger.exception("Done callback of %s failed", self._method)
+        self._callbacks.clear()
+
+    # ------------------------------------------------------------------ request side
+
+    async def _read_unary_request(self) -> Any:
+        """Read the whole body of a unary request: exactly one message."""
+        receive = self._receive
+        reader = self._reader
+        messages: list[tuple[bool, bytes]] = []
+        while True:
+            event = await receive()
+            if event["type"] != "http.request":  # http.disconnect
+                self._cancel_reason = _CLIENT
+                raise asyncio.CancelledError
+            body = event.get("body")
+            if body:
+                messages += reader.feed(body)
+            if not event.get("more_body", False):
+                break
+        reader.close()
+        if len(messages) != 1:
+            raise ProtocolError(
+                StatusCode.INTERNAL if messages else StatusCode.UNIMPLEMENTED,
+                "Received too many messages for a unary request"
+                if messages
+                else "Missing request message for a unary call",
+            )
+        compressed, payload = messages[0]
+        return self._deserialize(compressed, payload)
+
+    def _deserialize(self, compressed: bool, payload: bytes) -> Any:
+        if compressed:
+            encoding = self._head.encoding
+            if encoding == IDENTITY:
+                raise ProtocolError(
+                    StatusCode.INTERNAL,
+                    "Compressed message received without a grpc-encoding",
+                )
+            payload = decompress(encoding, payload, self._app.config.max_receive_message_length)
+        deserializer = self._request_deserializer
+        if deserializer is None:
+            return payload
+        try:
+            return deserializer(payload)
+        except Exception as exc:
+            raise ProtocolError(
+                StatusCode.INTERNAL, f"Failed to deserialize the request: {exc}"
+            ) from exc
+
+    async def _watch(self) -> None:
+        """After a unary request: wait for the client to go away, and cancel the call if it does."""
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                event = await self._receive()
+                if event["type"] == "http.disconnect":
+                    self._client_gone()
+                    return
+
+    async def _pump(self) -> None:
+        """For streaming requests: parse body chunks into the message queue, bounded in bytes."""
+        receive = self._receive
+        reader = self._reader
+        limit = self._app.config.max_buffered_request_bytes
+        try:
+            while True:
+                while self._buffered > limit:
+                    self._space_waiter = self._loop.create_future()
+                    await self._space_waiter
+                event = await receive()
+                if event["type"] != "http.request":
+                    if not self._request_done:
+                        self._request_error = ProtocolError(
+                            StatusCode.CANCELLED, "Client cancelled the call"
+                        )
+                    self._wake_reader()
+                    self._client_gone()
+                    return
+                if self._request_done:
+                    continue
+                body = event.get("body")
+                if body:
+                    try:
+                        messages = reader.feed(body)
+                    except ProtocolError as exc:
+                        self._request_error = exc
+                        self._request_done = True
+                        self._wake_reader()
+                        continue
+                    if messages:
+                        self._request_messages.extend(messages)
+                        for _, payload in messages:
+                            self._buffered += len(payload)
+                        self._wake_reader()
+                if not event.get("more_body", False):
+                    try:
+                        reader.close()
+                    except ProtocolError as exc:
+                        self._request_error = exc
+                    self._request_done = True
+                    self._wake_reader()
+        except asyncio.CancelledError:
+            return
+
+    def _wake_reader(self) -> None:
+        waiter = self._request_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _next_request(self) -> Any:
+        """The next request message, or EOF."""
+        messages = self._request_messages
+        while not messages:
+            if self._request_error is not None:
+                raise self._request_error
+            if self._request_done:
+                return EOF
+            self._request_waiter = self._loop.create_future()
+            try:
+                await self._request_waiter
+            finally:
+                self._request_waiter = None
+        compressed, payload = messages.popleft()
+        self._buffered -= len(payload)
+        waiter = self._space_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return self._deserialize(compressed, payload)
+
+    def _request_iterator(self) -> _RequestIterator:
+        return _RequestIterator(self)
+
+    # ------------------------------------------------------------------ response side
+
+    async def _send_headers(self) -> None:
+        self._sent_headers = True
+        try:
+            headers = response_headers(self._encoding, self._initial_metadata)
+        except (ValueError, TypeError) as exc:
+            raise ProtocolError(StatusCode.INTERNAL, f"invalid initial metadata: {exc}") from exc
+        await self._send(
+            {"type": "http.response.start", "status": 200, "headers": headers, "trailers": True}
+        )
+
+    async def _write(self, message: Any, last: bool = False) -> None:
+        serializer = self._response_serializer
+        data = message if serializer is None else serializer(message)
+        limit = self._app.config.max_send_message_length
+        if limit is not None and len(data) > limit:
+            raise too_large("Sent", len(data), limit)
+        compressed = False
+        if self._encoding != IDENTITY:
+            if self._disable_next_compression:
+                self._disable_next_compression = False
+            else:
+                data = compress(self._encoding, data)
+                compressed = True
+        if not self._sent_headers:
+            await self._send_headers()
+        self._body_closed = last
+        await self._send(
+            {"type": "http.response.body", "body": frame(data, compressed), "more_body": not last}
+        )
+
+    async def _end(self, code: StatusCode, details: str | None) -> None:
+        """Send the status (and trailing metadata) that ends the call."""
+        trailer_headers = trailers(code, details, self._trailing_metadata)
+        send = self._send
+        if not self._sent_headers:
+            if "asgi_grpc.trailers_only" in self._scope.get("extensions", {}):
+                trailer_headers[:0] = response_headers(IDENTITY)
+                await send({"type": "http.response.trailers", "headers": trailer_headers})
+                return
+            await self._send_headers()
+        if not self._body_closed:
+            self._body_closed = True
+            await send(_BODY_END)
+        await send(
+            {"type": "http.response.trailers", "headers": trailer_headers, "more_trailers": False}
+        )
+
+    # ------------------------------------------------------------------ grpc.aio.ServicerContext
+
+    async def read(self) -> Any:
+        """The next request message, or :data:`EOF` when the client is done writing."""
+        if self._request_iterating:
+            raise UsageError("Cannot mix read() with iterating over the request stream")
+        return await self._next_request()
+
+    async def write(self, message: Any) -> None:
+        """Send one response message."""
+        if self._done or self._body_closed:
+            raise UsageError("The call has already ended")
+        await self._write(message)
+
+    async def send_initial_metadata(self, initial_metadata: MetadataLike) -> None:
+        if self._sent_headers:
+            raise UsageError("Initial metadata has already been sent")
+        self._initial_metadata = initial_metadata
+        await self._send_headers()
+
+    async def abort(
+        self,
+        code: Any,
+        details: str = "",
+        trailing_metadata: MetadataLike = (),
+    ) -> NoReturn:
+        """End the call with ``code`` and ``details``: raises :class:`AbortError`."""
+        if self._abort_called:
+            raise UsageError("Abort already called!")
+        status = coerce_status(code)
+        if status is StatusCode.OK:
+            logger.error("abort() called with StatusCode.OK; sending UNKNOWN instead")
+            status = StatusCode.UNKNOWN
+        self._abort_called = True
+        self._code = status
+        self._details = details
+        if trailing_metadata:
+            self._trailing_metadata = trailing_metadata
+        raise AbortError(f"Locally aborted: {status.name} {details}")
+
+    async def abort_with_status(self, status: Any) -> NoReturn:
+        """End the call with a grpc.Status (code, details, trailing_metadata)."""
+        await self.abort(status.code, status.details, status.trailing_metadata)
+
+    def set_trailing_metadata(self, trailing_metadata: MetadataLike) -> None:
+        self._trailing_metadata = trailing_metadata
+
+    def trailing_metadata(self) -> MetadataLike:
+        return self._trailing_metadata
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return tuple(self._head.metadata)
+
+    def set_code(self, code: Any) -> None:
+        self._code = coerce_status(code)
+
+    def code(self) -> StatusCode | None:
+        return self._code
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def details(self) -> str | None:
+        return self._details
+
+    def set_compression(self, compression: Compression) -> None:
+        """Compress the responses of this call with ``compression`` if the client accepts it."""
+        if self._sent_headers:
+            raise UsageError("Compression must be set before the first response is sent")
+        name = encoding_name(compression)
+        self._encoding = name if name in self._head.accept_encoding else IDENTITY
+
+    def disable_next_message_compression(self) -> None:
+        self._disable_next_compression = True
+
+    def peer(self) -> str:
+        return _peer(self._scope)
+
+    def peer_identities(self) -> Iterable[bytes] | None:
+        identities = self._auth().get("x509_subject_alternative_name") or self._auth().get(
+            "x509_common_name"
+        )
+        return identities or None
+
+    def peer_identity_key(self) -> str | None:
+        auth = self._auth()
+        if auth.get("x509_subject_alternative_name"):
+            return "x509_subject_alternative_name"
+        if auth.get("x509_common_name"):
+            return "x509_common_name"
+        return None
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return self._auth()
+
+    def _auth(self) -> dict[str, list[bytes]]:
+        tls = self._scope.get("extensions", {}).get("tls")
+        if tls is None:
+            return {}
+        return _auth_from_tls(tls)
+
+    def time_remaining(self) -> float | None:
+        if self._deadline_when is None:
+            return None
+        return max(0.0, self._deadline_when - self._loop.time())
+
+    def cancelled(self) -> bool:
+        return self._cancel_reason is not None
+
+    def done(self) -> bool:
+        return self._done
+
+    def add_done_callback(self, callback: Callable[[ServicerContext], Any]) -> None:
+        if self._done:
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    # grpcio exposes these on the aio context too.
+    def is_active(self) -> bool:
+        return not self._done and self._cancel_reason is None
+
+    def method(self) -> str:
+        return self._method
+
+
+class _RequestIterator:
+    """The async iterator over request messages that streaming-request handlers receive."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: ServicerContext) -> None:
+        self._call = call
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        self._call._request_iterating = True
+        message = await self._call._next_request()
+        if message is EOF:
+            raise StopAsyncIteration
+        return message
+
+
+class _BlockingRequestIterator(Iterator[Any]):
+    """For sync handlers on a worker thread: each ``next`` waits on the event loop."""
+
+    def __init__(self, call: ServicerContext) -> None:
+        self._call = call
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        future = asyncio.run_coroutine_threadsafe(self._call._next_request(), self._call._loop)
+        message = future.result()
+        if message is EOF:
+            raise StopIteration
+        return message
+
+
+class _SyncContext:
+    """grpc.ServicerContext for sync handlers running on a worker thread of an aio server."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: ServicerContext) -> None:
+        self._call = call
+
+    def _run(self, coro: Awaitable[Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._call._loop).result()  # type: ignore[arg-type]
+
+    def abort(self, code: Any, details: str = "") -> NoReturn:
+        call = self._call
+        if call._abort_called:
+            raise UsageError("Abort already called!")
+        status = coerce_status(code)
+        if status is StatusCode.OK:
+            status = StatusCode.UNKNOWN
+        call._abort_called = True
+        call._code = status
+        call._details = details
+        # grpcio's sync abort raises a plain Exception subclass the handler should not catch.
+        raise AbortError(f"Locally aborted: {status.name} {details}")
+
+    def abort_with_status(self, status: Any) -> NoReturn:
+        self._call._trailing_metadata = status.trailing_metadata
+        self.abort(status.code, status.details)
+
+    def send_initial_metadata(self, initial_metadata: MetadataLike) -> None:
+        self._run(self._call.send_initial_metadata(initial_metadata))
+
+    def set_trailing_metadata(self, trailing_metadata: MetadataLike) -> None:
+        self._call._trailing_metadata = trailing_metadata
+
+    def add_callback(self, callback: Callable[[], Any]) -> bool:
+        if self._call._done:
+            return False
+        self._call._callbacks.append(lambda _context: callback())
+        return True
+
+    def cancel(self) -> None:
+        self._call._loop.call_soon_threadsafe(self._call._client_gone)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else is the same synchronous method as on the aio context.
+        return getattr(self._call, name)
+
+
+def _uncancel(task: asyncio.Task[Any] | None) -> None:
+    """Forget a cancellation this call requested itself (Python 3.11+ counts them)."""
+    if task is not None and sys.version_info >= (3, 11):
+        task.uncancel()
+
+
+def _peer(scope: Scope) -> str:
+    client = scope.get("client")
+    if not client:
+        return "unix:"  # ASGI servers give no client address for unix sockets
+    host, port = client[0], client[1]
+    if not port and host.startswith("/"):
+        return f"unix:{host}"
+    if ":" in host:
+        return f"ipv6:[{host}]:{port}"
+    return f"ipv4:{host}:{port}"
+
+
+def _auth_from_tls(tls: dict[str, Any]) -> dict[str, list[bytes]]:
+    auth: dict[str, list[bytes]] = {"transport_security_type": [b"ssl"]}
+    cert = tls.get("peer_cert")
+    if cert:
+        common_names = [
+            value.encode()
+            for rdn in cert.get("subject", ())
+            for key, value in rdn
+            if key == "commonName"
+        ]
+        sans = [
+            value.encode()
+            for kind, value in cert.get("subjectAltName", ())
+            if kind in ("DNS", "IP Address", "URI", "email")
+        ]
+        if common_names:
+            auth["x509_common_name"] = common_names
+        if sans:
+            auth["x509_subject_alternative_name"] = sans
+        auth["ssl_session_reused"] = [b"false"]
+    return auth
