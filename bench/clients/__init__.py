@@ -1,0 +1,29 @@
+"""Client drivers, by implementation name.
+
+Each entry names a factory ``(target, gen_dir) -> ClientDriver`` as ``module:function``; modules
+are imported only when chosen, so a missing or half-written implementation breaks only its rows.
+To add a client: write a module with a class implementing bench.clients.base.ClientDriver and
+register it here. (A driver for a synchronous API can run the same loops by wrapping blocking calls
+in ``asyncio.to_thread``, or get loops of its own in bench/workloads.py.)
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from bench.clients.base import ClientDriver
+
+CLIENTS: dict[str, str] = {
+    "grpcio": "bench.clients.grpc_aio:grpcio",
+    "grpclib": "bench.clients.grpclib_client:grpclib",
+    # asgi_grpc.aio mirrors grpc.aio, so the grpc.aio driver serves it unchanged.
+    "asgi_grpc": "bench.clients.grpc_aio:asgi_grpc",
+}
+
+
+def create(impl: str, target: str, gen_dir: Path) -> ClientDriver:
+    """Build the driver for ``impl``; call it inside the running event loop."""
+    module, _, factory = CLIENTS[impl].partition(":")
+    driver: ClientDriver = getattr(importlib.import_module(module), factory)(target, gen_dir)
+    return driver

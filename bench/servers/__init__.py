@@ -1,0 +1,37 @@
+"""Server implementations, by name: each a factory ``(gen_dir) -> EchoServer`` as
+``module:function``, imported only when chosen (so a missing implementation breaks only its rows).
+
+Every server runs the same echo service (bench/echo.proto) in its own process, started by
+``python -m bench.server --impl NAME`` (bench/server.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+
+class EchoServer(Protocol):
+    async def start(self, host: str) -> int:
+        """Listen on ``host`` port 0 and start serving; return the port."""
+
+    async def serve_until_stopped(self) -> None:
+        """Return once ``stop()`` has taken effect."""
+
+    def stop(self) -> None:
+        """Ask the server to stop (called from a signal handler in the loop)."""
+
+
+SERVERS: dict[str, str] = {
+    "grpcio": "bench.servers.grpc_aio:grpcio",
+    "grpclib": "bench.servers.grpclib_server:grpclib",
+    # asgi_grpc.aio.server() mirrors grpc.aio.server(): same code, other module.
+    "asgi_grpc": "bench.servers.grpc_aio:asgi_grpc",
+}
+
+
+def create(impl: str, gen_dir: Path) -> EchoServer:
+    module, _, factory = SERVERS[impl].partition(":")
+    server: EchoServer = getattr(importlib.import_module(module), factory)(gen_dir)
+    return server
