@@ -1,0 +1,144 @@
+"""Every interop case against every server implementation, over h2c (through a wire tap) and TLS.
+
+Server side: the same servicer (tests/interop/service.py) on ``grpc.aio.server()`` or
+``asgi_grpc.aio.server()``, bound to 127.0.0.1 port 0. Client side: ``<module>.aio`` channels;
+grpcio's today. To run the asgi_grpc client too, add "asgi_grpc" to CLIENT_IMPLS: nothing else
+changes, the cases take the client library as a parameter.
+
+After each case the same channel must still answer an EmptyCall: cancels, deadlines and errors
+must not take the connection down with them (the Hypercorn KeyError bug in ARCHITECTURE.md did
+exactly that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import TLS
+
+from ._protos import Protos, load_protos
+from .cases import ALL_CASES, Case
+from .service import make_servicer
+from .wire import WireTap
+
+# Both servers are always in the matrix: a missing or broken asgi_grpc server must show up as
+# failures, never as skips.
+SERVER_IMPLS = ["grpcio", "asgi_grpc"]
+# The asgi_grpc client joins once asgi_grpc.aio has channels.
+CLIENT_IMPLS = ["grpcio"]
+TLS_CASES = ["large_unary", "ping_pong", "server_streaming", "custom_metadata"]
+
+# Bugs of the reference implementation, seen on the wire; strict, so a fixed grpcio shows up.
+REFERENCE_BUGS = {
+    ("server_compressed_unary", "grpcio"): (
+        "grpc.aio servers ignore context.set_compression() on unary responses unless initial "
+        "metadata is sent explicitly (grpc/grpc#34690; grpcio 1.85: no grpc-encoding header, "
+        "flag 0 on the wire)"
+    ),
+}
+
+MODULES = {"grpcio": "grpc", "asgi_grpc": "asgi_grpc"}
+CASE_TIMEOUT = 15.0
+
+
+def library(impl: str) -> ModuleType:
+    """The top-level module (``grpc`` / ``asgi_grpc``), with its ``aio`` loaded."""
+    importlib.import_module(f"{MODULES[impl]}.aio")
+    return importlib.import_module(MODULES[impl])
+
+
+@dataclass
+class Endpoint:
+    """A running interop server: where a client connects, and the tap in between (h2c)."""
+
+    target: str
+    tap: WireTap | None
+
+
+@contextlib.asynccontextmanager
+async def serve(protos: Protos, impl: str, *, tls: TLS | None = None) -> AsyncIterator[Endpoint]:
+    grpc_module = library(impl)
+    taps: list[WireTap] = []
+
+    def request_compressed(serialized: bytes) -> bool | None:
+        return taps[0].request_compressed(serialized) if taps else None
+
+    server = grpc_module.aio.server()
+    servicer = make_servicer(protos, grpc_module, request_compressed)
+    protos.services.add_TestServiceServicer_to_server(servicer, server)
+    if tls is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        credentials = grpc_module.ssl_server_credentials([(tls.server_key, tls.server_chain)])
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+    assert port, f"{impl} server could not bind"
+    await server.start()
+    try:
+        if tls is None:
+            taps.append(await WireTap.start(port))
+            port = taps[0].port
+        try:
+            yield Endpoint(target=f"127.0.0.1:{port}", tap=taps[0] if taps else None)
+        finally:
+            for tap in taps:
+                await tap.close()
+    finally:
+        await server.stop(None)
+
+
+@contextlib.asynccontextmanager
+async def open_channel(
+    grpc_module: ModuleType, endpoint: Endpoint, *, tls: TLS | None = None
+) -> AsyncIterator[Any]:
+    if tls is None:
+        channel = grpc_module.aio.insecure_channel(endpoint.target)
+    else:
+        credentials = grpc_module.ssl_channel_credentials(root_certificates=tls.ca_pem)
+        # The certificate names localhost and 127.0.0.1; pin the name checked to the DNS one.
+        options = (("grpc.ssl_target_name_override", "localhost"),)
+        channel = grpc_module.aio.secure_channel(endpoint.target, credentials, options=options)
+    async with channel:
+        yield channel
+
+
+async def run_case(
+    case: Case, *, server_impl: str, client_impl: str, tls: TLS | None = None
+) -> None:
+    protos = load_protos()
+    client_module = library(client_impl)
+    async with serve(protos, server_impl, tls=tls) as endpoint:
+        async with open_channel(client_module, endpoint, tls=tls) as channel:
+            await asyncio.wait_for(
+                case(protos, channel, client_module, tap=endpoint.tap), CASE_TIMEOUT
+            )
+            stub = protos.services.TestServiceStub(channel)
+            await asyncio.wait_for(stub.EmptyCall(protos.empty.Empty()), 5)
+        if endpoint.tap is not None:
+            assert endpoint.tap.errors == [], f"malformed traffic: {endpoint.tap.errors}"
+
+
+@pytest.mark.parametrize("client_impl", CLIENT_IMPLS)
+@pytest.mark.parametrize("server_impl", SERVER_IMPLS)
+@pytest.mark.parametrize("name", list(ALL_CASES))
+async def test_h2c(
+    name: str, server_impl: str, client_impl: str, request: pytest.FixtureRequest
+) -> None:
+    bug = REFERENCE_BUGS.get((name, server_impl))
+    if bug is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=bug))
+    await run_case(ALL_CASES[name], server_impl=server_impl, client_impl=client_impl)
+
+
+@pytest.mark.parametrize("client_impl", CLIENT_IMPLS)
+@pytest.mark.parametrize("server_impl", SERVER_IMPLS)
+@pytest.mark.parametrize("name", TLS_CASES)
+async def test_tls(name: str, server_impl: str, client_impl: str, tls: TLS) -> None:
+    await run_case(ALL_CASES[name], server_impl=server_impl, client_impl=client_impl, tls=tls)
