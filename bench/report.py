@@ -178,6 +178,14 @@ def render(
         "Ratios are this column's figure divided by the baseline's, for every row: above 1 is "
         "better for throughput, worse for latency, CPU and memory.",
     ]
+    notes = [(key, f["notes"]) for key, f in results.items() if f.get("notes")]
+    if notes:
+        lines += ["", "## Notes", ""]
+        lines += [
+            f"- {server} server <- {client} client, {workload}: {note}"
+            for (server, client, workload), texts in notes
+            for note in texts
+        ]
     failures = [(key, f) for key, f in results.items() if f.get("errors")]
     if failures:
         lines += ["", "## Failures"]

@@ -99,16 +99,27 @@ class Worker:
                 event: dict[str, Any] = json.loads(line)
                 return event
 
-    def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> None:
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> str | None:
+        """Signal the process and reap it; returns why the stop was not clean, if it was not."""
+        problem = None
         if self.popen.poll() is None:
+            started = time.monotonic()
             self.popen.send_signal(sig)
             try:
                 self.popen.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(timeout=5)
+                problem = f"still running {grace:g} s after signal {sig}: killed"
+            else:
+                if self.popen.returncode not in (0, -sig):
+                    problem = f"exit code {self.popen.returncode} on signal {sig}"
+                elapsed = time.monotonic() - started
+                if elapsed > 1.5:
+                    problem = f"took {elapsed:.1f} s to stop after signal {sig}"
         if self.popen.stdout is not None:
             self.popen.stdout.close()
+        return problem
 
 
 class Meter:
@@ -212,11 +223,12 @@ def measure(
         finally:
             if client is not None:
                 client.stop(signal.SIGKILL if "error" in sample else signal.SIGTERM)
-            if server is not None:
-                server.stop()
-    if "error" in sample:
-        sample["server_stderr"] = _tail(server_log)
-        sample["client_stderr"] = _tail(client_log)
+            if server is not None and (problem := server.stop()):
+                sample["server_stop"] = problem
+    # Kept even on success: warnings and tracebacks a server logs while it answers are findings.
+    for side, log in (("server", server_log), ("client", client_log)):
+        if tail := _tail(log):
+            sample[f"{side}_stderr"] = tail
     return sample
 
 
@@ -242,6 +254,15 @@ def aggregate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         for side in ("server", "client"):
             per_op = [s[f"{side}_cpu_s"] / s["ops"] * 1e6 for s in ok if s.get("ops")]
             out[f"{side}_cpu_us_per_op"] = statistics.median(per_op)
+    notes = {f"server stop: {s['server_stop']}" for s in samples if "server_stop" in s}
+    notes |= {
+        f"{side} wrote to stderr (see the JSON samples)"
+        for s in ok
+        for side in ("server", "client")
+        if f"{side}_stderr" in s
+    }
+    if notes:
+        out["notes"] = sorted(notes)
     errors = [s for s in samples if "error" in s]
     if errors:
         out["errors"] = [

@@ -80,8 +80,8 @@ def test_pairs_with_grpclib_client(tmp_path: Path) -> None:
 
 def test_failures_are_reported_not_hidden() -> None:
     pairs = [("grpcio", "grpcio"), ("asgi_grpc", "grpcio")]
-    ok = {"runs": 1, "ok": 1, "value": 100.0, "ops": 10, "server_cpu_s": 0.1}
-    failed = {
+    ok: dict[str, Any] = {"runs": 1, "ok": 1, "value": 100.0, "ops": 10, "server_cpu_s": 0.1}
+    failed: dict[str, Any] = {
         "runs": 1,
         "ok": 0,
         "errors": [{"error": "client, measuring: AioRpcError: boom", "server_stderr": "trace"}],
