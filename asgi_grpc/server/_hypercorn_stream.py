@@ -1,0 +1,187 @@
+"""The per-stream half of our Hypercorn HTTP/2 protocol: a non-blocking request body buffer.
+
+Stock Hypercorn hands each request body chunk to the app through a small queue (10 items) and
+awaits ``queue.put`` from the connection's single read loop, granting HTTP/2 flow-control credit at
+once. A handler that does not read its body therefore blocks the read loop of the whole connection
+(head-of-line blocking across RPCs). :class:`GrpcHTTPStream` instead appends chunks to a deque
+without awaiting, and credit for a chunk is granted (``consumed``) only when the app's
+``receive()`` takes it, so what a stream can buffer is bounded by its HTTP/2 receive window.
+
+The response side (``app_send``) is stock, except that ``http.response.trailers`` sent before any
+``http.response.start`` becomes a :class:`TrailersOnly` event: one HEADERS frame with END_STREAM,
+which is what gRPC calls a trailers-only response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from time import time
+from typing import Any
+
+from hypercorn.config import Config
+from hypercorn.protocol.events import Body, EndBody, Event, Request, StreamClosed
+from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
+from hypercorn.typing import ASGIReceiveEvent, ASGISendEvent, TaskGroup, WorkerContext
+from hypercorn.utils import build_and_validate_headers
+
+# The scope extension that tells an app this server turns trailers sent without a prior
+# ``http.response.start`` into a proper trailers-only response.
+TRAILERS_ONLY_EXTENSION = "asgi_grpc.trailers_only"
+
+_DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
+
+
+@dataclass(frozen=True)
+class TrailersOnly(Event):
+    """A complete response in one HEADERS frame (``:status`` 200 plus these headers), END_STREAM."""
+
+    headers: list[tuple[bytes, bytes]]
+
+
+class GrpcHTTPStream(HTTPStream):
+    """An HTTP/2 request stream whose body is buffered without blocking the connection.
+
+    ``consumed(stream_id, flow_controlled_bytes)`` is the protocol's callback that returns
+    flow-control credit to the peer; it is called when the app takes chunks, and for whatever is
+    still buffered when the stream closes (so the connection window never leaks).
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        config: Config,
+        context: WorkerContext,
+        task_group: TaskGroup,
+        ssl: bool,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        send: Callable[[Event], Awaitable[None]],
+        stream_id: int,
+        consumed: Callable[[int, int], None],
+    ) -> None:
+        super().__init__(app, config, context, task_group, ssl, client, server, send, stream_id)
+        # Hypercorn's task group spawns ``self.app`` with its own queue-backed receive; we hand
+        # the app our receive instead, through this bound method.
+        self._inner_app = app
+        self.app = self._call_app
+        self._consumed = consumed
+        self._chunks: deque[bytes] = deque()
+        self._unacknowledged = 0  # flow-controlled bytes buffered and not yet credited
+        self._ended = False  # END_STREAM received
+        self._end_delivered = False  # the app was told more_body=False
+        self._disconnected = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def _call_app(
+        self,
+        scope: Any,
+        receive: Callable[[], Awaitable[ASGIReceiveEvent]],
+        send: Callable[[ASGISendEvent], Awaitable[None]],
+        sync_spawn: Callable[..., Any],
+        call_soon: Callable[..., Any],
+    ) -> None:
+        scope["extensions"][TRAILERS_ONLY_EXTENSION] = {}
+        await self._inner_app(scope, self.receive, send, sync_spawn, call_soon)
+
+    # -- fed by the protocol's read loop; never awaits anything --------------------------------
+
+    def feed(self, data: bytes, flow_controlled_length: int) -> None:
+        if self._disconnected:
+            self._consumed(self.stream_id, flow_controlled_length)
+            return
+        if data:
+            self._chunks.append(data)
+        self._unacknowledged += flow_controlled_length
+        self._wake()
+
+    def end(self) -> None:
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, Body):
+            self.feed(event.data, len(event.data))
+        elif isinstance(event, EndBody):
+            self.end()
+        elif isinstance(event, StreamClosed):
+            if self.closed:
+                return
+            self.closed = True
+            self._disconnected = True
+            self._chunks.clear()
+            if self._unacknowledged:
+                self._consumed(self.stream_id, self._unacknowledged)
+                self._unacknowledged = 0
+            self._wake()
+            if self.state != ASGIHTTPState.CLOSED and hasattr(self, "start_time"):
+                # No response summary: the stream closed before the response did (as stock).
+                await self.config.log.access(
+                    self.scope,
+                    None,  # type: ignore[arg-type]
+                    time() - self.start_time,
+                )
+        elif isinstance(event, Request):
+            await super().handle(event)
+
+    # -- the app's side --------------------------------------------------------------------------
+
+    async def receive(self) -> ASGIReceiveEvent:
+        """``http.request`` chunks in order (everything buffered, joined), the last one with
+        ``more_body=False``; ``http.disconnect`` as soon as the stream closes, even with chunks
+        still buffered (they are dropped: nobody will answer them)."""
+        while True:
+            if self._disconnected:
+                return _DISCONNECT
+            if self._chunks:
+                chunks = self._chunks
+                body = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                credit, self._unacknowledged = self._unacknowledged, 0
+                self._consumed(self.stream_id, credit)
+                more_body = not self._ended
+                self._end_delivered = not more_body
+                return {"type": "http.request", "body": body, "more_body": more_body}
+            if self._unacknowledged:  # padding-only or empty DATA frames
+                credit, self._unacknowledged = self._unacknowledged, 0
+                self._consumed(self.stream_id, credit)
+            if self._ended and not self._end_delivered:
+                self._end_delivered = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    async def app_send(self, message: ASGISendEvent | None) -> None:
+        if (
+            message is not None
+            and message["type"] == "http.response.trailers"
+            and self.state == ASGIHTTPState.REQUEST
+            and not self.closed
+        ):
+            # Stock Hypercorn sends these as response HEADERS followed by an empty DATA frame
+            # with END_STREAM, which gRPC clients reject. One HEADERS frame with END_STREAM is a
+            # complete HTTP/2 response (and gRPC's trailers-only response).
+            headers = build_and_validate_headers(message.get("headers", []))
+            self.response = {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": headers,
+                "trailers": False,
+            }
+            await self.send(TrailersOnly(stream_id=self.stream_id, headers=headers))
+            self.state = ASGIHTTPState.CLOSED
+            await self.config.log.access(self.scope, self.response, time() - self.start_time)
+            await self.send(StreamClosed(stream_id=self.stream_id))
+            return
+        await super().app_send(message)

@@ -1,0 +1,52 @@
+"""Fix a: DATA for a stream the app already finished must not tear down the connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from .helpers import VARIANTS, Receive, Scope, Send, echo_app, respond, serve, stock_config
+
+
+async def early_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["path"] == "/test/EarlyAnswer":
+        # Answer (headers, then trailers) without reading the request body at all.
+        await respond(send, [], status=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="early")
+        return
+    await echo_app(scope, receive, send)
+
+
+@pytest.mark.parametrize("fixed", VARIANTS)
+async def test_data_after_response_keeps_connection(fixed: bool) -> None:
+    config = None if fixed else stock_config()
+    async with (
+        serve(early_app, config, fixed=fixed) as server,
+        grpc.aio.insecure_channel(server.target) as channel,
+    ):
+        slow = channel.unary_unary("/test/Slow")
+        unary = channel.unary_unary("/test/Unary")
+        early = channel.stream_unary("/test/EarlyAnswer")
+        assert await unary(b"warm-up", timeout=5) == b"warm-up"
+
+        # Streams in flight on the same connection while the early answers happen.
+        in_flight = [asyncio.ensure_future(slow(b"700", timeout=10)) for _ in range(8)]
+        await asyncio.sleep(0.1)
+
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(32):
+                yield b"x" * 65536
+                await asyncio.sleep(0)
+
+        codes = []
+        for _ in range(4):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await early(body(), timeout=10)
+            codes.append((caught.value.code(), caught.value.details()))
+        assert codes == [(grpc.StatusCode.INVALID_ARGUMENT, "early")] * 4
+
+        results = await asyncio.gather(*in_flight, return_exceptions=True)
+        assert results == [b"700"] * 8, results
+        assert await unary(b"after", timeout=5) == b"after"
