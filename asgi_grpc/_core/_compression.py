@@ -48,7 +48,7 @@ def parse_accept_encoding(value: bytes | str | None) -> frozenset[str]:
     if not value:
         return frozenset((IDENTITY,))
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    return frozenset(part.strip() for part in text.split(",")) | {IDENTITY}
+    return frozenset(part.strip() for part in text.split(",") if part.strip()) | {IDENTITY}
 
 
 def compress(name: str, data: bytes) -> bytes:
@@ -63,9 +63,7 @@ def decompress(name: str, data: bytes, max_length: int | None) -> bytes:
     """Inflate one message, refusing to grow it past ``max_length`` (a zip bomb stops there)."""
     wbits = _WBITS.get(name)
     if wbits is None:
-        raise ProtocolError(
-            StatusCode.INTERNAL, f"compressed message with {name!r} encoding"
-        )
+        raise ProtocolError(StatusCode.INTERNAL, f"compressed message with {name!r} encoding")
     inflater = zlib.decompressobj(wbits)
     try:
         if max_length is None:
@@ -82,6 +80,13 @@ def decompress(name: str, data: bytes, max_length: int | None) -> bytes:
         raise ProtocolError(StatusCode.INTERNAL, f"could not decompress {name} message: {exc}")
     if not inflater.eof:
         raise ProtocolError(StatusCode.INTERNAL, f"truncated {name} message")
+    if inflater.unused_data:
+        # grpc-core fails a message whose inflate leaves input unconsumed (garbage, or a second
+        # gzip member): accepting it would let two peers read the same bytes differently.
+        raise ProtocolError(
+            StatusCode.INTERNAL,
+            f"{len(inflater.unused_data)} bytes after the end of a {name} message",
+        )
     return out
 
 

@@ -39,13 +39,22 @@ class MessageReader:
 
     ``max_length`` bounds the length prefix (RESOURCE_EXHAUSTED beyond it), checked before any
     of the payload is buffered, so a peer cannot make us hold more than one maximal message.
+
+    Messages that a chunk completes ahead of a bad prefix are returned first and the error is
+    raised by the next :meth:`feed` or :meth:`close`, so a stream delivers exactly the messages
+    before the fault whatever the chunking (as grpcio, which parses one message at a time).
     """
 
-    __slots__ = ("_buffer", "max_length")
+    __slots__ = ("_buffer", "_error", "_need", "max_length")
 
     def __init__(self, max_length: int | None = DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH) -> None:
         self.max_length = max_length
         self._buffer = bytearray()
+        # Bytes the buffer must hold before parsing can make progress: a prefix, or once the
+        # prefix is in, the whole message. Below that a chunk is only appended, so a message
+        # arriving in many small chunks costs linear time, not a copy of the buffer per chunk.
+        self._need = HEADER_SIZE
+        self._error: ProtocolError | None = None
 
     @property
     def pending(self) -> int:
@@ -54,39 +63,57 @@ class MessageReader:
 
     def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
         """Add a chunk; return the messages it completes (maybe none)."""
+        if self._error is not None:
+            raise self._error
         if self._buffer:
             self._buffer += data
+            if len(self._buffer) < self._need:
+                return []
             data = bytes(self._buffer)
             self._buffer.clear()
         messages: list[tuple[bool, bytes]] = []
         offset, end = 0, len(data)
+        need = HEADER_SIZE
         while end - offset >= HEADER_SIZE:
             flag, length = _unpack_from(data, offset)
+            error: ProtocolError | None = None
             if flag > 1:
-                raise ProtocolError(
+                error = ProtocolError(
                     StatusCode.INTERNAL, f"invalid message compression flag {flag:#x}"
                 )
-            if self.max_length is not None and length > self.max_length:
-                raise too_large("Received", length, self.max_length)
+            elif self.max_length is not None and length > self.max_length:
+                error = too_large("Received", length, self.max_length)
+            if error is not None:
+                if not messages:
+                    raise error
+                self._error = error
+                return messages
             start = offset + HEADER_SIZE
             stop = start + length
             if stop > end:
+                need = HEADER_SIZE + length
                 break
             if start == HEADER_SIZE and stop == end:
                 payload = data[HEADER_SIZE:] if length else b""
             else:
                 payload = data[start:stop]
-            messages.append((flag == 1, payload))
+            messages.append((flag == 1, bytes(payload)))
             offset = stop
+        self._need = need
         if offset < end:
             self._buffer += data[offset:] if offset else data
         return messages
 
     def close(self) -> None:
         """The body ended: a partial message left behind is a protocol error."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            self._buffer.clear()
+            raise error
         if self._buffer:
             pending = len(self._buffer)
             self._buffer.clear()
+            self._need = HEADER_SIZE
             raise ProtocolError(
                 StatusCode.INTERNAL,
                 f"stream ended in the middle of a message ({pending} bytes left over)",

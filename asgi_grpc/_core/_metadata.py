@@ -18,7 +18,7 @@ from ._errors import ProtocolError
 from ._status import StatusCode
 
 MetadataKey = str
-MetadataValue = Union[str, bytes]
+MetadataValue = str | bytes
 Metadatum = tuple[MetadataKey, MetadataValue]
 MetadataLike = Union["Metadata", Iterable[tuple[str, Any]], None]
 
@@ -73,17 +73,16 @@ class Metadata(Collection[Metadatum]):
         return sum(map(len, self._metadata.values()))
 
     def __getitem__(self, key: MetadataKey) -> MetadataValue:
-        try:
-            return self._metadata[key][0]
-        except (KeyError, IndexError):
-            raise KeyError(repr(key)) from None
+        # KeyError(key) for a missing key, KeyError(repr(key)) for an emptied one: as grpc.aio.
+        values = self._metadata[key]
+        if not values:
+            raise KeyError(repr(key))
+        return values[0]
 
     def __setitem__(self, key: MetadataKey, value: MetadataValue) -> None:
-        values = self._metadata.get(key)
-        if values:
-            values[0] = value
-        else:
-            self._metadata[key] = [value]
+        # A new list, as grpc.aio: a list handed out by get_all() or given to set_all() is the
+        # caller's and must not change under it.
+        self._metadata[key] = [value, *self._metadata.get(key, ())[1:]]
 
     def __delitem__(self, key: MetadataKey) -> None:
         values = self._metadata.get(key)
@@ -121,7 +120,8 @@ class Metadata(Collection[Metadatum]):
         self._metadata[key] = values
 
     def __contains__(self, key: object) -> bool:
-        return key in self._metadata
+        # Non-str keys (even unhashable ones) are simply absent, as in grpc.aio.
+        return isinstance(key, str) and key in self._metadata
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Metadata):

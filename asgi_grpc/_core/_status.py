@@ -43,8 +43,10 @@ def status_from_int(value: int) -> StatusCode:
 
 
 def status_to_wire(code: StatusCode) -> bytes:
-    """The ``grpc-status`` header value for ``code``."""
-    return _WIRE[code]
+    """The ``grpc-status`` header value for ``code`` (grpcio's ``grpc.StatusCode`` works too)."""
+    wire = _WIRE.get(code)
+    # Application code written for grpcio passes grpc.StatusCode members.
+    return _WIRE[coerce_status(code)] if wire is None else wire
 
 
 def status_from_wire(value: bytes | None) -> StatusCode:
