@@ -133,3 +133,7 @@ def build(
             routes=[*REST_ROUTES, Mount(f"/{SERVICE}", app=grpc_app)], lifespan=lifespan
         )
     raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
+
+
+# deploy/app.py's ASGI_GRPC_FALLBACK hook needs a module attribute.
+rest_app = Starlette(routes=REST_ROUTES)
