@@ -394,6 +394,7 @@ class GrpcH2Protocol(H2Protocol):
                 elif out.size and window > 0:
                     out.queued = True
                     ready.append(stream_id)  # out of budget, not of window: next round
+                    self._wake.set()  # ... which nothing else would start
             except h2.exceptions.ProtocolError:
                 done = True  # reset by the peer, or the connection is gone
             if done:
