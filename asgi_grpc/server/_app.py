@@ -25,6 +25,7 @@ from .._core import (
     trailers,
 )
 from .._handlers import GenericHandlerLike, HandlerCallDetails, method_handlers_generic_handler
+from . import _hypercorn
 from ._call import ServicerContext
 from ._config import ServerConfig
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
@@ -49,6 +50,9 @@ class GrpcApp:
         config: ServerConfig | None = None,
         fallback: ASGIApp | None = None,
     ) -> None:
+        # Whatever Hypercorn serves this app in this process gets the gRPC fixes (a no-op for other
+        # ASGI servers, which then get the portable code paths).
+        _hypercorn.install()
         self.config = config or ServerConfig()
         self.fallback = fallback
         self._generic: list[GenericHandlerLike] = list(handlers or ())

@@ -452,10 +452,11 @@ class ServicerContext:
                 compressed = True
         if not self._sent_headers:
             await self._send_headers()
-        self._body_closed = last
         await self._send(
             {"type": "http.response.body", "body": frame(data, compressed), "more_body": not last}
         )
+        # Only once the server took it: a send cancelled midway leaves the body open.
+        self._body_closed = last
 
     async def _end(self, code: StatusCode, details: str | None) -> None:
         """Send the status (and trailing metadata) that ends the call."""

@@ -18,6 +18,7 @@ from hypercorn.utils import wrap_app
 from .._core import Compression
 from .._credentials import ServerCredentials
 from .._handlers import GenericHandlerLike
+from . import _hypercorn
 from ._app import GrpcApp
 from ._config import ChannelArgument, ServerConfig
 
@@ -71,7 +72,7 @@ class Server:
         if not self._ports:
             raise RuntimeError("add a port (add_insecure_port / add_secure_port) before start()")
         self._started = True
-        config = _hypercorn_config()
+        config = _hypercorn.grpc_config()
         app = wrap_app(cast(Any, self.app), config.wsgi_max_body_size, "asgi")
         self._context = context = WorkerContext(None)
         self._terminated = asyncio.Event()
@@ -183,19 +184,6 @@ class Server:
                         os.unlink(path)
             sock.close()
         self._ports.clear()
-
-
-def _hypercorn_config() -> Any:
-    # TEMPORARY until the hardened Hypercorn integration lands.
-    from hypercorn.config import Config
-
-    config = Config()
-    config.accesslog = None
-    config.include_date_header = False
-    config.include_server_header = False
-    config.keep_alive_max_requests = 2**62
-    config.keep_alive_timeout = 3600
-    return config
 
 
 def _bind(address: str) -> tuple[socket.socket, int]:
