@@ -113,6 +113,11 @@ async def _read_all(call: Any, grpc_module: ModuleType) -> list[Any]:
     return responses
 
 
+async def _assert_code(call: Any, expected: Any) -> None:
+    code = await call.code()
+    assert code == expected, f"expected {expected}, got {code}: {await call.details()!r}"
+
+
 def _values(metadata: Any, key: str) -> list[Any]:
     return [value for k, value in metadata if k == key]
 
@@ -250,7 +255,7 @@ async def server_compressed_streaming(
     )
     call = _stub(protos, channel).StreamingOutputCall(request)
     responses = await _read_all(call, grpc_module)
-    assert await call.code() == grpc_module.StatusCode.OK
+    await _assert_code(call, grpc_module.StatusCode.OK)
     assert [len(r.payload.body) for r in responses] == [31415, 92653]
     if tap is not None:
         flags = [m.compressed for m in tap.last_call(STREAMING_OUTPUT).responses]
@@ -272,7 +277,7 @@ async def ping_pong(
         _assert_zeros(response.payload, response_size, protos)
     await call.done_writing()
     assert await call.read() is grpc_module.aio.EOF, "a response more than the four asked"
-    assert await call.code() == grpc_module.StatusCode.OK
+    await _assert_code(call, grpc_module.StatusCode.OK)
 
 
 @official
@@ -282,7 +287,7 @@ async def empty_stream(
     call = _stub(protos, channel).FullDuplexCall()
     await call.done_writing()
     assert await _read_all(call, grpc_module) == []
-    assert await call.code() == grpc_module.StatusCode.OK
+    await _assert_code(call, grpc_module.StatusCode.OK)
 
 
 @official
@@ -300,7 +305,7 @@ async def cancel_after_begin(
         pass  # grpc.aio raises CancelledError from a call cancelled locally
     else:
         raise AssertionError("a cancelled call returned a response")
-    assert await call.code() == grpc_module.StatusCode.CANCELLED
+    await _assert_code(call, grpc_module.StatusCode.CANCELLED)
 
 
 @official
@@ -313,20 +318,30 @@ async def cancel_after_first_response(
     assert response is not grpc_module.aio.EOF
     _assert_zeros(response.payload, 31415, protos)
     assert call.cancel()
-    assert await call.code() == grpc_module.StatusCode.CANCELLED
+    await _assert_code(call, grpc_module.StatusCode.CANCELLED)
+
+
+# The descriptions set a 1 ms deadline. With it, grpcio's own client fails about 3% of calls
+# with INTERNAL "Internal error from Core" instead of DEADLINE_EXCEEDED when the deadline lands
+# while call.write() is in flight (measured: 10 of 300 against grpcio's server, 4 of 300 against
+# asgi_grpc's; the server's side looks the same on the wire). That is a client race, not what
+# this case is about, so the official case leaves room for the write and the 1 ms deadline gets
+# its own case below, without a write to race.
+SLEEPING_SERVER_TIMEOUT = 0.2
 
 
 @official
 async def timeout_on_sleeping_server(
     protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
 ) -> None:
-    call = _stub(protos, channel).FullDuplexCall(timeout=0.001)
-    # The 1 ms deadline may pass before the write: then the write fails, the call is over.
+    call = _stub(protos, channel).FullDuplexCall(timeout=SLEEPING_SERVER_TIMEOUT)
+    # On a loaded connection the write itself may outlast the deadline; the status tells.
     with contextlib.suppress(grpc_module.aio.AioRpcError, asyncio.InvalidStateError):
         await call.write(
             protos.messages.StreamingOutputCallRequest(payload=_payload(protos, 27182))
         )
-    assert await call.code() == grpc_module.StatusCode.DEADLINE_EXCEEDED
+    # The server answers nothing until half-close, which never comes: only the deadline ends it.
+    await _assert_code(call, grpc_module.StatusCode.DEADLINE_EXCEEDED)
 
 
 @official
@@ -347,7 +362,7 @@ async def custom_metadata(
     await call.done_writing()
     responses = await _read_all(call, grpc_module)
     assert [len(r.payload.body) for r in responses] == [LARGE_RESPONSE]
-    assert await call.code() == grpc_module.StatusCode.OK
+    await _assert_code(call, grpc_module.StatusCode.OK)
     await _assert_echoed(call)
 
 
@@ -367,7 +382,7 @@ async def status_code_and_message(
     call = _stub(protos, channel).FullDuplexCall()
     await call.write(protos.messages.StreamingOutputCallRequest(response_status=status))
     await call.done_writing()
-    assert await call.code() == grpc_module.StatusCode.UNKNOWN
+    await _assert_code(call, grpc_module.StatusCode.UNKNOWN)
     assert await call.details() == STATUS_MESSAGE
 
 
@@ -425,6 +440,16 @@ async def concurrent_large_unary(
 
 
 @extra
+async def timeout_1ms(
+    protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
+) -> None:
+    """The descriptions' 1 ms deadline on a FullDuplexCall that sends nothing: the deadline
+    may pass before the server even sees the stream (it gets grpc-timeout 1m)."""
+    call = _stub(protos, channel).FullDuplexCall(timeout=0.001)
+    await _assert_code(call, grpc_module.StatusCode.DEADLINE_EXCEEDED)
+
+
+@extra
 async def half_duplex(
     protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
 ) -> None:
@@ -435,7 +460,7 @@ async def half_duplex(
     await call.done_writing()
     responses = await _read_all(call, grpc_module)
     assert [len(r.payload.body) for r in responses] == list(STREAM_RESPONSES)
-    assert await call.code() == grpc_module.StatusCode.OK
+    await _assert_code(call, grpc_module.StatusCode.OK)
 
 
 @extra

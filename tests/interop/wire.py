@@ -26,6 +26,7 @@ from hyperframe.frame import (
     ContinuationFrame,
     DataFrame,
     Frame,
+    GoAwayFrame,
     HeadersFrame,
     RstStreamFrame,
 )
@@ -123,6 +124,12 @@ class _Direction:
                 self._headers_done()
         elif isinstance(frame, DataFrame):
             self._data(frame.stream_id, frame.data)
+        elif isinstance(frame, GoAwayFrame):
+            side = "client" if self._from_client else "server"
+            self._tap.goaways.append(
+                f"connection {self._connection}: GOAWAY from {side}, error {frame.error_code}, "
+                f"last stream {frame.last_stream_id}, debug {frame.additional_data!r}"
+            )
         elif isinstance(frame, RstStreamFrame):
             call = self._tap._call(self._connection, frame.stream_id)
             if call is not None:
@@ -181,6 +188,7 @@ class WireTap:
         self.port = 0
         self.calls: list[WireCall] = []
         self.errors: list[str] = []  # malformed traffic: a test should fail on any
+        self.goaways: list[str] = []  # GOAWAY frames seen, for diagnosis
         self._by_stream: dict[tuple[int, int], WireCall] = {}
         self._unclaimed: list[WireMessage] = []  # request messages no servicer asked about yet
         self._server: asyncio.Server | None = None
@@ -208,6 +216,18 @@ class WireTap:
             await self._server.wait_closed()
 
     # -- queries ---------------------------------------------------------------------------
+
+    def describe(self, connection: int | None = None) -> str:
+        """The recorded calls (of one connection, or all) and GOAWAYs, one line each."""
+        lines = [
+            f"conn {c.connection} stream {c.stream_id} {c.path}: "
+            f"{len(c.requests)} req / {len(c.responses)} resp messages, "
+            f"grpc-status {dict(c.trailers).get('grpc-status')}, "
+            f"rst by client {c.reset_by_client} / by server {c.reset_by_server}"
+            for c in self.calls
+            if connection is None or c.connection == connection
+        ]
+        return "\n".join(lines + self.goaways)
 
     def calls_to(self, path: str) -> list[WireCall]:
         return [call for call in self.calls if call.path == path]
@@ -286,3 +306,40 @@ class WireTap:
             with contextlib.suppress(OSError, RuntimeError):
                 if sink.can_write_eof():
                     sink.write_eof()
+
+
+def conformance_problems(calls: list[WireCall]) -> list[str]:
+    """What the recorded calls break of PROTOCOL-HTTP2.md, one line per problem.
+
+    Only checks both peers must honour whatever the call did: request and response header
+    shapes, a status in the trailers of every call that ended without RST_STREAM, and
+    ``grpc-message`` percent-encoded to printable ASCII.
+    """
+    problems: list[str] = []
+    for call in calls:
+        where = f"{call.path} (connection {call.connection}, stream {call.stream_id})"
+        request = dict(call.request_headers)
+        if request.get(":method") != "POST":
+            problems.append(f"{where}: request :method {request.get(':method')!r}")
+        if not request.get("content-type", "").startswith("application/grpc"):
+            problems.append(f"{where}: request content-type {request.get('content-type')!r}")
+        if request.get("te") != "trailers":
+            problems.append(f"{where}: request te {request.get('te')!r}, not 'trailers'")
+        reset = call.reset_by_client is not None or call.reset_by_server is not None
+        if call.response_headers:
+            response = dict(call.response_headers)
+            if response.get(":status") != "200":
+                problems.append(f"{where}: response :status {response.get(':status')!r}")
+            if not response.get("content-type", "").startswith("application/grpc"):
+                problems.append(f"{where}: response content-type {response.get('content-type')!r}")
+        elif not reset:
+            problems.append(f"{where}: ended without response headers or RST_STREAM")
+        trailers = dict(call.trailers)
+        if not reset or call.trailers:
+            status = trailers.get("grpc-status")
+            if status is None or not status.isdigit() or not 0 <= int(status) <= 16:
+                problems.append(f"{where}: trailers carry grpc-status {status!r}")
+        message = trailers.get("grpc-message", "")
+        if any(not 0x20 <= ord(char) <= 0x7E for char in message):
+            problems.append(f"{where}: grpc-message not percent-encoded: {message!r}")
+    return problems
