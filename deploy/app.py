@@ -17,8 +17,8 @@ The app always serves the standard health service (``grpc.health.v1.Health/Check
 Kubernetes ``grpc:`` probes call: ``SERVING`` for ``""`` and for every registered service,
 ``NOT_FOUND`` for other names. (``Watch`` is not served; probes do not use it.)
 
-Importing this module also installs asgi_grpc's HTTP/2 protocol into Hypercorn (each worker
-process imports it before serving).
+Building a GrpcApp also installs asgi_grpc's HTTP/2 protocol into Hypercorn (each worker process
+imports this module before serving).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 import asgi_grpc
 from asgi_grpc.server import GrpcApp
-from asgi_grpc.server._hypercorn import install
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
 SERVING, NOT_SERVING = 1, 2
@@ -158,5 +157,4 @@ def build_app(servicers: str = "", fallback: str = "") -> GrpcApp:
     return app
 
 
-install()
 app = build_app(os.environ.get("ASGI_GRPC_SERVICERS", ""), os.environ.get("ASGI_GRPC_FALLBACK", ""))

@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from asgi_grpc.server import GrpcApp
-from asgi_grpc.server._hypercorn import grpc_config, install
+from asgi_grpc.server._hypercorn import grpc_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -110,9 +110,9 @@ async def main(port: int, keep_serving: bool) -> None:
     sock.listen(128)
     port = sock.getsockname()[1]
 
-    install()  # asgi_grpc's HTTP/2 fixes for Hypercorn (see asgi_grpc/server/_hypercorn.py)
     # Hypercorn settings fit for gRPC (no date/server headers, no per-connection request cap...);
-    # Hypercorn takes ownership of the socket through fd://.
+    # Hypercorn takes ownership of the socket through fd://. (GrpcApp has already installed
+    # asgi_grpc's HTTP/2 fixes into Hypercorn: see asgi_grpc/server/_hypercorn.py.)
     config = grpc_config(bind=[f"fd://{sock.detach()}"], graceful_timeout=5.0)
     stop = asyncio.Event()
     server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]

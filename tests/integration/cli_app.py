@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from asgi_grpc.server._hypercorn import install
 from tests.integration.echo_app import Lifespan, build
-
-install()  # asgi_grpc's HTTP/2 protocol for this Hypercorn worker process
 
 _log = os.environ.get("ASGI_GRPC_TEST_LIFESPAN_LOG")
 app = build(

@@ -19,7 +19,7 @@ from typing import Any
 
 from hypercorn.asyncio import serve
 
-from asgi_grpc.server._hypercorn import grpc_config, install
+from asgi_grpc.server._hypercorn import grpc_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,6 @@ async def in_process(app: Any, **config: Any) -> AsyncIterator[Running]:
     """Serve ``app`` with ``hypercorn.asyncio.serve`` (asgi_grpc's protocol and config) until the
     block ends; the server must then shut down by itself, lifespan included. The block starts
     once the app's lifespan startup has completed; a failed startup raises here."""
-    install()
     sock = listening_socket()
     port = sock.getsockname()[1]
     settings = {"graceful_timeout": 3.0, **config}
