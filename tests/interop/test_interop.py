@@ -1,9 +1,15 @@
-"""Every interop case against every server implementation, over h2c (through a wire tap) and TLS.
+"""Every interop case against every server implementation, over h2c (through a wire tap), TLS
+and unix sockets, one call per fresh server, then all cases on one connection, in turn and at once.
 
 Server side: the same servicer (tests/interop/service.py) on ``grpc.aio.server()`` or
-``asgi_grpc.aio.server()``, bound to 127.0.0.1 port 0. Client side: ``<module>.aio`` channels;
-grpcio's today. To run the asgi_grpc client too, add "asgi_grpc" to CLIENT_IMPLS: nothing else
-changes, the cases take the client library as a parameter.
+``asgi_grpc.aio.server()``, bound to 127.0.0.1 port 0 (or a unix socket in a temp directory).
+Client side: ``<module>.aio`` channels; grpcio's today. To run the asgi_grpc client too, add
+"asgi_grpc" to CLIENT_IMPLS: nothing else changes, the cases take the client library as a
+parameter.
+
+On h2c every byte goes through :class:`tests.interop.wire.WireTap`, which lets cases assert
+compression flags and zero-length messages, gives the servicer the request compression it must
+check, and checks every call against PROTOCOL-HTTP2.md (:func:`conformance_problems`).
 
 After each case the same channel must still answer an EmptyCall: cancels, deadlines and errors
 must not take the connection down with them (the Hypercorn KeyError bug in ARCHITECTURE.md did
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -35,6 +42,7 @@ SERVER_IMPLS = ["grpcio", "asgi_grpc"]
 # The asgi_grpc client joins once asgi_grpc.aio has channels.
 CLIENT_IMPLS = ["grpcio"]
 TLS_CASES = ["large_unary", "ping_pong", "server_streaming", "custom_metadata"]
+UNIX_CASES = ["large_unary", "ping_pong", "cancel_after_first_response", "status_code_and_message"]
 
 # Bugs of the reference implementation, seen on the wire; strict, so a fixed grpcio shows up.
 REFERENCE_BUGS = {
@@ -69,8 +77,28 @@ class Endpoint:
 
 
 @contextlib.asynccontextmanager
-async def serve(protos: Protos, impl: str, *, tls: TLS | None = None) -> AsyncIterator[Endpoint]:
+async def serve(
+    protos: Protos, impl: str, *, tls: TLS | None = None, unix: bool = False
+) -> AsyncIterator[Endpoint]:
+    """Run the interop servicer on ``impl``'s aio server: over h2c behind a wire tap by default,
+    over TLS (no tap) with ``tls``, or on a unix socket (no tap) with ``unix``."""
+    if unix:
+        with tempfile.TemporaryDirectory(prefix="interop-") as directory:
+            path = f"{directory}/server.sock"
+            async with _serve(protos, impl, address=f"unix:{path}") as endpoint:
+                endpoint.target = f"unix:{path}"
+                yield endpoint
+    else:
+        async with _serve(protos, impl, address="127.0.0.1:0", tls=tls) as endpoint:
+            yield endpoint
+
+
+@contextlib.asynccontextmanager
+async def _serve(
+    protos: Protos, impl: str, *, address: str, tls: TLS | None = None
+) -> AsyncIterator[Endpoint]:
     grpc_module = library(impl)
+    tapped = tls is None and not address.startswith("unix:")
     taps: list[WireTap] = []
 
     def request_compressed(serialized: bytes) -> bool | None:
@@ -80,14 +108,14 @@ async def serve(protos: Protos, impl: str, *, tls: TLS | None = None) -> AsyncIt
     servicer = make_servicer(protos, grpc_module, request_compressed)
     protos.services.add_TestServiceServicer_to_server(servicer, server)
     if tls is None:
-        port = server.add_insecure_port("127.0.0.1:0")
+        port = server.add_insecure_port(address)
     else:
         credentials = grpc_module.ssl_server_credentials([(tls.server_key, tls.server_chain)])
-        port = server.add_secure_port("127.0.0.1:0", credentials)
-    assert port, f"{impl} server could not bind"
+        port = server.add_secure_port(address, credentials)
+    assert port or not tapped, f"{impl} server could not bind {address}"
     await server.start()
     try:
-        if tls is None:
+        if tapped:
             taps.append(await WireTap.start(port))
             port = taps[0].port
         try:
@@ -115,11 +143,11 @@ async def open_channel(
 
 
 async def run_case(
-    case: Case, *, server_impl: str, client_impl: str, tls: TLS | None = None
+    case: Case, *, server_impl: str, client_impl: str, tls: TLS | None = None, unix: bool = False
 ) -> None:
     protos = load_protos()
     client_module = library(client_impl)
-    async with serve(protos, server_impl, tls=tls) as endpoint:
+    async with serve(protos, server_impl, tls=tls, unix=unix) as endpoint:
         async with open_channel(client_module, endpoint, tls=tls) as channel:
             await asyncio.wait_for(
                 case(protos, channel, client_module, tap=endpoint.tap), CASE_TIMEOUT
@@ -153,6 +181,13 @@ async def test_h2c(
 @pytest.mark.parametrize("name", TLS_CASES)
 async def test_tls(name: str, server_impl: str, client_impl: str, tls: TLS) -> None:
     await run_case(ALL_CASES[name], server_impl=server_impl, client_impl=client_impl, tls=tls)
+
+
+@pytest.mark.parametrize("client_impl", CLIENT_IMPLS)
+@pytest.mark.parametrize("server_impl", SERVER_IMPLS)
+@pytest.mark.parametrize("name", UNIX_CASES)
+async def test_unix(name: str, server_impl: str, client_impl: str) -> None:
+    await run_case(ALL_CASES[name], server_impl=server_impl, client_impl=client_impl, unix=True)
 
 
 @pytest.mark.parametrize("client_impl", CLIENT_IMPLS)
