@@ -89,7 +89,9 @@ class RawClient:
             (b"te", b"trailers"),
         ]
         names = {name for name, _ in headers or []}
-        merged = [(k, v) for k, v in base if k not in names] + list(headers or [])
+        # A header given with the value None is left out altogether.
+        merged = [(k, v) for k, v in base if k not in names]
+        merged += [(k, v) for k, v in headers or [] if v is not None]
         self.conn.send_headers(stream_id, merged, end_stream=end_stream)
         self.responses[stream_id] = Response()
         self.ended[stream_id] = asyncio.Event()
