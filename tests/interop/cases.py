@@ -501,4 +501,68 @@ async def cacheable_unary_headers(
     assert second.payload.body != body, "two uncached calls got the same timestamp"
 
 
+# grpc's default receive limit, on both sides, for messages; a Payload body of this size is a
+# few bytes short of a message that size.
+DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
+
+
+@extra
+async def messages_near_size_limit(
+    protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
+) -> None:
+    """Request and response messages just under the 4 MiB default limit: many DATA frames and
+    WINDOW_UPDATEs each way (the flow-control "pushback" the descriptions leave as TODO)."""
+    size = DEFAULT_MAX_MESSAGE - 1024
+    request = protos.messages.SimpleRequest(response_size=size, payload=_payload(protos, size))
+    response = await _stub(protos, channel).UnaryCall(request)
+    _assert_zeros(response.payload, size, protos)
+    call = _stub(protos, channel).FullDuplexCall()
+    for _ in range(2):
+        await call.write(_streaming_request(protos, [size], payload=_payload(protos, size)))
+        reply = await call.read()
+        assert reply is not grpc_module.aio.EOF
+        assert len(reply.payload.body) == size
+    await call.done_writing()
+    assert await call.read() is grpc_module.aio.EOF
+    await _assert_code(call, grpc_module.StatusCode.OK)
+
+
+@extra
+async def request_over_size_limit(
+    protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
+) -> None:
+    """A request over the server's 4 MiB default receive limit fails with RESOURCE_EXHAUSTED
+    (grpc.aio clients set no send limit by default, so the server is the one to refuse)."""
+    request = protos.messages.SimpleRequest(payload=_payload(protos, DEFAULT_MAX_MESSAGE + 1024))
+    call = _stub(protos, channel).UnaryCall(request)
+    await _expect_error(grpc_module, call, grpc_module.StatusCode.RESOURCE_EXHAUSTED)
+
+
+@extra
+async def response_over_size_limit(
+    protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
+) -> None:
+    """A response over the client's 4 MiB default receive limit fails with RESOURCE_EXHAUSTED
+    on the client, and the connection survives it."""
+    request = protos.messages.SimpleRequest(response_size=DEFAULT_MAX_MESSAGE + 1024)
+    call = _stub(protos, channel).UnaryCall(request)
+    await _expect_error(grpc_module, call, grpc_module.StatusCode.RESOURCE_EXHAUSTED)
+
+
+@extra
+async def client_deflate_unary(
+    protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
+) -> None:
+    """client_compressed_unary's compressed call, with deflate instead of gzip."""
+    request = _large_request(protos, expect_compressed=_bool(protos, True))
+    response = await _stub(protos, channel).UnaryCall(
+        request, compression=grpc_module.Compression.Deflate
+    )
+    _assert_zeros(response.payload, LARGE_RESPONSE, protos)
+    if tap is not None:
+        call = tap.last_call(UNARY)
+        assert call.request_encoding() == "deflate"
+        assert [m.compressed for m in call.requests] == [True]
+
+
 ALL_CASES: dict[str, Case] = {**CASES, **EXTRA_CASES}
