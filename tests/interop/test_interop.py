@@ -213,7 +213,7 @@ async def test_all_cases_on_one_connection(server_impl: str, client_impl: str) -
         assert tap is not None
         connections = {call.connection for call in tap.calls}
         assert connections == {1}, f"the channel had to reconnect:\n{tap.describe()}"
-        assert_wire_ok(endpoint.tap)
+        assert_wire_ok(tap)
 
 
 @pytest.mark.parametrize("client_impl", CLIENT_IMPLS)
