@@ -74,13 +74,19 @@ _HEX = b"0123456789ABCDEF"
 
 
 def encode_message(message: str) -> bytes:
-    """Percent-encode a status message for the ``grpc-message`` trailer."""
+    """Percent-encode a status message for the ``grpc-message`` trailer.
+
+    A leading or trailing space is encoded too (``%20``, which the spec's grammar allows): an
+    HTTP/2 field value must not start or end with whitespace (RFC 9113 8.2.1), so h2 strips it
+    when sending and rejects it as a protocol error when receiving.
+    """
     raw = message.encode("utf-8", "surrogatepass")
-    if all(byte in _UNRESERVED for byte in raw):
+    last = len(raw) - 1
+    if all(byte in _UNRESERVED for byte in raw) and raw[:1] != b" " and raw[-1:] != b" ":
         return raw
     out = bytearray()
-    for byte in raw:
-        if byte in _UNRESERVED:
+    for i, byte in enumerate(raw):
+        if byte in _UNRESERVED and not (byte == 0x20 and (i == 0 or i == last)):
             out.append(byte)
         else:
             out += b"%" + _HEX[byte >> 4 : (byte >> 4) + 1] + _HEX[byte & 15 : (byte & 15) + 1]
