@@ -90,7 +90,12 @@ def test_protocol_error_carries_code() -> None:
         ("é", b"%C3%A9"),
         ("€", b"%E2%82%AC"),
         ("😀", b"%F0%9F%98%80"),
-        ("~ ", b"~ "),
+        ("~ x", b"~ x"),
+        (" ", b"%20"),
+        ("  ", b"%20%20"),
+        ("   ", b"%20 %20"),
+        (" padded ", b"%20padded%20"),
+        ("a  b", b"a  b"),
     ],
 )
 def test_encode_examples(text: str, wire: bytes) -> None:
@@ -117,24 +122,31 @@ def test_decode_keeps_malformed_escapes(wire: bytes, text: str) -> None:
     assert decode_message(wire) == text
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.text())
 @example("\t\n%\U0001f600%25")
 @example("%%%")
 def test_round_trip_any_text(text: str) -> None:
     wire = encode_message(text)
-    assert re.fullmatch(rb"[\x20-\x7e]*", wire)
+    # Printable ASCII only, and a valid HTTP/2 field value: no whitespace at either end.
+    assert re.fullmatch(rb"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?", wire)
     assert decode_message(wire) == text
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
-def test_printable_ascii_passes_through_except_percent(text: str) -> None:
+def test_printable_ascii_passes_through(text: str) -> None:
     wire = encode_message(text)
-    assert wire == text.replace("%", "%25").encode("ascii")
+    # Any printable ASCII but '%' passes through, except a space at either end.
+    expected = text.replace("%", "%25")
+    if expected.startswith(" "):
+        expected = "%20" + expected[1:]
+    if expected.endswith(" "):
+        expected = expected[:-1] + "%20"
+    assert wire == expected.encode("ascii")
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.binary())
 def test_decode_never_raises(wire: bytes) -> None:
     assert isinstance(decode_message(wire), str)

@@ -120,7 +120,7 @@ def test_eight_digits_limit() -> None:
         assert len(value) <= 9
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
     st.one_of(
         st.floats(min_value=1e-9, max_value=MAX_SECONDS, allow_nan=False),
@@ -150,7 +150,7 @@ def test_decode_any_valid_value(value: int, unit: str) -> None:
     assert math.isclose(decoded, value * UNIT_SECONDS[unit], rel_tol=1e-15)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.one_of(st.binary(max_size=12), st.text(max_size=12)))
 def test_decode_garbage_raises_only_protocol_error(wire: bytes | str) -> None:
     result = outcome(decode_timeout, wire)
