@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.echo_app import STYLES
-from tests.integration.servers import ROOT, hypercorn_cli, subprocess_env
-from tests.integration.test_one_port import (
+from tests.integration.checks import (
     check_grpc_aio,
     check_grpc_sync,
     check_rest,
     check_unimplemented,
+    wait_until_serving,
 )
+from tests.integration.echo_app import STYLES
+from tests.integration.servers import ROOT, hypercorn_cli, subprocess_env
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -25,9 +26,9 @@ async def test_hypercorn_cli_serves_rest_and_grpc(style: str, tmp_path: Path) ->
     log = tmp_path / "lifespan.log"
     env = subprocess_env(ASGI_GRPC_TEST_STYLE=style, ASGI_GRPC_TEST_LIFESPAN_LOG=str(log))
     with hypercorn_cli("tests.integration.cli_app:app", env=env) as server:
-        # The first call waits in the socket's backlog while the worker starts.
-        await asyncio.to_thread(check_grpc_sync, server.target)
+        await asyncio.to_thread(wait_until_serving, server.target)
         await asyncio.gather(
+            asyncio.to_thread(check_grpc_sync, server.target),
             check_rest(server.url, http2=False),
             check_rest(server.url, http2=True),
             check_grpc_aio(server.target),

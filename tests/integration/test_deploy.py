@@ -14,6 +14,7 @@ import psutil
 import pytest
 from hypercorn.config import Config
 
+from tests.integration.checks import wait_until_serving
 from tests.integration.echo_app import SERVICE, pb2, pb2_grpc
 from tests.integration.servers import CLI, ROOT, hypercorn_cli, in_process, subprocess_env
 
@@ -69,10 +70,10 @@ def call_pids(target: str, connections: int) -> set[int]:
 
 
 def test_deploy_config_serves_grpc_and_health_with_two_workers(deployed: CLI) -> None:
+    wait_until_serving(deployed.target)
     with grpc.insecure_channel(deployed.target) as channel:
         stub = pb2_grpc.EchoStub(channel)
-        # The first call waits in the socket's backlog while the workers start.
-        assert stub.Unary(pb2.EchoRequest(message="hi"), timeout=30).message == "hi"
+        assert stub.Unary(pb2.EchoRequest(message="hi"), timeout=10).message == "hi"
         streamed = stub.ServerStream(pb2.EchoRequest(count=3), timeout=10)
         assert [reply.index for reply in streamed] == [0, 1, 2]
         check = channel.unary_unary(CHECK)
