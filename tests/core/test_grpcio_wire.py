@@ -27,9 +27,11 @@ from hypothesis import strategies as st
 from asgi_grpc._core import (
     GZIP,
     IDENTITY,
+    RESERVED,
     Headers,
     MessageReader,
     Metadata,
+    ProtocolError,
     StatusCode,
     compress,
     decompress,
@@ -48,7 +50,12 @@ TIMEOUT = 10.0  # seconds: every socket read and every grpcio call is bounded by
 
 # Metadata that both sides can carry: printable ASCII values, any bytes for -bin keys.
 _key = metadata_keys().filter(
-    lambda k: not k.startswith("grpc-") and not k.endswith("-bin") and k != "user-agent"
+    lambda k: (
+        not k.startswith("grpc-")
+        and not k.endswith("-bin")
+        and k not in RESERVED
+        and k != "user-agent"
+    )
 )
 metadata_st = st.lists(
     st.one_of(
@@ -558,3 +565,32 @@ def test_grpcio_sends_surrounding_spaces_unescaped(
     status = parse_trailers(tail or head)
     assert status.details == details
     assert status.metadata == (("k", " v "),)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"grpc-timeout", b"soon"),
+        (b"grpc-timeout", b"1x"),
+        (b"grpc-timeout", b"-1S"),
+        (b"x-bin", b"!!"),
+        (b"x-bin", b"Y"),
+    ],
+)
+def test_bad_request_headers_fail_as_in_grpcio(
+    grpcio_server: tuple[int, Servicer], header: tuple[bytes, bytes]
+) -> None:
+    """A request header grpcio fails the call on, the core rejects with the same status."""
+    port, servicer = grpcio_server
+    servicer.seen.clear()
+    client = H2Client(port)
+    try:
+        headers = request_headers(timeout=None, encoding=IDENTITY, metadata=None, user_agent=b"t")
+        head, _, tail = client.call(b"/test.Wire/Echo", [*headers, header], frame(b""))
+    finally:
+        client.close()
+    grpcio_status = parse_trailers(tail or head)
+    assert not servicer.seen
+    with pytest.raises(ProtocolError) as info:
+        parse_request_headers([*headers, header])
+    assert info.value.code is grpcio_status.code is StatusCode.INTERNAL

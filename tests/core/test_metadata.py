@@ -330,3 +330,11 @@ def test_decode_garbage_raises_only_protocol_error(headers: list[tuple[bytes, by
         for key, _ in md:
             assert not key.startswith(":")
             assert key not in RESERVED
+
+
+def test_add_other_types_is_a_type_error_like_grpc() -> None:
+    for md in (Metadata(("a", "1")), aio.Metadata(("a", "1"))):
+        with pytest.raises(TypeError):
+            md + 5
+        with pytest.raises(TypeError):
+            md + "ab"
