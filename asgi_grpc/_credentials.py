@@ -7,6 +7,10 @@ import ssl
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+# Where a server puts a connection's auth context in the ASGI scope's per-connection state.
+AUTH_CONTEXT_KEY = "asgi_grpc.auth_context"
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,34 @@ def _load_cert_chain(context: ssl.SSLContext, key: bytes, chain: bytes) -> None:
         context.load_cert_chain(path)
     finally:
         os.unlink(path)
+
+
+def auth_context(ssl_object: Any) -> dict[str, list[bytes]]:
+    """grpcio's auth context for a TLS connection (``ssl.SSLObject``), server side."""
+    auth: dict[str, list[bytes]] = {
+        "transport_security_type": [b"ssl"],
+        "security_level": [b"TSI_PRIVACY_AND_INTEGRITY"],
+        "ssl_session_reused": [b"true" if ssl_object.session_reused else b"false"],
+    }
+    cert = ssl_object.getpeercert()
+    if not cert:
+        return auth
+    common_names = [
+        value.encode()
+        for rdn in cert.get("subject", ())
+        for key, value in rdn
+        if key == "commonName"
+    ]
+    sans = [
+        value.encode()
+        for kind, value in cert.get("subjectAltName", ())
+        if kind in ("DNS", "IP Address", "URI", "email")
+    ]
+    if common_names:
+        auth["x509_common_name"] = common_names
+    if sans:
+        auth["x509_subject_alternative_name"] = sans
+    der = ssl_object.getpeercert(binary_form=True)
+    if der:
+        auth["x509_pem_cert"] = [ssl.DER_cert_to_PEM_cert(der).encode()]
+    return auth

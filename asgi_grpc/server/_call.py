@@ -36,6 +36,7 @@ from .._core import (
     too_large,
     trailers,
 )
+from .._credentials import AUTH_CONTEXT_KEY
 from .._errors import EOF, AbortError, UsageError
 from ._types import ASGIReceive, ASGISend, Scope
 
@@ -554,27 +555,26 @@ class ServicerContext:
         return _peer(self._scope)
 
     def peer_identities(self) -> Iterable[bytes] | None:
-        identities = self._auth().get("x509_subject_alternative_name") or self._auth().get(
-            "x509_common_name"
-        )
-        return identities or None
+        """The client certificate's SANs (or CN) under mutual TLS, else None."""
+        auth = self.auth_context()
+        key = self.peer_identity_key()
+        return auth[key] if key is not None else None
 
     def peer_identity_key(self) -> str | None:
-        auth = self._auth()
-        if auth.get("x509_subject_alternative_name"):
-            return "x509_subject_alternative_name"
-        if auth.get("x509_common_name"):
-            return "x509_common_name"
+        auth = self.auth_context()
+        for key in ("x509_subject_alternative_name", "x509_common_name"):
+            if auth.get(key):
+                return key
         return None
 
     def auth_context(self) -> dict[str, list[bytes]]:
-        return self._auth()
-
-    def _auth(self) -> dict[str, list[bytes]]:
-        tls = self._scope.get("extensions", {}).get("tls")
-        if tls is None:
+        """grpcio's auth context (transport security, peer certificate names), as far as the
+        server could see it: an asgi_grpc ``Server`` records it per connection."""
+        state = self._scope.get("state")
+        if not state:
             return {}
-        return _auth_from_tls(tls)
+        auth: dict[str, list[bytes]] = state.get(AUTH_CONTEXT_KEY, {})
+        return auth
 
     def time_remaining(self) -> float | None:
         if self._deadline_when is None:
@@ -701,26 +701,3 @@ def _peer(scope: Scope) -> str:
     if ":" in host:
         return f"ipv6:[{host}]:{port}"
     return f"ipv4:{host}:{port}"
-
-
-def _auth_from_tls(tls: dict[str, Any]) -> dict[str, list[bytes]]:
-    auth: dict[str, list[bytes]] = {"transport_security_type": [b"ssl"]}
-    cert = tls.get("peer_cert")
-    if cert:
-        common_names = [
-            value.encode()
-            for rdn in cert.get("subject", ())
-            for key, value in rdn
-            if key == "commonName"
-        ]
-        sans = [
-            value.encode()
-            for kind, value in cert.get("subjectAltName", ())
-            if kind in ("DNS", "IP Address", "URI", "email")
-        ]
-        if common_names:
-            auth["x509_common_name"] = common_names
-        if sans:
-            auth["x509_subject_alternative_name"] = sans
-        auth["ssl_session_reused"] = [b"false"]
-    return auth

@@ -16,7 +16,7 @@ from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
 from .._core import Compression
-from .._credentials import ServerCredentials
+from .._credentials import AUTH_CONTEXT_KEY, ServerCredentials, auth_context
 from .._handlers import GenericHandlerLike
 from . import _hypercorn
 from ._app import GrpcApp
@@ -83,7 +83,10 @@ class Server:
             assert task is not None
             self._connections.add(task)
             try:
-                await TCPServer(app, loop, config, context, {}, reader, writer)
+                ssl_object = writer.get_extra_info("ssl_object")
+                # Per-connection state reaches every request's scope["state"] (a copy).
+                state = {} if ssl_object is None else {AUTH_CONTEXT_KEY: auth_context(ssl_object)}
+                await TCPServer(app, loop, config, context, state, reader, writer)
             except asyncio.CancelledError:
                 # stop() cancels connections past the grace period; end quietly (asyncio's
                 # start_server would otherwise log the cancellation as an error).

@@ -15,6 +15,15 @@ from tests import protoc
 pb2, pb2_grpc = protoc.load("echo.proto")
 
 
+class _Status:
+    """What grpc_status.rpc_status.to_status() returns: a grpc.Status."""
+
+    def __init__(self, code: Any, details: str, trailing_metadata: Any) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
 class Events:
     """What handlers observed, for assertions (cancellation, done callbacks)."""
 
@@ -52,6 +61,24 @@ class AsyncEcho(pb2_grpc.EchoServicer):
             return pb2.EchoResponse(
                 message=repr(sorted((k, v) for k, v in md if k != "user-agent"))
             )
+        if command == "auth":
+            auth = context.auth_context()
+            return pb2.EchoResponse(
+                message=repr(
+                    (
+                        context.peer_identity_key(),
+                        context.peer_identities(),
+                        auth.get("transport_security_type"),
+                    )
+                )
+            )
+        if command == "abort_with_status":
+            status = _Status(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "rich",
+                (("grpc-status-details-bin", b"\x08\x09"),),
+            )
+            await context.abort_with_status(status)
         if command == "peer":
             return pb2.EchoResponse(message=context.peer())
         if command == "time_remaining":
@@ -72,6 +99,13 @@ class AsyncEcho(pb2_grpc.EchoServicer):
         return pb2.EchoResponse(message=request.message, payload=request.payload)
 
     async def ServerStream(self, request: Any, context: Any) -> Any:
+        if request.message == "disable_next":
+            context.set_compression(grpc.Compression.Gzip)
+            for i in range(request.count):
+                if i % 2 == 0:
+                    context.disable_next_message_compression()
+                await context.write(pb2.EchoResponse(index=i, payload=request.payload))
+            return
         if request.message == "write":
             for i in range(request.count):
                 await context.write(pb2.EchoResponse(index=i, payload=request.payload))

@@ -274,3 +274,44 @@ async def test_generic_handler_with_raw_bytes(start_server: Any) -> None:
     )
     async with start_server(handlers=[handler]) as endpoint, endpoint.aio_channel() as channel:
         assert await channel.unary_unary("/raw.Service/Shout")(b"hey") == b"HEY"
+
+
+async def test_abort_with_status_carries_rich_details(start_server: Any) -> None:
+    async with start_server() as endpoint, endpoint.aio_channel() as channel:
+        error = await rpc_error(
+            pb2_grpc.EchoStub(channel).Unary(pb2.EchoRequest(message="abort_with_status"))
+        )
+        assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, "rich")
+        assert ("grpc-status-details-bin", b"\x08\x09") in tuple(error.trailing_metadata())
+
+
+@pytest.mark.parametrize(
+    ("transport", "expected"),
+    [
+        ("h2c", (None, None, None)),
+        ("tls", (None, None, [b"ssl"])),
+        ("mtls", ("x509_subject_alternative_name", [b"client.example.com"], [b"ssl"])),
+    ],
+)
+async def test_auth_context_and_peer_identity(
+    start_server: Any, transport: str, expected: Any
+) -> None:
+    async with start_server(transport=transport) as endpoint, endpoint.aio_channel() as channel:
+        reply = await pb2_grpc.EchoStub(channel).Unary(pb2.EchoRequest(message="auth"))
+        assert reply.message == repr(expected)
+
+
+async def test_ipv6_port() -> None:
+    server = asgi_grpc.aio.server()
+    pb2_grpc.add_EchoServicer_to_server(AsyncEcho(Events()), server)
+    port = server.add_insecure_port("[::1]:0")
+    assert port > 0
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"ipv6:[::1]:{port}") as channel:
+            stub = pb2_grpc.EchoStub(channel)
+            assert (await stub.Unary(pb2.EchoRequest(message="peer"))).message.startswith(
+                "ipv6:[::1]:"
+            )
+    finally:
+        await server.stop(None)

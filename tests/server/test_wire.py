@@ -170,3 +170,24 @@ async def test_http1_request_gets_505(server: tuple[Any, int]) -> None:
         )
     assert response.status_code == 505
     assert "HTTP/2" in response.text
+
+
+async def test_set_compression_and_disable_next_message_compression(client: RawClient) -> None:
+    headers = [(b"grpc-accept-encoding", b"gzip,identity")]
+    response = await client.call(UNARY, request("compress", payload=b"z" * 100), headers)
+    assert response.header(b"grpc-encoding") == b"gzip"
+    [(compressed, payload)] = response.messages()
+    assert compressed
+    assert pb2.EchoResponse.FromString(gzip.decompress(payload)).payload == b"z" * 100
+
+    response = await client.call(
+        "/asgi_grpc.test.Echo/ServerStream", request("disable_next", count=4, payload=b"q"), headers
+    )
+    flags = [compressed for compressed, _ in response.messages()]
+    assert flags == [False, True, False, True]
+    # A client that does not accept gzip never gets it, whatever the handler asks for.
+    response = await client.call(
+        UNARY, request("compress"), [(b"grpc-accept-encoding", b"identity")]
+    )
+    [(compressed, _)] = response.messages()
+    assert not compressed
