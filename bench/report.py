@@ -100,6 +100,7 @@ _METRICS = [
     ("client CPU, us/{op}", "client_cpu_us_per_op", 1.0),
     ("client CPU, s", "client_cpu_s", 1.0),
     ("client peak RSS, MiB", "client_rss", 1 / MIB),
+    ("other processes' CPU, cores (noise)", "other_cpu_cores", 1.0),
 ]
 
 
@@ -192,11 +193,16 @@ def render(
         for (server, client, workload), figures in failures:
             for error in figures["errors"]:
                 lines += ["", f"- {server} server <- {client} client, {workload}: {error['error']}"]
-                for side in ("server", "client"):
-                    tail = error.get(f"{side}_stderr", "").strip()
-                    if tail:
-                        lines += ["", f"  {side} stderr (tail):", "", "  ```"]
-                        lines += [f"  {line}" for line in tail.splitlines()]
+                for key, title in (
+                    ("server_stderr", "server stderr (tail)"),
+                    ("client_stderr", "client stderr (tail)"),
+                    ("server_stacks", "server stacks when the client gave up (py-spy dump)"),
+                    ("client_stacks", "client stacks when it was found stuck (py-spy dump)"),
+                ):
+                    text = error.get(key, "").strip()
+                    if text:
+                        lines += ["", f"  {title}:", "", "  ```"]
+                        lines += [f"  {line}" for line in text.splitlines()]
                         lines += ["  ```"]
     return "\n".join(lines)
 
@@ -209,7 +215,11 @@ def _version(dist: str) -> str:
 
 
 def environment() -> dict[str, str]:
-    env = {"python": platform.python_version(), "cpus": str(os.cpu_count())}
+    env = {
+        "python": platform.python_version(),
+        "cpus": str(os.cpu_count()),
+        "load average (1 min)": f"{os.getloadavg()[0]:.2f}",
+    }
     for dist in ("grpcio", "grpclib", "hypercorn", "h2", "httpx", "protobuf"):
         env[dist] = _version(dist)
     try:

@@ -48,7 +48,7 @@ _CLIENT_PROBES = {
     "grpclib": "import grpclib.client; grpclib.client.Channel",
     "asgi_grpc": "import asgi_grpc.aio; asgi_grpc.aio.insecure_channel",
 }
-assert _SERVER_PROBES.keys() == SERVERS.keys()
+assert _SERVER_PROBES.keys() <= SERVERS.keys()
 assert _CLIENT_PROBES.keys() == CLIENTS.keys()
 
 Pair = tuple[str, str]  # (server impl, client impl)
@@ -62,6 +62,8 @@ class Config:
     warmup: float
     repeat: int
     host: str
+    #: Seconds past its expected end after which a client is declared stuck.
+    stuck_after: float = 30.0
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -201,20 +203,27 @@ def measure(
                     seconds=cfg.seconds,
                     warmup=cfg.warmup,
                     gen_dir=gen_dir,
+                    timeout=cfg.warmup + cfg.seconds + 2 * cfg.stuck_after,
                 ),
                 client_err,
             )
-            event = client.next_event(timeout=cfg.warmup + 90)
+            event = _client_event(client, server, cfg.warmup + cfg.stuck_after, sample)
             if event.get("event") == "measuring":
                 stage = "measuring"
                 server_meter, client_meter = Meter(server.process), Meter(client.process)
-                event = client.next_event(timeout=cfg.seconds + 90)
+                busy0, wall0 = _machine_busy(), time.monotonic()
+                event = _client_event(client, server, cfg.seconds + cfg.stuck_after, sample)
                 sample["server_cpu_s"], sample["server_rss"] = server_meter.finish()
                 sample["client_cpu_s"], sample["client_rss"] = client_meter.finish()
+                # What the rest of the machine did meanwhile: a noise gauge for this sample.
+                others = _machine_busy() - busy0 - sample["server_cpu_s"] - sample["client_cpu_s"]
+                sample["other_cpu_cores"] = max(0.0, others) / (time.monotonic() - wall0)
             if event.get("event") == "result":
                 sample.update({k: v for k, v in event.items() if k != "event"})
             else:
                 sample["error"] = f"client, {stage}: {event.get('error', event)}"
+                if "server_stacks" not in sample and (stacks := _stacks(server.popen)):
+                    sample["server_stacks"] = stacks
             if server.popen.poll() is not None:
                 sample["error"] = f"server exited with code {server.popen.returncode} ({stage})"
         except (TimeoutError, EOFError, KeyError, psutil.Error) as exc:
@@ -232,6 +241,49 @@ def measure(
     return sample
 
 
+def _client_event(
+    client: Worker, server: Worker, timeout: float, sample: dict[str, Any]
+) -> dict[str, Any]:
+    """The client's next event; if it is stuck, where both sides are and how far it got."""
+    try:
+        return client.next_event(timeout)
+    except TimeoutError:
+        pass
+    for side, worker in (("server", server), ("client", client)):
+        if stacks := _stacks(worker.popen):
+            sample[f"{side}_stacks"] = stacks
+    # The client answers SIGTERM with an error event counting the calls done and still open.
+    client.popen.send_signal(signal.SIGTERM)
+    try:
+        event = client.next_event(timeout=15)
+    except (TimeoutError, EOFError) as exc:
+        event = {"event": "error", "error": f"(no progress report: {exc})"}
+    return {"event": "error", "error": f"no answer within {timeout:g} s; {event.get('error')}"}
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores spent not idle since boot."""
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system + times.irq + times.softirq)
+
+
+def _stacks(popen: subprocess.Popen[bytes]) -> str | None:
+    """The Python stacks of a live process (py-spy dump), to show where a failed call stuck."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if popen.poll() is not None or not py_spy.exists():
+        return None
+    try:
+        done = subprocess.run(
+            [str(py_spy), "dump", "--pid", str(popen.pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return (done.stdout + done.stderr).strip() or None
+
+
 def _python(module: str, **options: object) -> list[str]:
     """argv running ``module`` in this interpreter with ``--some-option value`` options."""
     argv = [sys.executable, "-m", module]
@@ -242,6 +294,9 @@ def _python(module: str, **options: object) -> list[str]:
 
 def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+_DETAILS = ("server_stderr", "client_stderr", "server_stacks", "client_stacks")
 
 
 def aggregate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -265,9 +320,7 @@ def aggregate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         out["notes"] = sorted(notes)
     errors = [s for s in samples if "error" in s]
     if errors:
-        out["errors"] = [
-            {k: s[k] for k in ("error", "server_stderr", "client_stderr") if k in s} for s in errors
-        ]
+        out["errors"] = [{k: s[k] for k in ("error", *_DETAILS) if k in s} for s in errors]
     return out
 
 
@@ -294,7 +347,7 @@ def _names(
             raise SystemExit(f"unknown implementation(s) {unknown}; choose from {sorted(known)}")
         return names
     names = []
-    for name in known:
+    for name in probes:
         why = probe(probes[name])
         if why is None:
             names.append(name)
@@ -333,6 +386,12 @@ def parse_args(argv: list[str] | None) -> tuple[Config, Path | None]:
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 s per workload")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
     parser.add_argument("--json", type=Path, help="where to write the JSON dump")
+    parser.add_argument(
+        "--stuck-after",
+        type=float,
+        default=30.0,
+        help="seconds past a phase's expected end before a client is declared stuck (default 30)",
+    )
     args = parser.parse_args(argv)
 
     skipped: dict[str, str] = {}
@@ -361,6 +420,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, Path | None]:
         warmup=warmup,
         repeat=max(1, args.repeat),
         host=args.host,
+        stuck_after=args.stuck_after,
         skipped=skipped,
     ), args.json
 
@@ -370,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     for name, why in cfg.skipped.items():
         print(f"skipping {name}: {why}", file=sys.stderr)
+    env = report.environment()
     total = len(cfg.pairs) * len(cfg.workloads) * cfg.repeat
     print(
         f"{total} measurements of {cfg.warmup:g} s warm-up + {cfg.seconds:g} s: "
@@ -396,7 +457,6 @@ def main(argv: list[str] | None = None) -> int:
                     )
 
     results = {key: aggregate(runs) for key, runs in samples.items()}
-    env = report.environment()
     markdown = report.render(cfg.pairs, cfg.workloads, results, env=env, settings=_settings(cfg))
     print(markdown)
 

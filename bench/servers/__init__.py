@@ -28,6 +28,8 @@ SERVERS: dict[str, str] = {
     "grpclib": "bench.servers.grpclib_server:grpclib",
     # asgi_grpc.aio.server() mirrors grpc.aio.server(): same code, other module.
     "asgi_grpc": "bench.servers.grpc_aio:asgi_grpc",
+    # Testing the benchmark: a peer that never answers.
+    "silent": "bench.servers.silent:silent",
 }
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bench(
-    tmp_path: Path, *args: str
+    tmp_path: Path, *args: str, expect_rc: int = 0
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp_path / "result.json"
     env = dict(os.environ)
@@ -32,7 +32,7 @@ def run_bench(
         env=env,
         timeout=100,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == expect_rc, done.stdout + done.stderr
     return done, json.loads(out.read_text())
 
 
@@ -76,6 +76,23 @@ def test_pairs_with_grpclib_client(tmp_path: Path) -> None:
         tuple(p.split(":")) for p in pairs.split(",")
     }
     assert all(r["ok"] == 1 and r["ops"] > 0 for r in dump["results"])
+
+
+def test_stuck_server_is_reported_with_progress_and_stacks(tmp_path: Path) -> None:
+    """A server that accepts connections but never answers: the run still ends, exits 1, and says
+    where the client was stuck instead of printing a number."""
+    args = ["--pairs", "silent:grpcio", "--workloads", "unary_1", "--stuck-after", "1"]
+    done, dump = run_bench(tmp_path, *args, expect_rc=1)
+
+    assert "**error**" in done.stdout
+    assert "## Failures" in done.stdout
+    assert "warm-up: unary calls 0 done/1 open" in done.stdout
+    (result,) = dump["results"]
+    assert result["ok"] == 0
+    (error,) = result["errors"]
+    assert error["error"].startswith("client, warming up: no answer within")
+    # py-spy, when present, shows where the server was.
+    assert "bench/server.py" in error.get("server_stacks", "bench/server.py")
 
 
 def test_failures_are_reported_not_hidden() -> None:
