@@ -554,7 +554,13 @@ async def client_deflate_unary(
     protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
 ) -> None:
     """client_compressed_unary's compressed call, with deflate instead of gzip."""
-    request = _large_request(protos, expect_compressed=_bool(protos, True))
+    # Not byte-identical to client_compressed_unary's probe: the servicer's compression probe
+    # finds a request on the wire by its bytes, and the two may run at the same time.
+    request = protos.messages.SimpleRequest(
+        response_size=LARGE_RESPONSE,
+        payload=_payload(protos, LARGE_REQUEST - 1),
+        expect_compressed=_bool(protos, True),
+    )
     response = await _stub(protos, channel).UnaryCall(
         request, compression=grpc_module.Compression.Deflate
     )

@@ -243,7 +243,9 @@ class WireTap:
         """Whether the oldest not-yet-claimed request message with these (inflated) bytes
         arrived compressed; ``None`` if the tap never saw it. Claims that message, so two
         identical requests sent one after the other (a probe, then the real call) are told
-        apart in order."""
+        apart in order. Requests are found by their bytes alone (no server API tells a handler
+        its HTTP/2 stream), so byte-identical requests in flight at once with different
+        compression can be confused: concurrent cases must not send such twins."""
         for index, message in enumerate(self._unclaimed):
             if message.payload == serialized:
                 del self._unclaimed[index]
