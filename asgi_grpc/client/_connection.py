@@ -24,8 +24,9 @@ Shape:
   :class:`ConnectionTerminated`; the others run to completion and the connection closes when
   the last one ends. h2 treats a received GOAWAY as the end of the connection (it refuses all
   later frames), which would break every in-flight stream during a graceful server shutdown, so
-  the connection puts h2's state machine back to open after a GOAWAY. That is the one place we
-  touch h2 beyond its documented API, and the GOAWAY tests catch it if h2 changes.
+  the connection's h2 state machine ignores received GOAWAYs (:class:`_GoawayTolerantStateMachine`).
+  That is the one place we lean on h2 beyond its documented API; the GOAWAY tests catch it if h2
+  changes.
 
 Errors reach callers only as the classes in :mod:`._transport_errors`.
 """
@@ -105,6 +106,20 @@ _H2_CONFIG = h2.config.H2Configuration(
     validate_inbound_headers=False,
     normalize_inbound_headers=False,
 )
+
+
+class _GoawayTolerantStateMachine(h2.connection.H2ConnectionStateMachine):
+    """h2's connection state machine, except that a received GOAWAY does not close it.
+
+    h2 moves to CLOSED on GOAWAY and then rejects every later frame (even in the same read) as
+    a protocol error, but RFC 9113 6.8 lets the peer finish streams up to ``last_stream_id``
+    (grpcio's graceful shutdown does exactly that). We stop opening streams ourselves.
+    """
+
+    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[h2.events.Event]:
+        if input_ is h2.connection.ConnectionInputs.RECV_GOAWAY:
+            return []
+        return super().process_input(input_)
 
 
 class Stream:
@@ -385,6 +400,7 @@ class Connection(asyncio.Protocol):
             },
         )
         h2conn.max_inbound_frame_size = settings.max_frame_size
+        h2conn.state_machine = _GoawayTolerantStateMachine()
         self._h2 = h2conn
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, Stream] = {}
@@ -725,11 +741,6 @@ class Connection(asyncio.Protocol):
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         last_stream_id = event.last_stream_id or 0
         error_code = int(event.error_code or 0)
-        # h2 moved to CLOSED and would reject the frames of streams the peer still finishes
-        # (RFC 9113 6.8): reopen it; we open no new streams ourselves.
-        h2conn = self._h2
-        if h2conn.state_machine.state is h2.connection.ConnectionState.CLOSED:
-            h2conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         detail = f"GOAWAY ({_error_name(error_code)})"
         if event.additional_data:
             detail += f": {event.additional_data.decode('utf-8', 'replace')}"

@@ -122,12 +122,18 @@ class ConnectionPool:
         headers: Headers,
         body: bytes,
         *,
-        attempts: int = 3,
+        attempts: int = 6,
         authority: bytes | None = None,
     ) -> Stream:
         """A whole request (unary or server-streaming call): send ``body`` and half-close,
-        then wait for the response headers. Streams the server never processed (GOAWAY,
-        REFUSED_STREAM) are re-sent on another connection, up to ``attempts`` times."""
+        then wait for the response headers.
+
+        Streams the server never processed (GOAWAY, REFUSED_STREAM) are re-sent, up to
+        ``attempts`` times in all. grpcio servers refuse streams in a race at their stream
+        limit: they count a finished stream until their write of its trailers completes, so
+        a stream opened the moment those trailers arrive can be refused. Retries after the
+        first back off a little (1, 2, 4... ms) to let the server catch up.
+        """
         for attempt in range(1, attempts + 1):
             stream = await self.open_stream(
                 path, headers, body=body, end_stream=True, authority=authority
@@ -137,6 +143,8 @@ class ConnectionPool:
             except TransportError as exc:
                 stream.close()
                 if exc.retryable and attempt < attempts:
+                    if attempt > 1:
+                        await asyncio.sleep(0.001 * 2 ** (attempt - 2))
                     continue
                 raise
             except BaseException:
