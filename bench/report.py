@@ -102,6 +102,8 @@ _METRICS = [
     ("client peak RSS, MiB", "client_rss", 1 / MIB),
     ("other processes' CPU, cores (noise)", "other_cpu_cores", 1.0),
 ]
+#: Not a property of the implementations: no ratios.
+_NO_RATIO = {"other_cpu_cores"}
 
 
 def _figure(results: Results, pair: Pair, workload: str, key: str, scale: float) -> float | None:
@@ -133,6 +135,9 @@ def render_group(group: Group, workloads: list[str], results: Results) -> list[s
         cells = [heading]
         cells += [_cell(results, pair, workload, key, scale) for pair in pair_of.values()]
         for label, base in ratio_columns:
+            if key in _NO_RATIO:
+                cells.append("")
+                continue
             value = _figure(results, pair_of[label], workload, key, scale)
             cells.append(fmt_ratio(value, _figure(results, pair_of[base], workload, key, scale)))
         return cells
