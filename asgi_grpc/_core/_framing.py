@@ -71,19 +71,17 @@ class MessageReader:
                 return []
             data = bytes(self._buffer)
             self._buffer.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)  # a bytearray or memoryview: payloads must be immutable bytes
+        # Any u32 length passes when there is no limit.
+        max_length = 0xFFFFFFFF if self.max_length is None else self.max_length
         messages: list[tuple[bool, bytes]] = []
         offset, end = 0, len(data)
         need = HEADER_SIZE
         while end - offset >= HEADER_SIZE:
             flag, length = _unpack_from(data, offset)
-            error: ProtocolError | None = None
-            if flag > 1:
-                error = ProtocolError(
-                    StatusCode.INTERNAL, f"invalid message compression flag {flag:#x}"
-                )
-            elif self.max_length is not None and length > self.max_length:
-                error = too_large("Received", length, self.max_length)
-            if error is not None:
+            if flag > 1 or length > max_length:
+                error = self._bad_prefix(flag, length)
                 if not messages:
                     raise error
                 self._error = error
@@ -97,12 +95,18 @@ class MessageReader:
                 payload = data[HEADER_SIZE:] if length else b""
             else:
                 payload = data[start:stop]
-            messages.append((flag == 1, bytes(payload)))
+            messages.append((flag == 1, payload))
             offset = stop
         self._need = need
         if offset < end:
             self._buffer += data[offset:] if offset else data
         return messages
+
+    def _bad_prefix(self, flag: int, length: int) -> ProtocolError:
+        if flag > 1:
+            return ProtocolError(StatusCode.INTERNAL, f"invalid message compression flag {flag:#x}")
+        assert self.max_length is not None
+        return too_large("Received", length, self.max_length)
 
     def close(self) -> None:
         """The body ended: a partial message left behind is a protocol error."""
