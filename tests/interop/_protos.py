@@ -19,6 +19,7 @@ class Protos:
     empty: ModuleType  # interop_empty_pb2: Empty
     messages: ModuleType  # interop_messages_pb2: SimpleRequest, Payload, ...
     services: ModuleType  # interop_test_pb2_grpc: TestServiceStub, add_TestServiceServicer_...
+    grpclib_services: ModuleType  # interop_test_grpc: grpclib's TestServiceStub
 
 
 @functools.cache
@@ -26,5 +27,7 @@ def load_protos() -> Protos:
     # Imports come first: the generated interop_test_pb2 imports the other two by module name.
     (empty, _) = load("interop_empty.proto", root=ROOT)
     (messages, _) = load("interop_messages.proto", root=ROOT)
-    (_, services) = load("interop_test.proto", root=ROOT)
-    return Protos(empty=empty, messages=messages, services=services)
+    (_, services, grpclib_services) = load("interop_test.proto", root=ROOT, grpclib=True)
+    return Protos(
+        empty=empty, messages=messages, services=services, grpclib_services=grpclib_services
+    )

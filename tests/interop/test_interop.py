@@ -155,10 +155,12 @@ async def run_case(
             stub = protos.services.TestServiceStub(channel)
             await asyncio.wait_for(stub.EmptyCall(protos.empty.Empty()), 5)
         if endpoint.tap is not None:
-            assert_wire_ok(endpoint.tap)
+            await assert_wire_ok(endpoint.tap)
 
 
-def assert_wire_ok(tap: WireTap) -> None:
+async def assert_wire_ok(tap: WireTap) -> None:
+    """No malformed traffic, and every call conformant, once the client's connections closed."""
+    await tap.wait_idle(5)
     assert tap.errors == [], f"malformed traffic: {tap.errors}"
     problems = conformance_problems(tap.calls)
     assert problems == [], "\n".join(problems)
@@ -213,7 +215,7 @@ async def test_all_cases_on_one_connection(server_impl: str, client_impl: str) -
         assert tap is not None
         connections = {call.connection for call in tap.calls}
         assert connections == {1}, f"the channel had to reconnect:\n{tap.describe()}"
-        assert_wire_ok(tap)
+        await assert_wire_ok(tap)
 
 
 @pytest.mark.parametrize("client_impl", CLIENT_IMPLS)
@@ -245,4 +247,4 @@ async def test_all_cases_concurrently(server_impl: str, client_impl: str) -> Non
         }
         assert endpoint.tap is not None
         assert failures == {}, f"{failures}\n{endpoint.tap.describe()}"
-        assert_wire_ok(endpoint.tap)
+        await assert_wire_ok(endpoint.tap)

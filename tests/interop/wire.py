@@ -61,6 +61,7 @@ class WireCall:
     responses: list[WireMessage] = field(default_factory=list)
     reset_by_client: int | None = None  # RST_STREAM error code, when the client reset
     reset_by_server: int | None = None
+    cut_off: bool = False  # its connection closed while it had neither trailers nor a reset
 
     @property
     def path(self) -> str:
@@ -197,6 +198,9 @@ class WireTap:
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: list[asyncio.StreamWriter] = []
         self._connections = 0
+        self._live = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @classmethod
     async def start(cls, upstream_port: int) -> WireTap:
@@ -216,6 +220,15 @@ class WireTap:
             await asyncio.wait(self._tasks, timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until every proxied connection has closed (both directions), so that the
+        records are final; False if some connection outlived ``timeout``."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -316,8 +329,9 @@ def conformance_problems(calls: list[WireCall]) -> list[str]:
     """What the recorded calls break of PROTOCOL-HTTP2.md, one line per problem.
 
     Only checks both peers must honour whatever the call did: request and response header
-    shapes, a status in the trailers of every call that ended without RST_STREAM, and
-    ``grpc-message`` percent-encoded to printable ASCII.
+    shapes, a status in the trailers of every call that ended without RST_STREAM (or without
+    its connection closing under it), and ``grpc-message`` percent-encoded to printable ASCII.
+    Call it once the connections are closed (:meth:`WireTap.wait_idle`).
     """
     problems: list[str] = []
     for call in calls:
@@ -336,10 +350,10 @@ def conformance_problems(calls: list[WireCall]) -> list[str]:
                 problems.append(f"{where}: response :status {response.get(':status')!r}")
             if not response.get("content-type", "").startswith("application/grpc"):
                 problems.append(f"{where}: response content-type {response.get('content-type')!r}")
-        elif not reset:
+        elif not reset and not call.cut_off:
             problems.append(f"{where}: ended without response headers or RST_STREAM")
         trailers = dict(call.trailers)
-        if not reset or call.trailers:
+        if (not reset and not call.cut_off) or call.trailers:
             status = trailers.get("grpc-status")
             if status is None or not status.isdigit() or not 0 <= int(status) <= 16:
                 problems.append(f"{where}: trailers carry grpc-status {status!r}")
