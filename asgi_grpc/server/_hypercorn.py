@@ -345,7 +345,8 @@ class GrpcH2Protocol(H2Protocol):
         everything produced (by it, the read loop and the apps) since its last write at once."""
         wake = self._wake
         while True:
-            await wake.wait()
+            if not self._ready:  # streams out of budget but not of window go round again
+                await wake.wait()
             wake.clear()
             if self.closed:
                 return

@@ -12,6 +12,7 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.settings
 import hpack
 import hypercorn.protocol
 import pytest
@@ -198,6 +199,9 @@ class RawH2:
     async def connect(cls, port: int) -> RawH2:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         client = cls(reader, writer)
+        client.connection.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**30}
+        )
         client.connection.initiate_connection()
         # Generous windows, so the server is never blocked by this client.
         client.connection.increment_flow_control_window(2**30)
