@@ -10,8 +10,10 @@ Two ways in, one implementation:
 
 - ``handle_async_request`` (what ``AsyncClient.send`` calls): the httpx-shaped path. The
   request body is sent inline when it is bytes; when it is an async stream, a background task
-  pumps it while the response is read. ``request.extensions["grpc_duplex"] = True`` sends the
-  headers only and leaves the stream open: the caller writes through ``grpc_stream``.
+  pumps it while the response is read. ``request.extensions["grpc_duplex"] = callback`` sends
+  the headers only and leaves the request open: ``callback(stream)`` is called as soon as the
+  stream exists (before the response headers, which a gRPC server may hold back until it has
+  a first message to send), and the caller writes request messages through that stream.
 - ``transport.pool(url)`` returns the :class:`~._pool.ConnectionPool` for an origin; a channel
   calls ``pool.request(...)`` / ``pool.open_stream(...)`` directly, skipping httpx's per-request
   machinery (about a millisecond of CPU per call) on its hot path.
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 
@@ -146,16 +148,18 @@ class GrpcTransport(httpx.AsyncBaseTransport):
             for name, value in request.headers.raw
             if name.lower() not in _SKIP_HEADERS
         ]
-        duplex = bool(request.extensions.get("grpc_duplex"))
+        duplex: Callable[[Stream], object] | None = request.extensions.get("grpc_duplex")
         body: bytes | None = None
         if not duplex and isinstance(request.stream, httpx.ByteStream):
             body = request.content
         stream = await pool.open_raw(headers, end_stream=body == b"")
         pump: asyncio.Task[None] | None = None
         try:
+            if duplex is not None:
+                duplex(stream)
             if body:
                 await stream.send(body, end_stream=True)
-            elif body is None and not duplex:
+            elif body is None and duplex is None:
                 pump = asyncio.ensure_future(_pump(request, stream))
             response_headers = await stream.headers()
         except BaseException:
