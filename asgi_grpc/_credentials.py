@@ -94,3 +94,93 @@ def auth_context(ssl_object: Any) -> dict[str, list[bytes]]:
     if der:
         auth["x509_pem_cert"] = [ssl.DER_cert_to_PEM_cert(der).encode()]
     return auth
+
+
+class ChannelCredentials:
+    """grpc.ChannelCredentials: TLS for a channel (and call credentials composed into it)."""
+
+    def __init__(
+        self,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        call_credentials: tuple[CallCredentials, ...] = (),
+    ) -> None:
+        if (private_key is None) != (certificate_chain is None):
+            raise ValueError("private_key and certificate_chain go together")
+        self.root_certificates = root_certificates
+        self.private_key = private_key
+        self.certificate_chain = certificate_chain
+        self.call_credentials = call_credentials
+        self._context: ssl.SSLContext | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            if self.root_certificates is not None:
+                context.load_verify_locations(cadata=self.root_certificates.decode("ascii"))
+            if self.private_key is not None and self.certificate_chain is not None:
+                _load_cert_chain(context, self.private_key, self.certificate_chain)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_alpn_protocols(["h2"])
+            self._context = context
+        return self._context
+
+
+def ssl_channel_credentials(
+    root_certificates: bytes | None = None,
+    private_key: bytes | None = None,
+    certificate_chain: bytes | None = None,
+) -> ChannelCredentials:
+    """grpc.ssl_channel_credentials: server roots (default: the system's), client key/chain."""
+    return ChannelCredentials(root_certificates, private_key, certificate_chain)
+
+
+class CallCredentials:
+    """grpc.CallCredentials: metadata added to every call (a plugin, possibly composed)."""
+
+    def __init__(self, plugins: tuple[Any, ...]) -> None:
+        self.plugins = plugins
+
+
+class AuthMetadataContext:
+    """grpc.AuthMetadataContext: what a metadata plugin is told about the call."""
+
+    def __init__(self, service_url: str, method_name: str) -> None:
+        self.service_url = service_url
+        self.method_name = method_name
+
+
+def metadata_call_credentials(metadata_plugin: Any, name: str | None = None) -> CallCredentials:
+    """grpc.metadata_call_credentials: ``plugin(context, callback)`` supplies metadata."""
+    return CallCredentials((metadata_plugin,))
+
+
+class _AccessToken:
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, context: Any, callback: Any) -> None:
+        callback((("authorization", f"Bearer {self._token}"),), None)
+
+
+def access_token_call_credentials(access_token: str) -> CallCredentials:
+    """grpc.access_token_call_credentials: ``authorization: Bearer <token>`` on every call."""
+    return CallCredentials((_AccessToken(access_token),))
+
+
+def composite_call_credentials(*call_credentials: CallCredentials) -> CallCredentials:
+    """grpc.composite_call_credentials: all the plugins, in order."""
+    return CallCredentials(tuple(p for c in call_credentials for p in c.plugins))
+
+
+def composite_channel_credentials(
+    channel_credentials: ChannelCredentials, *call_credentials: CallCredentials
+) -> ChannelCredentials:
+    """grpc.composite_channel_credentials: TLS plus call credentials for every call."""
+    return ChannelCredentials(
+        channel_credentials.root_certificates,
+        channel_credentials.private_key,
+        channel_credentials.certificate_chain,
+        channel_credentials.call_credentials + tuple(call_credentials),
+    )

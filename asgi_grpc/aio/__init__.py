@@ -3,6 +3,21 @@
 from .._core import Metadata
 from .._errors import EOF, AbortError, BaseError, InternalError, UsageError
 from .._interceptors import AioServerInterceptor as ServerInterceptor
+from ..client import (
+    AioRpcError,
+    Call,
+    Channel,
+    StreamStreamCall,
+    StreamStreamMultiCallable,
+    StreamUnaryCall,
+    StreamUnaryMultiCallable,
+    UnaryStreamCall,
+    UnaryStreamMultiCallable,
+    UnaryUnaryCall,
+    UnaryUnaryMultiCallable,
+    insecure_channel,
+    secure_channel,
+)
 from ..server import Server, ServicerContext, server
 
 
@@ -17,14 +32,27 @@ def shutdown_grpc_aio() -> None:
 __all__ = [
     "EOF",
     "AbortError",
+    "AioRpcError",
     "BaseError",
+    "Call",
+    "Channel",
     "InternalError",
     "Metadata",
     "Server",
     "ServerInterceptor",
     "ServicerContext",
+    "StreamStreamCall",
+    "StreamStreamMultiCallable",
+    "StreamUnaryCall",
+    "StreamUnaryMultiCallable",
+    "UnaryStreamCall",
+    "UnaryStreamMultiCallable",
+    "UnaryUnaryCall",
+    "UnaryUnaryMultiCallable",
     "UsageError",
     "init_grpc_aio",
+    "insecure_channel",
+    "secure_channel",
     "server",
     "shutdown_grpc_aio",
 ]

@@ -1,1 +1,35 @@
 """The asgi_grpc client: a grpc.aio Channel on an httpx HTTP/2 pool."""
+
+from ._call import (
+    AioRpcError,
+    Call,
+    StreamStreamCall,
+    StreamUnaryCall,
+    UnaryStreamCall,
+    UnaryUnaryCall,
+)
+from ._channel import Channel, insecure_channel, secure_channel
+from ._multicallable import (
+    StreamStreamMultiCallable,
+    StreamUnaryMultiCallable,
+    UnaryStreamMultiCallable,
+    UnaryUnaryMultiCallable,
+)
+from ._transport import GrpcTransport
+
+__all__ = [
+    "AioRpcError",
+    "Call",
+    "Channel",
+    "GrpcTransport",
+    "StreamStreamCall",
+    "StreamStreamMultiCallable",
+    "StreamUnaryCall",
+    "StreamUnaryMultiCallable",
+    "UnaryStreamCall",
+    "UnaryStreamMultiCallable",
+    "UnaryUnaryCall",
+    "UnaryUnaryMultiCallable",
+    "insecure_channel",
+    "secure_channel",
+]

@@ -1,0 +1,744 @@
+"""Client call objects: grpc.aio's UnaryUnaryCall, UnaryStreamCall, StreamUnaryCall and
+StreamStreamCall, on one :class:`~._connection.Stream` each.
+
+Every call starts at once (a task opens the stream and sends what it can), as grpc.aio's do.
+Responses are pulled from the stream by whoever reads (``await call``, ``read()``, ``async for``);
+the status arrives with the trailers. A deadline or ``cancel()`` resets the stream and settles
+the status; readers then see it as ``AioRpcError`` (or ``CancelledError`` after ``cancel()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .._core import (
+    IDENTITY,
+    Headers,
+    MessageReader,
+    Metadata,
+    ProtocolError,
+    StatusCode,
+    compress,
+    decode_metadata,
+    decompress,
+    encode_metadata,
+    frame,
+    http_status_to_grpc,
+    is_grpc_content_type,
+    parse_trailers,
+    too_large,
+)
+from .._credentials import AuthMetadataContext
+from .._errors import EOF, RpcError, UsageError
+from ._transport_errors import TransportError
+
+if TYPE_CHECKING:
+    from ._channel import Channel, _CallSettings
+
+logger = logging.getLogger("asgi_grpc.client")
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+DoneCallback = Callable[[Any], None]
+
+_CANCELLED_DETAILS = "Locally cancelled by application!"
+_DEADLINE_DETAILS = "Deadline Exceeded"
+
+
+class AioRpcError(RpcError):
+    """grpc.aio.AioRpcError: a call ended with a non-OK status."""
+
+    def __init__(
+        self,
+        code: StatusCode,
+        initial_metadata: Metadata,
+        trailing_metadata: Metadata,
+        details: str | None = None,
+        debug_error_string: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._code = code
+        self._details = details
+        self._initial_metadata = initial_metadata
+        self._trailing_metadata = trailing_metadata
+        self._debug_error_string = debug_error_string
+
+    def code(self) -> StatusCode:
+        return self._code
+
+    def details(self) -> str | None:
+        return self._details
+
+    def initial_metadata(self) -> Metadata:
+        return self._initial_metadata
+
+    def trailing_metadata(self) -> Metadata:
+        return self._trailing_metadata
+
+    def debug_error_string(self) -> str:
+        return self._debug_error_string or f"{self._code.name}: {self._details}"
+
+    def _repr(self) -> str:
+        return (
+            f"<{type(self).__name__} of RPC that terminated with:\n"
+            f'\tstatus = {self._code}\n\tdetails = "{self._details}"\n'
+            f'\tdebug_error_string = "{self.debug_error_string()}"\n>'
+        )
+
+    __repr__ = _repr
+    __str__ = _repr
+
+
+class _CallError(Exception):
+    """A call fails before it is sent (credentials, for instance)."""
+
+    def __init__(self, code: StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+async def _run_plugin(plugin: Any, context: AuthMetadataContext) -> list[tuple[str, Any]]:
+    """Run a grpc metadata plugin (``plugin(context, callback)``) on a worker thread."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[list[tuple[str, Any]]] = loop.create_future()
+
+    def callback(metadata: Any, error: BaseException | None) -> None:
+        def settle() -> None:
+            if result.done():
+                return
+            if error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(list(metadata or ()))
+
+        loop.call_soon_threadsafe(settle)
+
+    try:
+        await loop.run_in_executor(None, plugin, context, callback)
+        return await result
+    except Exception as exc:
+        raise _CallError(
+            StatusCode.UNAVAILABLE, f"Getting metadata from plugin failed with error: {exc}"
+        ) from exc
+
+
+class _Status:
+    __slots__ = ("code", "debug", "details", "metadata")
+
+    def __init__(
+        self, code: StatusCode, details: str | None, metadata: Metadata, debug: str | None = None
+    ) -> None:
+        self.code = code
+        self.details = details
+        self.metadata = metadata
+        self.debug = debug
+
+
+_EMPTY = Metadata()
+
+
+class Call:
+    """The state every call shares: its stream, metadata, status, deadline and callbacks."""
+
+    __slots__ = (
+        "_callbacks",
+        "_channel",
+        "_deadline",
+        "_deadline_handle",
+        "_decoded",
+        "_encoding",
+        "_initial_metadata",
+        "_loop",
+        "_messages",
+        "_method",
+        "_reader",
+        "_request_serializer",
+        "_response_deserializer",
+        "_response_encoding",
+        "_settings",
+        "_start",
+        "_status",
+        "_status_waiter",
+        "_stream",
+        "_stream_ready",
+    )
+
+    def __init__(
+        self,
+        channel: Channel,
+        method: bytes,
+        request_serializer: Callable[[Any], bytes] | None,
+        response_deserializer: Callable[[bytes], Any] | None,
+        settings: _CallSettings,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._channel = channel
+        self._method = method
+        self._request_serializer = request_serializer
+        self._response_deserializer = response_deserializer
+        self._settings = settings
+        self._encoding = settings.encoding
+        self._stream: Any = None
+        self._stream_ready: asyncio.Future[None] | None = None
+        self._initial_metadata: Metadata | None = None
+        self._response_encoding = IDENTITY
+        self._reader = MessageReader(channel._max_receive)
+        self._messages: collections.deque[tuple[bool, bytes]] = collections.deque()
+        # Responses decoded while waiting for the status, kept for later reads.
+        self._decoded: collections.deque[Any] = collections.deque()
+        self._status: _Status | None = None
+        self._status_waiter: asyncio.Future[None] | None = None
+        self._callbacks: list[DoneCallback] | None = None
+        self._start: asyncio.Task[Any] | None = None
+        self._deadline: float | None = None
+        self._deadline_handle: asyncio.TimerHandle | None = None
+        if settings.timeout is not None:
+            self._deadline = self._loop.time() + settings.timeout
+            self._deadline_handle = self._loop.call_at(self._deadline, self._expire)
+
+    # ------------------------------------------------------------------ grpc.aio.Call
+
+    def cancelled(self) -> bool:
+        status = self._status
+        return status is not None and status.code is StatusCode.CANCELLED
+
+    def done(self) -> bool:
+        return self._status is not None
+
+    def time_remaining(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - self._loop.time())
+
+    def cancel(self) -> bool:
+        """Cancel the call (RST_STREAM CANCEL); False if it had already ended."""
+        if self._status is not None:
+            return False
+        self._abort(StatusCode.CANCELLED, _CANCELLED_DETAILS)
+        return True
+
+    def add_done_callback(self, callback: DoneCallback) -> None:
+        if self._status is not None:
+            callback(self)
+        elif self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+
+    async def initial_metadata(self) -> Metadata:
+        while self._initial_metadata is None:
+            if self._status is not None:
+                return _EMPTY
+            await self._await_headers()
+        return self._initial_metadata
+
+    async def trailing_metadata(self) -> Metadata:
+        return (await self._wait_status()).metadata
+
+    async def code(self) -> StatusCode:
+        return (await self._wait_status()).code
+
+    async def details(self) -> str | None:
+        return (await self._wait_status()).details
+
+    async def wait_for_connection(self) -> None:
+        """Wait until the call has been sent (its stream is open), or raise its error."""
+        await self._ensure_stream()
+
+    def __repr__(self) -> str:
+        status = self._status
+        state = "active" if status is None else f"{status.code.name} {status.details!r}"
+        return f"<{type(self).__name__} {self._method.decode()} {state}>"
+
+    # ------------------------------------------------------------------ ending
+
+    def _expire(self) -> None:
+        self._deadline_handle = None
+        if self._status is None:
+            self._abort(StatusCode.DEADLINE_EXCEEDED, _DEADLINE_DETAILS)
+
+    def _abort(self, code: StatusCode, details: str) -> None:
+        """End the call from this side: settle the status, reset the stream, stop the task."""
+        self._settle(_Status(code, details, _EMPTY))
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+        start = self._start
+        if start is not None and not start.done():
+            start.cancel()
+
+    def _settle(self, status: _Status) -> None:
+        if self._status is not None:
+            return
+        self._status = status
+        handle = self._deadline_handle
+        if handle is not None:
+            handle.cancel()
+            self._deadline_handle = None
+        waiter = self._status_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        ready = self._stream_ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+        callbacks = self._callbacks
+        if callbacks:
+            self._callbacks = None
+            for callback in callbacks:
+                try:
+                    callback(self)
+                except Exception:  # noqa: PERF203 - one failing callback must not stop the rest
+                    logger.exception("done callback of %r failed", self)
+
+    def _error(self) -> BaseException:
+        """What a reader raises once the call has ended without success."""
+        status = self._status
+        assert status is not None
+        if status.code is StatusCode.CANCELLED and status.details == _CANCELLED_DETAILS:
+            return asyncio.CancelledError()
+        return AioRpcError(
+            status.code,
+            self._initial_metadata if self._initial_metadata is not None else _EMPTY,
+            status.metadata,
+            status.details,
+            status.debug,
+        )
+
+    def _fail_transport(self, exc: TransportError) -> None:
+        self._settle(_Status(exc.status, exc.message, _EMPTY, repr(exc)))
+
+    # ------------------------------------------------------------------ opening
+
+    async def _headers(self) -> Headers:
+        settings = self._settings
+        if not settings.plugins:
+            return settings.headers
+        if not self._channel._secure:
+            raise _CallError(
+                StatusCode.UNAUTHENTICATED,
+                "Established channel does not have a sufficient security level to transfer "
+                "call credential.",
+            )
+        extra: list[tuple[str, Any]] = []
+        service, _, name = self._method.decode().rpartition("/")
+        context = AuthMetadataContext(f"https://{self._channel._authority}{service}", name)
+        for plugin in settings.plugins:
+            extra += await _run_plugin(plugin, context)
+        try:
+            return settings.headers + encode_metadata(extra)
+        except (ValueError, TypeError) as exc:
+            raise _CallError(StatusCode.INTERNAL, f"Invalid metadata from credentials: {exc}")
+
+    async def _open(self, body: bytes | None) -> None:
+        """Open the stream; with ``body``, send it and half-close (a unary request)."""
+        try:
+            pool = self._channel._pick_pool()
+            headers = await self._headers()
+            if body is not None:
+                self._stream = await pool.request(self._method, headers, body)
+            else:
+                self._stream = await pool.open_stream(self._method, headers)
+        except _CallError as exc:
+            self._settle(_Status(exc.code, exc.details, _EMPTY))
+            raise TransportError(exc.details) from None
+        except TransportError as exc:
+            self._fail_transport(exc)
+            raise
+        finally:
+            ready = self._stream_ready
+            if ready is not None and not ready.done():
+                ready.set_result(None)
+        if self._status is not None:  # cancelled or expired while opening
+            self._stream.close()
+
+    async def _ensure_stream(self) -> Any:
+        while self._stream is None:
+            if self._status is not None:
+                raise self._error()
+            if self._stream_ready is None:
+                self._stream_ready = self._loop.create_future()
+            await self._stream_ready
+        return self._stream
+
+    # ------------------------------------------------------------------ response side
+
+    async def _await_headers(self) -> None:
+        """Read the response headers (or the trailers-only status)."""
+        try:
+            stream = await self._ensure_stream()
+            headers = await stream.headers()
+        except TransportError as exc:
+            self._fail_transport(exc)
+            return
+        except (RpcError, asyncio.CancelledError):
+            if self._status is None:
+                raise
+            return
+        self._on_headers(stream, headers)
+
+    def _on_headers(self, stream: Any, headers: Headers) -> None:
+        if self._initial_metadata is not None:
+            return
+        if stream.trailers_only:
+            self._initial_metadata = _EMPTY
+            self._finish(headers)
+            return
+        status = stream.status
+        content_type = None
+        for name, value in headers:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"grpc-encoding":
+                self._response_encoding = value.decode("latin-1")
+        if status != 200:
+            self._initial_metadata = _EMPTY
+            self._settle(
+                _Status(
+                    http_status_to_grpc(status),
+                    f"Received http2 header with status: {status}",
+                    _EMPTY,
+                )
+            )
+            stream.close()
+            return
+        if not is_grpc_content_type(content_type):
+            self._initial_metadata = _EMPTY
+            self._settle(
+                _Status(
+                    StatusCode.UNKNOWN,
+                    f"Received http2 header with content-type: {content_type!r}",
+                    _EMPTY,
+                )
+            )
+            stream.close()
+            return
+        try:
+            self._initial_metadata = decode_metadata(headers)
+        except ProtocolError as exc:
+            self._initial_metadata = _EMPTY
+            self._protocol_error(exc)
+
+    def _finish(self, trailers: Headers) -> None:
+        try:
+            parsed = parse_trailers(trailers)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        self._settle(_Status(parsed.code, parsed.details, parsed.metadata))
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        self._settle(_Status(exc.code, exc.message, _EMPTY))
+        if self._stream is not None:
+            self._stream.close()
+
+    async def _next_message(self) -> Any:
+        """The next response message, or EOF once the status is OK; raises on errors."""
+        messages = self._messages
+        while not messages:
+            if self._status is not None:
+                if self._status.code is StatusCode.OK:
+                    return EOF
+                raise self._error()
+            if self._initial_metadata is None:
+                await self._await_headers()
+                continue
+            stream = self._stream
+            try:
+                chunk = stream.read_nowait()
+                if chunk is None:
+                    chunk = await stream.read()
+                if chunk:
+                    messages.extend(self._reader.feed(chunk))
+                    continue
+                self._reader.close()
+                trailers = await stream.trailers()
+            except TransportError as exc:
+                self._fail_transport(exc)
+                continue
+            except ProtocolError as exc:
+                self._protocol_error(exc)
+                continue
+            except asyncio.CancelledError:
+                if self._status is None:
+                    raise
+                continue
+            self._finish(trailers)
+        compressed, payload = messages.popleft()
+        try:
+            return self._decode(compressed, payload)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            raise self._error() from None
+
+    def _decode(self, compressed: bool, payload: bytes) -> Any:
+        if compressed:
+            encoding = self._response_encoding
+            if encoding == IDENTITY:
+                raise ProtocolError(
+                    StatusCode.INTERNAL, "Compressed message received without grpc-encoding"
+                )
+            payload = decompress(encoding, payload, self._channel._max_receive)
+        deserializer = self._response_deserializer
+        if deserializer is None:
+            return payload
+        try:
+            return deserializer(payload)
+        except Exception as exc:
+            raise ProtocolError(
+                StatusCode.INTERNAL, f"Failed to deserialize response message: {exc}"
+            ) from exc
+
+    async def _wait_status(self) -> _Status:
+        """Wait for the call to end, reading (and keeping) responses nobody has read yet."""
+        while self._status is None:
+            try:
+                message = await self._next_message()
+            except (RpcError, asyncio.CancelledError):
+                if self._status is None:
+                    raise
+                break
+            if message is EOF:
+                break
+            self._decoded.append(message)
+        assert self._status is not None
+        return self._status
+
+    # ------------------------------------------------------------------ request side
+
+    def _encode(self, request: Any) -> bytes:
+        serializer = self._request_serializer
+        data = request if serializer is None else serializer(request)
+        limit = self._channel._max_send
+        if limit is not None and len(data) > limit:
+            raise too_large("Sent", len(data), limit)
+        if self._encoding != IDENTITY:
+            return frame(compress(self._encoding, data), True)
+        return frame(data)
+
+
+class _ResponseStream(Call):
+    """Calls whose responses are read one by one (``read()`` / ``async for``)."""
+
+    __slots__ = ("_iterating", "_read_used")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._iterating = False
+        self._read_used = False
+
+    async def read(self) -> Any:
+        """The next response, or :data:`~asgi_grpc.aio.EOF` after the last one."""
+        if self._iterating:
+            raise UsageError("Cannot mix read() with async iteration over the call")
+        self._read_used = True
+        if self._decoded:
+            return self._decoded.popleft()
+        return await self._next_message()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        if self._read_used:
+            raise UsageError("Cannot mix async iteration with read() on the call")
+        self._iterating = True
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        decoded = self._decoded
+        while True:
+            if decoded:
+                yield decoded.popleft()
+                continue
+            message = await self._next_message()
+            if message is EOF:
+                return
+            yield message
+
+
+class _UnaryResponse(Call):
+    """Calls that end with one response: awaiting the call returns it."""
+
+    __slots__ = ()
+
+    async def _wait_status(self) -> _Status:
+        # The start task reads the response; wait for it to settle the status.
+        while self._status is None:
+            if self._status_waiter is None:
+                self._status_waiter = self._loop.create_future()
+            await asyncio.shield(self._status_waiter)
+        return self._status
+
+    async def _read_response(self) -> Any:
+        """Read the one response message and the status (runs in the start task)."""
+        await self._await_headers()
+        response = await self._next_message()
+        if response is EOF:  # the status was OK, but there is no response
+            self._status = None
+            self._settle(_Status(StatusCode.INTERNAL, "No response message received", _EMPTY))
+            raise self._error()
+        last = await self._next_message()
+        if last is not EOF:
+            self._protocol_error(
+                ProtocolError(StatusCode.UNIMPLEMENTED, "Too many responses for a unary call")
+            )
+            raise self._error()
+        return response
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        start = self._start
+        assert start is not None
+        try:
+            return (yield from start.__await__())
+        except asyncio.CancelledError:
+            if self._status is not None and not self.cancelled():
+                raise self._error() from None
+            raise
+
+
+class UnaryUnaryCall(_UnaryResponse, Generic[RequestT, ResponseT]):
+    """grpc.aio.UnaryUnaryCall."""
+
+    __slots__ = ()
+
+    def __init__(self, request: Any, *args: Any) -> None:
+        super().__init__(*args)
+        body = self._encode(request)
+        self._start = self._loop.create_task(self._run(body))
+
+    async def _run(self, body: bytes) -> Any:
+        try:
+            await self._open(body)
+        except TransportError:
+            raise self._error() from None
+        except asyncio.CancelledError:
+            if self._status is not None:
+                raise self._error() from None
+            raise
+        return await self._read_response()
+
+
+class UnaryStreamCall(_ResponseStream, Generic[RequestT, ResponseT]):
+    """grpc.aio.UnaryStreamCall."""
+
+    __slots__ = ()
+
+    def __init__(self, request: Any, *args: Any) -> None:
+        super().__init__(*args)
+        body = self._encode(request)
+        self._start = self._loop.create_task(self._open_quietly(body))
+
+    async def _open_quietly(self, body: bytes) -> None:
+        with contextlib.suppress(TransportError, asyncio.CancelledError):
+            await self._open(body)  # a failure settles the status; readers raise it
+
+
+class _RequestStream:
+    """Request-streaming side: an iterator pumped by a task, or write()/done_writing()."""
+
+    __slots__ = ()
+
+    def _setup_requests(self: Any, request_iterator: Any) -> None:
+        self._writer_done = False
+        self._requests_from_iterator = request_iterator is not None
+        self._open_task = self._loop.create_task(self._open_and_pump(request_iterator))
+
+    async def _open_and_pump(self: Any, request_iterator: Any) -> None:
+        try:
+            await self._open(None)
+        except (TransportError, asyncio.CancelledError):
+            return
+        if request_iterator is None:
+            return
+        stream = self._stream
+        try:
+            if isinstance(request_iterator, AsyncIterable):
+                async for request in request_iterator:
+                    await stream.send(self._encode(request))
+            else:
+                for request in request_iterator:
+                    await stream.send(self._encode(request))
+            await stream.end()
+        except TransportError:
+            pass  # the response side reports what happened
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        except asyncio.CancelledError:
+            if self._status is None:
+                self.cancel()
+        except Exception as exc:
+            logger.exception("request iterator of %r failed", self)
+            self._abort(StatusCode.UNKNOWN, f"Exception iterating requests: {exc!r}")
+
+    async def write(self: Any, request: Any) -> None:
+        """Send one request message."""
+        if self._requests_from_iterator:
+            raise UsageError("The call was given a request iterator: write() is not allowed")
+        if self._writer_done:
+            raise UsageError("write() after done_writing()")
+        stream = await self._ensure_stream()
+        if self._status is not None:
+            raise self._error()
+        try:
+            await stream.send(self._encode(request))
+        except TransportError:
+            if self._status is None:
+                await self._wait_status()
+            raise self._error() from None
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            raise self._error() from None
+
+    async def done_writing(self: Any) -> None:
+        """Half-close: no more requests."""
+        if self._requests_from_iterator:
+            raise UsageError("The call was given a request iterator: done_writing() is not allowed")
+        if self._writer_done:
+            return
+        self._writer_done = True
+        stream = await self._ensure_stream()
+        if self._status is not None:
+            return
+        with contextlib.suppress(TransportError):  # the response side reports it
+            await stream.end()
+
+
+class StreamUnaryCall(_RequestStream, _UnaryResponse, Generic[RequestT, ResponseT]):
+    """grpc.aio.StreamUnaryCall."""
+
+    __slots__ = ("_open_task", "_requests_from_iterator", "_writer_done")
+
+    def __init__(self, request_iterator: Any, *args: Any) -> None:
+        _UnaryResponse.__init__(self, *args)
+        self._setup_requests(request_iterator)
+        self._start = self._loop.create_task(self._run())
+
+    async def _run(self) -> Any:
+        try:
+            return await self._read_response()
+        except asyncio.CancelledError:
+            if self._status is not None:
+                raise self._error() from None
+            raise
+
+
+class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, ResponseT]):
+    """grpc.aio.StreamStreamCall."""
+
+    __slots__ = ("_open_task", "_requests_from_iterator", "_writer_done")
+
+    def __init__(self, request_iterator: Any, *args: Any) -> None:
+        _ResponseStream.__init__(self, *args)
+        self._setup_requests(request_iterator)
+
+
+def is_async_iterable(value: Any) -> bool:
+    return isinstance(value, AsyncIterable) or inspect.isasyncgen(value)
+
+
+def is_iterable(value: Any) -> bool:
+    return isinstance(value, Iterable)
