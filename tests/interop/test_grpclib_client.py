@@ -30,8 +30,9 @@ from .cases import (
     STREAM_RESPONSES,
     STREAMING_OUTPUT,
 )
+from .harness import assert_wire_ok, serve
 from .service import ECHO_INITIAL_KEY, ECHO_TRAILING_KEY
-from .test_interop import SERVER_IMPLS, assert_wire_ok, serve
+from .test_interop import SERVER_IMPLS
 from .wire import WireTap
 
 GrpclibCase = Callable[[Protos, Channel, WireTap], Awaitable[None]]

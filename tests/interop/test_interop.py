@@ -19,22 +19,14 @@ exactly that).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
-import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
 
 import pytest
 
 from tests.conftest import TLS
 
-from ._protos import Protos, load_protos
+from ._protos import load_protos
 from .cases import ALL_CASES, Case
-from .service import make_servicer
-from .wire import WireTap, conformance_problems
+from .harness import assert_wire_ok, library, open_channel, serve
 
 # Both servers are always in the matrix: a missing or broken asgi_grpc server must show up as
 # failures, never as skips.
@@ -58,88 +50,7 @@ REFERENCE_BUGS = {
 # Core" (a failed SendMessageOperation) instead of DEADLINE_EXCEEDED, whatever the server does.
 NOT_CONCURRENT = {"timeout_on_sleeping_server"}
 
-MODULES = {"grpcio": "grpc", "asgi_grpc": "asgi_grpc"}
 CASE_TIMEOUT = 15.0
-
-
-def library(impl: str) -> ModuleType:
-    """The top-level module (``grpc`` / ``asgi_grpc``), with its ``aio`` loaded."""
-    importlib.import_module(f"{MODULES[impl]}.aio")
-    return importlib.import_module(MODULES[impl])
-
-
-@dataclass
-class Endpoint:
-    """A running interop server: where a client connects, and the tap in between (h2c)."""
-
-    target: str
-    tap: WireTap | None
-
-
-@contextlib.asynccontextmanager
-async def serve(
-    protos: Protos, impl: str, *, tls: TLS | None = None, unix: bool = False
-) -> AsyncIterator[Endpoint]:
-    """Run the interop servicer on ``impl``'s aio server: over h2c behind a wire tap by default,
-    over TLS (no tap) with ``tls``, or on a unix socket (no tap) with ``unix``."""
-    if unix:
-        with tempfile.TemporaryDirectory(prefix="interop-") as directory:
-            path = f"{directory}/server.sock"
-            async with _serve(protos, impl, address=f"unix:{path}") as endpoint:
-                endpoint.target = f"unix:{path}"
-                yield endpoint
-    else:
-        async with _serve(protos, impl, address="127.0.0.1:0", tls=tls) as endpoint:
-            yield endpoint
-
-
-@contextlib.asynccontextmanager
-async def _serve(
-    protos: Protos, impl: str, *, address: str, tls: TLS | None = None
-) -> AsyncIterator[Endpoint]:
-    grpc_module = library(impl)
-    tapped = tls is None and not address.startswith("unix:")
-    taps: list[WireTap] = []
-
-    def request_compressed(serialized: bytes) -> bool | None:
-        return taps[0].request_compressed(serialized) if taps else None
-
-    server = grpc_module.aio.server()
-    servicer = make_servicer(protos, grpc_module, request_compressed)
-    protos.services.add_TestServiceServicer_to_server(servicer, server)
-    if tls is None:
-        port = server.add_insecure_port(address)
-    else:
-        credentials = grpc_module.ssl_server_credentials([(tls.server_key, tls.server_chain)])
-        port = server.add_secure_port(address, credentials)
-    assert port or not tapped, f"{impl} server could not bind {address}"
-    await server.start()
-    try:
-        if tapped:
-            taps.append(await WireTap.start(port))
-            port = taps[0].port
-        try:
-            yield Endpoint(target=f"127.0.0.1:{port}", tap=taps[0] if taps else None)
-        finally:
-            for tap in taps:
-                await tap.close()
-    finally:
-        await server.stop(None)
-
-
-@contextlib.asynccontextmanager
-async def open_channel(
-    grpc_module: ModuleType, endpoint: Endpoint, *, tls: TLS | None = None
-) -> AsyncIterator[Any]:
-    if tls is None:
-        channel = grpc_module.aio.insecure_channel(endpoint.target)
-    else:
-        credentials = grpc_module.ssl_channel_credentials(root_certificates=tls.ca_pem)
-        # The certificate names localhost and 127.0.0.1; pin the name checked to the DNS one.
-        options = (("grpc.ssl_target_name_override", "localhost"),)
-        channel = grpc_module.aio.secure_channel(endpoint.target, credentials, options=options)
-    async with channel:
-        yield channel
 
 
 async def run_case(
@@ -156,14 +67,6 @@ async def run_case(
             await asyncio.wait_for(stub.EmptyCall(protos.empty.Empty()), 5)
         if endpoint.tap is not None:
             await assert_wire_ok(endpoint.tap)
-
-
-async def assert_wire_ok(tap: WireTap) -> None:
-    """No malformed traffic, and every call conformant, once the client's connections closed."""
-    await tap.wait_idle(5)
-    assert tap.errors == [], f"malformed traffic: {tap.errors}"
-    problems = conformance_problems(tap.calls)
-    assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.parametrize("client_impl", CLIENT_IMPLS)

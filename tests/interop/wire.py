@@ -203,9 +203,9 @@ class WireTap:
         self._idle.set()
 
     @classmethod
-    async def start(cls, upstream_port: int) -> WireTap:
+    async def start(cls, upstream_port: int, *, listen_port: int = 0) -> WireTap:
         tap = cls(upstream_port)
-        tap._server = await asyncio.start_server(tap._accept, "127.0.0.1", 0)
+        tap._server = await asyncio.start_server(tap._accept, "127.0.0.1", listen_port)
         tap.port = tap._server.sockets[0].getsockname()[1]
         return tap
 
