@@ -4,8 +4,20 @@
 """
 
 from . import aio
+from ._connectivity import ChannelConnectivity
 from ._core import Compression, StatusCode
-from ._credentials import ServerCredentials, ssl_server_credentials
+from ._credentials import (
+    AuthMetadataContext,
+    CallCredentials,
+    ChannelCredentials,
+    ServerCredentials,
+    access_token_call_credentials,
+    composite_call_credentials,
+    composite_channel_credentials,
+    metadata_call_credentials,
+    ssl_channel_credentials,
+    ssl_server_credentials,
+)
 from ._errors import RpcError
 from ._handlers import (
     GenericRpcHandler,
@@ -23,6 +35,10 @@ from ._interceptors import ServerInterceptor
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthMetadataContext",
+    "CallCredentials",
+    "ChannelConnectivity",
+    "ChannelCredentials",
     "Compression",
     "GenericRpcHandler",
     "HandlerCallDetails",
@@ -32,8 +48,13 @@ __all__ = [
     "ServerInterceptor",
     "ServiceRpcHandler",
     "StatusCode",
+    "access_token_call_credentials",
     "aio",
+    "composite_call_credentials",
+    "composite_channel_credentials",
+    "metadata_call_credentials",
     "method_handlers_generic_handler",
+    "ssl_channel_credentials",
     "ssl_server_credentials",
     "stream_stream_rpc_method_handler",
     "stream_unary_rpc_method_handler",

@@ -18,6 +18,15 @@ from ..client import (
     insecure_channel,
     secure_channel,
 )
+from ..client._interceptors import (
+    ClientCallDetails,
+    ClientInterceptor,
+    InterceptedUnaryUnaryCall,
+    StreamStreamClientInterceptor,
+    StreamUnaryClientInterceptor,
+    UnaryStreamClientInterceptor,
+    UnaryUnaryClientInterceptor,
+)
 from ..server import Server, ServicerContext, server
 
 
@@ -30,24 +39,31 @@ def shutdown_grpc_aio() -> None:
 
 
 __all__ = [
-    "EOF",
     "AbortError",
     "AioRpcError",
     "BaseError",
     "Call",
     "Channel",
+    "ClientCallDetails",
+    "ClientInterceptor",
+    "EOF",
+    "InterceptedUnaryUnaryCall",
     "InternalError",
     "Metadata",
     "Server",
     "ServerInterceptor",
     "ServicerContext",
     "StreamStreamCall",
+    "StreamStreamClientInterceptor",
     "StreamStreamMultiCallable",
     "StreamUnaryCall",
+    "StreamUnaryClientInterceptor",
     "StreamUnaryMultiCallable",
     "UnaryStreamCall",
+    "UnaryStreamClientInterceptor",
     "UnaryStreamMultiCallable",
     "UnaryUnaryCall",
+    "UnaryUnaryClientInterceptor",
     "UnaryUnaryMultiCallable",
     "UsageError",
     "init_grpc_aio",

@@ -36,7 +36,7 @@ from .._core import (
 )
 from .._credentials import AuthMetadataContext
 from .._errors import EOF, RpcError, UsageError
-from ._transport_errors import TransportError
+from ._transport_errors import ConnectError, TransportError
 
 if TYPE_CHECKING:
     from ._channel import Channel, _CallSettings
@@ -202,6 +202,7 @@ class Call:
         if settings.timeout is not None:
             self._deadline = self._loop.time() + settings.timeout
             self._deadline_handle = self._loop.call_at(self._deadline, self._expire)
+        channel._calls.add(self)
 
     # ------------------------------------------------------------------ grpc.aio.Call
 
@@ -278,6 +279,7 @@ class Call:
         if self._status is not None:
             return
         self._status = status
+        self._channel._calls.discard(self)
         handle = self._deadline_handle
         if handle is not None:
             handle.cancel()
@@ -338,13 +340,25 @@ class Call:
 
     async def _open(self, body: bytes | None) -> None:
         """Open the stream; with ``body``, send it and half-close (a unary request)."""
+        channel = self._channel
         try:
-            pool = self._channel._pick_pool()
+            pool = channel._pick_pool()
             headers = await self._headers()
-            if body is not None:
-                self._stream = await pool.request(self._method, headers, body)
-            else:
-                self._stream = await pool.open_stream(self._method, headers)
+            while True:
+                try:
+                    if body is not None:
+                        self._stream = await pool.request(self._method, headers, body)
+                    else:
+                        self._stream = await pool.open_stream(self._method, headers)
+                    break
+                except ConnectError:
+                    channel._connect_failed()
+                    if not self._settings.wait_for_ready:
+                        raise
+                    # wait_for_ready: keep trying (with the channel's backoff) until the
+                    # deadline, which cancels this task.
+                    await asyncio.sleep(channel._backoff.next())
+            channel._connected()
         except _CallError as exc:
             self._settle(_Status(exc.code, exc.details, _EMPTY))
             raise TransportError(exc.details) from None

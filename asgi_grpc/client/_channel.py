@@ -9,7 +9,9 @@ machinery, which costs about a millisecond of CPU per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from .._connectivity import ChannelConnectivity
 from .._core import (
     DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     Compression,
@@ -25,8 +28,10 @@ from .._core import (
     request_headers,
 )
 from .._errors import UsageError
+from . import _interceptors
 from ._address import Target, TCPAddress, parse_target
 from ._connection import ConnectionSettings
+from ._interceptors import select
 from ._pool import ConnectionPool
 from ._transport import GrpcTransport
 from ._transport_errors import TransportError
@@ -46,6 +51,7 @@ class _CallSettings:
     encoding: str
     # Call-credential plugins (channel's, then the call's), run before the call is sent.
     plugins: tuple[Any, ...] = ()
+    wait_for_ready: bool = False
 
 
 class Channel:
@@ -83,6 +89,9 @@ class Channel:
         )
         self._secure = credentials is not None
         self._interceptors = tuple(interceptors or ())
+        self._interceptors_by_kind = {
+            kind: select(self._interceptors, kind) for kind in _interceptors.ATTRIBUTES
+        }
         authority = opts.get("grpc.default_authority") or self._target.authority
         self._authority = authority
         ssl_context: ssl.SSLContext | None = None
@@ -120,6 +129,10 @@ class Channel:
         self._next_pool = 0
         self._closed = False
         self._calls: set[Any] = set()
+        self._state = ChannelConnectivity.IDLE
+        self._state_waiters: list[asyncio.Future[None]] = []
+        self._connecting: asyncio.Task[None] | None = None
+        self._backoff = _Backoff(opts)
 
     # ------------------------------------------------------------------ plumbing for calls
 
@@ -138,6 +151,7 @@ class Channel:
         metadata: Any,
         compression: Compression | None,
         credentials: Any = None,
+        wait_for_ready: bool | None = None,
     ) -> _CallSettings:
         encoding = self._compression if compression is None else encoding_name(compression)
         headers = request_headers(
@@ -149,7 +163,85 @@ class Channel:
         plugins = self._plugins
         if credentials is not None:
             plugins = plugins + tuple(credentials.plugins)
-        return _CallSettings(headers, timeout, encoding, plugins)
+        return _CallSettings(headers, timeout, encoding, plugins, bool(wait_for_ready))
+
+    # ------------------------------------------------------------------ connectivity
+
+    def _set_state(self, state: ChannelConnectivity) -> None:
+        if state is self._state or self._state is ChannelConnectivity.SHUTDOWN:
+            return
+        self._state = state
+        waiters, self._state_waiters = self._state_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _connected(self) -> None:
+        """A call got a stream: the channel is READY."""
+        self._backoff.reset()
+        if self._state is not ChannelConnectivity.READY:
+            self._set_state(ChannelConnectivity.READY)
+
+    def _connect_failed(self) -> None:
+        self._set_state(ChannelConnectivity.TRANSIENT_FAILURE)
+
+    def _refresh_state(self) -> ChannelConnectivity:
+        # READY means a live connection: one that dropped since takes the channel back to IDLE.
+        if self._state is ChannelConnectivity.READY and not any(
+            pool.connections for pool in self._pools
+        ):
+            self._set_state(ChannelConnectivity.IDLE)
+        return self._state
+
+    def get_state(self, try_to_connect: bool = False) -> ChannelConnectivity:
+        """The channel's connectivity; ``try_to_connect`` starts connecting if IDLE."""
+        state = self._refresh_state()
+        if try_to_connect and state in (
+            ChannelConnectivity.IDLE,
+            ChannelConnectivity.TRANSIENT_FAILURE,
+        ):
+            self._start_connecting()
+        return self._state
+
+    async def wait_for_state_change(self, last_observed_state: ChannelConnectivity) -> None:
+        """Wait until the state differs from ``last_observed_state``."""
+        while self._refresh_state() is last_observed_state:
+            waiter = asyncio.get_running_loop().create_future()
+            self._state_waiters.append(waiter)
+            if self._state is ChannelConnectivity.READY:
+                # A dropped connection is noticed by polling the pools (they do not call back).
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), 0.5)
+            else:
+                await waiter
+
+    async def channel_ready(self) -> None:
+        """Connect if needed and wait until READY (retrying with backoff meanwhile)."""
+        while True:
+            state = self.get_state(try_to_connect=True)
+            if state is ChannelConnectivity.READY:
+                return
+            if state is ChannelConnectivity.SHUTDOWN:
+                raise UsageError("Channel is closed")
+            await self.wait_for_state_change(state)
+
+    def _start_connecting(self) -> None:
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.ensure_future(self._connect_loop())
+
+    async def _connect_loop(self) -> None:
+        """Connect every pool; on failure TRANSIENT_FAILURE, then retry after backoff."""
+        while not self._closed:
+            self._set_state(ChannelConnectivity.CONNECTING)
+            try:
+                for pool in self._pools:
+                    await pool._acquire()
+            except TransportError:
+                self._connect_failed()
+                await asyncio.sleep(self._backoff.next())
+                continue
+            self._connected()
+            return
 
     # ------------------------------------------------------------------ grpc.aio.Channel
 
@@ -164,6 +256,9 @@ class Channel:
         if self._closed:
             return
         self._closed = True
+        self._set_state(ChannelConnectivity.SHUTDOWN)
+        if self._connecting is not None:
+            self._connecting.cancel()
         calls = [call for call in self._calls if not call.done()]
         if calls and grace:
             waiters = [asyncio.ensure_future(_wait_done(call)) for call in calls]
@@ -241,6 +336,25 @@ _SETTINGS_OPTIONS = {
     "asgi_grpc.http2.connection_window_size": "connection_window",
     "asgi_grpc.http2.max_frame_size": "max_frame_size",
 }
+
+
+class _Backoff:
+    """grpcio's connection backoff (doc/connection-backoff.md): 1 s growing by 1.6x to
+    120 s, with 20% jitter; the ``grpc.*_reconnect_backoff_ms`` options change it."""
+
+    def __init__(self, opts: dict[str, Any]) -> None:
+        self.initial = float(opts.get("grpc.initial_reconnect_backoff_ms", 1000)) / 1000
+        self.minimum = float(opts.get("grpc.min_reconnect_backoff_ms", 0)) / 1000
+        self.maximum = float(opts.get("grpc.max_reconnect_backoff_ms", 120_000)) / 1000
+        self.current = self.initial
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+    def next(self) -> float:
+        delay = max(self.minimum, self.current * random.uniform(0.8, 1.2))
+        self.current = min(self.current * 1.6, self.maximum)
+        return delay
 
 
 def _limit(value: Any, default: int | None) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._core import Compression, Metadata, MetadataLike, StatusCode
@@ -12,6 +13,7 @@ from ._call import (
     UnaryStreamCall,
     UnaryUnaryCall,
 )
+from ._interceptors import ClientCallDetails, intercept
 
 if TYPE_CHECKING:
     from ._channel import Channel, _CallSettings
@@ -49,17 +51,26 @@ class _MultiCallable:
         metadata: MetadataLike,
         credentials: Any,
         compression: Compression | None,
+        wait_for_ready: bool | None = None,
     ) -> _CallSettings:
         channel = self._channel
         channel._check_open()
-        if timeout is None and not metadata and credentials is None and compression is None:
+        if (
+            timeout is None
+            and not metadata
+            and credentials is None
+            and compression is None
+            and not wait_for_ready
+        ):
             # The common call: headers built once per multi-callable.
             default = self._default
             if default is None:
                 default = self._default = channel._call_settings(None, None, None)
             return default
         try:
-            return channel._call_settings(timeout, metadata, compression, credentials)
+            return channel._call_settings(
+                timeout, metadata, compression, credentials, wait_for_ready
+            )
         except (ValueError, TypeError) as exc:
             raise _invalid_metadata(exc) from None
 
@@ -73,10 +84,64 @@ class _MultiCallable:
         )
 
 
-class UnaryUnaryMultiCallable(_MultiCallable):
+class _Invoking(_MultiCallable):
+    __slots__ = ()
+    _kind: str
+    _call_class: Callable[..., Any]
+
+    def _invoke(
+        self,
+        request: Any,
+        timeout: float | None,
+        metadata: MetadataLike,
+        credentials: Any,
+        wait_for_ready: bool | None,
+        compression: Compression | None,
+    ) -> Any:
+        interceptors = self._channel._interceptors_by_kind[self._kind]
+        if interceptors:
+            details = ClientCallDetails(
+                self._method, timeout, metadata, credentials, wait_for_ready
+            )
+            return intercept(
+                interceptors,
+                self._kind,
+                details,
+                request,
+                lambda d, r: self._make_call(d, r, compression),
+            )
+        settings = self._settings(timeout, metadata, credentials, compression, wait_for_ready)
+        return self._call_class(request, *self._args(settings))
+
+    def _make_call(
+        self, details: ClientCallDetails, request: Any, compression: Compression | None
+    ) -> Any:
+        method = details.method
+        if isinstance(method, str):
+            method = method.encode("ascii")
+        settings = self._settings(
+            details.timeout,
+            details.metadata,
+            details.credentials,
+            compression,
+            details.wait_for_ready,
+        )
+        return self._call_class(
+            request,
+            self._channel,
+            method,
+            self._request_serializer,
+            self._response_deserializer,
+            settings,
+        )
+
+
+class UnaryUnaryMultiCallable(_Invoking):
     """grpc.aio.UnaryUnaryMultiCallable."""
 
     __slots__ = ()
+    _kind = "unary_unary"
+    _call_class = UnaryUnaryCall
 
     def __call__(
         self,
@@ -88,14 +153,17 @@ class UnaryUnaryMultiCallable(_MultiCallable):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> UnaryUnaryCall[Any, Any]:
-        settings = self._settings(timeout, metadata, credentials, compression)
-        return UnaryUnaryCall(request, *self._args(settings))
+        return self._invoke(  # type: ignore[no-any-return]
+            request, timeout, metadata, credentials, wait_for_ready, compression
+        )
 
 
-class UnaryStreamMultiCallable(_MultiCallable):
+class UnaryStreamMultiCallable(_Invoking):
     """grpc.aio.UnaryStreamMultiCallable."""
 
     __slots__ = ()
+    _kind = "unary_stream"
+    _call_class = UnaryStreamCall
 
     def __call__(
         self,
@@ -107,14 +175,17 @@ class UnaryStreamMultiCallable(_MultiCallable):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> UnaryStreamCall[Any, Any]:
-        settings = self._settings(timeout, metadata, credentials, compression)
-        return UnaryStreamCall(request, *self._args(settings))
+        return self._invoke(  # type: ignore[no-any-return]
+            request, timeout, metadata, credentials, wait_for_ready, compression
+        )
 
 
-class StreamUnaryMultiCallable(_MultiCallable):
+class StreamUnaryMultiCallable(_Invoking):
     """grpc.aio.StreamUnaryMultiCallable."""
 
     __slots__ = ()
+    _kind = "stream_unary"
+    _call_class = StreamUnaryCall
 
     def __call__(
         self,
@@ -125,14 +196,17 @@ class StreamUnaryMultiCallable(_MultiCallable):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> StreamUnaryCall[Any, Any]:
-        settings = self._settings(timeout, metadata, credentials, compression)
-        return StreamUnaryCall(request_iterator, *self._args(settings))
+        return self._invoke(  # type: ignore[no-any-return]
+            request_iterator, timeout, metadata, credentials, wait_for_ready, compression
+        )
 
 
-class StreamStreamMultiCallable(_MultiCallable):
+class StreamStreamMultiCallable(_Invoking):
     """grpc.aio.StreamStreamMultiCallable."""
 
     __slots__ = ()
+    _kind = "stream_stream"
+    _call_class = StreamStreamCall
 
     def __call__(
         self,
@@ -143,8 +217,9 @@ class StreamStreamMultiCallable(_MultiCallable):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> StreamStreamCall[Any, Any]:
-        settings = self._settings(timeout, metadata, credentials, compression)
-        return StreamStreamCall(request_iterator, *self._args(settings))
+        return self._invoke(  # type: ignore[no-any-return]
+            request_iterator, timeout, metadata, credentials, wait_for_ready, compression
+        )
 
 
 __all__ = [
