@@ -39,6 +39,7 @@ def shutdown_grpc_aio() -> None:
 
 
 __all__ = [
+    "EOF",
     "AbortError",
     "AioRpcError",
     "BaseError",
@@ -46,7 +47,6 @@ __all__ = [
     "Channel",
     "ClientCallDetails",
     "ClientInterceptor",
-    "EOF",
     "InterceptedUnaryUnaryCall",
     "InternalError",
     "Metadata",
