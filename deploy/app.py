@@ -24,7 +24,10 @@ imports this module before serving).
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -157,4 +160,25 @@ def build_app(servicers: str = "", fallback: str = "") -> GrpcApp:
     return app
 
 
+def _let_workers_drain(backstop: float) -> None:
+    """In a Hypercorn worker process: survive the supervisor's SIGTERM until the drain is over.
+
+    Hypercorn 0.18's supervisor, on shutdown, waits for the first worker to exit and then
+    terminates all the others, cutting their graceful drain short: RPCs in flight there fail
+    UNAVAILABLE (tests/integration/test_deploy.py reproduces it with 2 workers). Workers already
+    ignore SIGINT for the same reason; shutdown reaches them through Hypercorn's own event and
+    they exit once drained (bounded by graceful_timeout). SIGTERM here only arms a backstop.
+    """
+    if multiprocessing.parent_process() is None:
+        return  # not a worker process: Hypercorn with workers = 0, or not Hypercorn at all
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        timer = threading.Timer(backstop, os._exit, args=(1,))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+_let_workers_drain(float(os.environ.get("ASGI_GRPC_WORKER_SIGTERM_BACKSTOP", "30")))
 app = build_app(os.environ.get("ASGI_GRPC_SERVICERS", ""), os.environ.get("ASGI_GRPC_FALLBACK", ""))

@@ -13,6 +13,7 @@ module the ``hypercorn`` CLI loads.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -36,6 +37,8 @@ STYLES = ("fallback", "mount")
 
 class Echo(pb2_grpc.EchoServicer):  # type: ignore[misc]
     async def Unary(self, request: Any, context: Any) -> Any:
+        if request.delay_ms:
+            await asyncio.sleep(request.delay_ms / 1000)
         if request.message == "pid":  # which worker process answered
             return pb2.EchoResponse(message=str(os.getpid()))
         return pb2.EchoResponse(message=request.message, payload=request.payload)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import time
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -46,9 +48,14 @@ def test_hypercorn_toml_is_fit_for_grpc() -> None:
 
 
 @pytest.fixture
-def deployed() -> Iterator[CLI]:
+def deployed(request: pytest.FixtureRequest) -> Iterator[CLI]:
+    """``hypercorn --config deploy/hypercorn.toml deploy.app:app`` (``--workers N`` if the test is
+    parametrized indirectly with N)."""
     env = subprocess_env(ASGI_GRPC_SERVICERS=REGISTER)
-    args = ("--config", str(DEPLOY / "hypercorn.toml"), "deploy.app:app")
+    args = ["--config", str(DEPLOY / "hypercorn.toml"), "deploy.app:app"]
+    workers = getattr(request, "param", None)
+    if workers is not None:
+        args += ["--workers", str(workers)]
     with hypercorn_cli(*args, env=env) as server:
         yield server
 
@@ -98,6 +105,24 @@ def test_deploy_config_serves_grpc_and_health_with_two_workers(deployed: CLI) ->
             break
     assert seen == workers
 
+    assert deployed.stop() == 0, deployed.output()
+    assert "Traceback" not in deployed.output(), deployed.output()
+
+
+@pytest.mark.parametrize("deployed", [1, 2], indirect=True, ids=["1-worker", "2-workers"])
+def test_sigterm_lets_in_flight_calls_finish(deployed: CLI) -> None:
+    """What a Kubernetes rollout does to a pod: SIGTERM while RPCs are in flight. They complete
+    (within graceful_timeout), then Hypercorn exits 0."""
+    wait_until_serving(deployed.target)
+    with grpc.insecure_channel(deployed.target) as channel:
+        stub = pb2_grpc.EchoStub(channel)
+        slow = [
+            stub.Unary.future(pb2.EchoRequest(message=str(i), delay_ms=1500), timeout=20)
+            for i in range(5)
+        ]
+        time.sleep(0.5)  # the calls reach the server (they take 1.5 s there)
+        deployed.process.send_signal(signal.SIGTERM)
+        assert [future.result().message for future in slow] == [str(i) for i in range(5)]
     assert deployed.stop() == 0, deployed.output()
     assert "Traceback" not in deployed.output(), deployed.output()
 
