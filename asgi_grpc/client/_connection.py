@@ -122,6 +122,27 @@ class _GoawayTolerantStateMachine(h2.connection.H2ConnectionStateMachine):
         return super().process_input(input_)
 
 
+class _H2Connection(h2.connection.H2Connection):
+    """h2's connection, counting open outbound streams in O(1).
+
+    h2 counts them by walking every stream it holds, on each new stream (O(n) per stream with
+    n in flight). :class:`Connection` keeps the count in ``open_streams`` instead; h2's own walk
+    still runs every 256 streams, since it is also what purges closed streams from h2's table.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config)
+        self.open_streams = 0
+        self._opened = 0
+
+    @property
+    def open_outbound_streams(self) -> int:
+        self._opened += 1
+        if not self._opened & 255:
+            return super().open_outbound_streams
+        return self.open_streams
+
+
 class Stream:
     """One HTTP/2 request/response exchange (one RPC).
 
@@ -387,7 +408,7 @@ class Connection(asyncio.Protocol):
         self._settings = settings
         self._on_capacity = on_capacity
         self.name = name
-        h2conn = h2.connection.H2Connection(_H2_CONFIG)
+        h2conn = _H2Connection(_H2_CONFIG)
         # Set before the preface goes out, so our SETTINGS carry these values and streams are
         # created with our window from the start (h2 takes initial_values as already in force).
         h2conn.local_settings = h2.settings.Settings(
@@ -408,6 +429,8 @@ class Connection(asyncio.Protocol):
         self._active = 0  # streams h2 counts as open
         self._ready: asyncio.Future[None] = self._loop.create_future()
         self._flush_scheduled = False
+        self._pending_acks: dict[int, int] = {}
+        self._carry = b""  # output taken out of h2 before a read, sent at the next flush
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed = False
@@ -560,6 +583,7 @@ class Connection(asyncio.Protocol):
             raise ConnectionTerminated("peer stream limit reached", retryable=True) from None
         self._streams[stream_id] = stream
         self._active += 1
+        h2conn.open_streams = self._active
         if end_stream:
             stream._local_ended = True
         self._schedule_flush()
@@ -618,18 +642,28 @@ class Connection(asyncio.Protocol):
         stream._released = True
         self._streams.pop(stream.stream_id, None)
         self._active -= 1
+        self._h2.open_streams = self._active
         if self._draining and not self._active:
             self._close_transport()
         elif self._on_capacity is not None:
             self._on_capacity()
 
     def _acknowledge(self, stream_id: int, length: int) -> None:
-        if length and not self._closed:
-            try:
-                self._h2.acknowledge_received_data(length, stream_id)
-            except h2.exceptions.ProtocolError:  # pragma: no cover - h2 handles closed ids
-                return
+        """Hand ``length`` bytes of window back to the peer, at the next flush: one h2 call
+        per stream per loop turn however many chunks were read."""
+        if length:
+            acks = self._pending_acks
+            acks[stream_id] = acks.get(stream_id, 0) + length
             self._schedule_flush()
+
+    def _apply_acks(self) -> None:
+        acks, self._pending_acks = self._pending_acks, {}
+        if self._closed:
+            return
+        acknowledge = self._h2.acknowledge_received_data
+        for stream_id, length in acks.items():
+            # Closed streams are fine: h2 then only credits the connection window.
+            acknowledge(length, stream_id)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -640,7 +674,11 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._pending_acks:
+            self._apply_acks()
         data = self._h2.data_to_send()
+        if self._carry:
+            data, self._carry = self._carry + data, b""
         if data and self._transport is not None and not self._closed:
             self._transport.write(data)
 
@@ -666,8 +704,9 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         h2conn = self._h2
         if self._flush_scheduled:
-            # h2 drops unsent output when it reads a GOAWAY; send what is queued first.
-            self._flush()
+            # h2 drops unsent output when it reads a GOAWAY: take what is queued out of h2
+            # first; the coming flush sends it ahead of anything newer.
+            self._carry += h2conn.data_to_send()
         try:
             events = h2conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
