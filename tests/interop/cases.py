@@ -450,6 +450,17 @@ async def timeout_1ms(
 
 
 @extra
+async def unsupported_response_type(
+    protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
+) -> None:
+    """UnaryCall: "If the server does not support the response_type, then it should fail the
+    RPC with INVALID_ARGUMENT" (PayloadType has only COMPRESSABLE = 0; proto3 keeps 1)."""
+    request = protos.messages.SimpleRequest(response_type=1, response_size=10)
+    call = _stub(protos, channel).UnaryCall(request)
+    await _expect_error(grpc_module, call, grpc_module.StatusCode.INVALID_ARGUMENT)
+
+
+@extra
 async def half_duplex(
     protos: Protos, channel: Any, grpc_module: ModuleType, *, tap: WireTap | None = None
 ) -> None:
