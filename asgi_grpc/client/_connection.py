@@ -37,7 +37,7 @@ import asyncio
 import collections
 import contextlib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,13 @@ class ConnectionSettings:
     fixed windows of that size give the same throughput on fast links without the probing.
     ``max_frame_size`` is the largest DATA frame we accept: larger frames mean fewer frames
     (and h2 events) per message.
+
+    Keepalive (grpc's ``keepalive_time_ms`` / ``keepalive_timeout_ms`` /
+    ``keepalive_permit_without_calls``): every ``keepalive_time`` seconds, while streams are
+    open (or always, with ``keepalive_without_calls``), a PING goes out; no answer within
+    ``keepalive_timeout`` fails the connection, so a peer that vanished without closing its
+    socket is noticed. Off by default, like grpcio's client. Servers limit ping rates (grpcio:
+    ``grpc.http2.min_ping_interval_without_data_ms``), so keep the period modest.
     """
 
     stream_window: int = 4 * _MiB
@@ -82,6 +89,11 @@ class ConnectionSettings:
     max_frame_size: int = 64 * 1024
     max_header_list_size: int = 64 * 1024
     connect_timeout: float | None = 20.0
+    keepalive_time: float | None = None
+    keepalive_timeout: float = 20.0
+    # An int like grpc's 0/1 option ``grpc.keepalive_permit_without_calls``: non-zero pings
+    # even when no call is open.
+    keepalive_without_calls: int = 0
 
     def __post_init__(self) -> None:
         if not _DEFAULT_WINDOW <= self.stream_window <= _MAX_WINDOW:
@@ -92,7 +104,36 @@ class ConnectionSettings:
             )
         if not 16384 <= self.max_frame_size <= 2**24 - 1:
             raise ValueError(f"max_frame_size must be in [16384, 2**24-1]: {self.max_frame_size}")
+        if self.keepalive_time is not None and self.keepalive_time <= 0:
+            raise ValueError(f"keepalive_time must be positive: {self.keepalive_time}")
 
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> ConnectionSettings:
+        """Settings from grpc channel options (``grpc.keepalive_time_ms``,
+        ``grpc.keepalive_timeout_ms``, ``grpc.keepalive_permit_without_calls``) and our own
+        ``asgi_grpc.http2.*`` ones (window sizes, max frame size, connect timeout in ms).
+        Options that do not concern the connection are ignored."""
+        values: dict[str, Any] = {}
+        for option, (name, scale) in _OPTIONS.items():
+            if option in options:
+                value = options[option]
+                values[name] = int(value) if scale == 1 else int(value) / scale
+        if values.get("keepalive_time") is not None and values["keepalive_time"] >= _NEVER:
+            values["keepalive_time"] = None  # grpc's INT_MAX means "never"
+        return cls(**values)
+
+
+# grpc option -> (ConnectionSettings field, divisor to our unit).
+_OPTIONS: dict[str, tuple[str, int]] = {
+    "grpc.keepalive_time_ms": ("keepalive_time", 1000),
+    "grpc.keepalive_timeout_ms": ("keepalive_timeout", 1000),
+    "grpc.keepalive_permit_without_calls": ("keepalive_without_calls", 1),
+    "asgi_grpc.http2.stream_window_size": ("stream_window", 1),
+    "asgi_grpc.http2.connection_window_size": ("connection_window", 1),
+    "asgi_grpc.http2.max_frame_size": ("max_frame_size", 1),
+    "asgi_grpc.connect_timeout_ms": ("connect_timeout", 1000),
+}
+_NEVER = (2**31 - 1) / 1000
 
 _H2_CONFIG = h2.config.H2Configuration(
     client_side=True,
@@ -436,6 +477,8 @@ class Connection(asyncio.Protocol):
         self._closed = False
         self._draining = False  # GOAWAY received or sent, or stream ids used up: no new streams
         self._error: TransportError | None = None
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._ping_timeout: asyncio.TimerHandle | None = None
         self._handlers: dict[type[h2.events.Event], Callable[[Any], None]] = {
             h2.events.ResponseReceived: self._on_response,
             h2.events.DataReceived: self._on_data,
@@ -445,6 +488,7 @@ class Connection(asyncio.Protocol):
             h2.events.WindowUpdated: self._on_window_updated,
             h2.events.RemoteSettingsChanged: self._on_settings,
             h2.events.ConnectionTerminated: self._on_goaway,
+            h2.events.PingAckReceived: self._on_ping_ack,
         }
 
     def __repr__(self) -> str:
@@ -515,6 +559,46 @@ class Connection(asyncio.Protocol):
         if increment > 0:
             h2conn.increment_flow_control_window(increment)
         transport.write(h2conn.data_to_send())
+        if self._settings.keepalive_time is not None:
+            self._keepalive = self._loop.call_later(
+                self._settings.keepalive_time, self._keepalive_tick
+            )
+
+    # -- keepalive ---------------------------------------------------------------------------
+
+    def _keepalive_tick(self) -> None:
+        interval = self._settings.keepalive_time
+        if self._closed or interval is None:
+            return
+        self._keepalive = self._loop.call_later(interval, self._keepalive_tick)
+        if self._ping_timeout is not None:
+            return  # the last ping is still out; its own timer judges it
+        if self._active or self._settings.keepalive_without_calls:
+            self._h2.ping(b"agkalive")
+            self._schedule_flush()
+            self._ping_timeout = self._loop.call_later(
+                self._settings.keepalive_timeout, self._keepalive_expired
+            )
+
+    def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
+        if self._ping_timeout is not None:
+            self._ping_timeout.cancel()
+            self._ping_timeout = None
+
+    def _keepalive_expired(self) -> None:
+        self._ping_timeout = None
+        error = ConnectionTerminated(
+            f"keepalive ping not answered within {self._settings.keepalive_timeout}s"
+        )
+        self._shutdown(error)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _stop_timers(self) -> None:
+        for timer in (self._keepalive, self._ping_timeout):
+            if timer is not None:
+                timer.cancel()
+        self._keepalive = self._ping_timeout = None
 
     def _fail_ready(self, error: TransportError) -> None:
         if not self._ready.done():
@@ -819,6 +903,7 @@ class Connection(asyncio.Protocol):
         self._fail_ready(ConnectError(message))
 
     def _shutdown(self, error: TransportError) -> None:
+        self._stop_timers()
         if self._closed and not self._streams:
             return
         self._closed = True
@@ -840,6 +925,7 @@ class Connection(asyncio.Protocol):
     # -- closing -----------------------------------------------------------------------------
 
     def _close_transport(self) -> None:
+        self._stop_timers()
         if self._transport is not None and not self._transport.is_closing():
             self._flush()
             self._transport.close()

@@ -153,10 +153,12 @@ class ScriptedConnection:
         self.script = script
         self.requests: dict[int, list[tuple[bytes, bytes]]] = {}
         self.bodies: dict[int, bytes] = {}
+        self.silent = False  # stop writing anything (a peer that vanished without a FIN)
+        self.pings = 0
 
     def flush(self) -> None:
         data = self.h2.data_to_send()
-        if data:
+        if data and not self.silent:
             self.writer.write(data)
 
     def respond_ok(self, stream_id: int, body: bytes = b"") -> None:
@@ -186,6 +188,8 @@ async def _serve_scripted(
                         conn.bodies.get(event.stream_id, b"") + event.data
                     )  # type: ignore[index,operator]
                     conn.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)  # type: ignore[arg-type]
+                elif isinstance(event, h2.events.PingReceived):
+                    conn.pings += 1
                 script(conn, event)
             conn.flush()
             await writer.drain()

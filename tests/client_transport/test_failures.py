@@ -321,3 +321,74 @@ def _write_pems(tls: TLS) -> tuple[str, str]:
     cert.write_bytes(tls.server_chain)
     key.write_bytes(tls.server_key)
     return str(cert), str(key)
+
+
+# -- keepalive --------------------------------------------------------------------------------
+
+
+async def test_keepalive_detects_a_silent_peer() -> None:
+    """A peer that stops answering without closing its socket: the unanswered PING fails the
+    connection (and the call on it) after keepalive_timeout."""
+
+    def script(conn: ScriptedConnection, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RequestReceived):
+            conn.silent = True
+
+    settings = ConnectionSettings(keepalive_time=0.1, keepalive_timeout=0.3)
+    async with scripted_server(script) as (port, _):
+        pool = local_pool(port, settings=settings)
+        try:
+            started = time.monotonic()
+            with pytest.raises(ConnectionTerminated, match="keepalive"):
+                await asyncio.wait_for(pool.request(UNARY, headers(), BODY), 5)
+            assert time.monotonic() - started < 1.5
+            assert not pool.connections
+        finally:
+            await pool.aclose()
+
+
+async def test_keepalive_pings_an_answering_peer_without_harm() -> None:
+    def script(conn: ScriptedConnection, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.StreamEnded) and conn.pings >= 3:
+            conn.respond_ok(event.stream_id, BODY)  # type: ignore[arg-type]
+
+    async def kick(connections: list[ScriptedConnection]) -> None:
+        # The script answers once three pings came in; a ping arrival re-runs it.
+        while not connections or connections[0].pings < 3:
+            await asyncio.sleep(0.05)
+
+    settings = ConnectionSettings(keepalive_time=0.05, keepalive_timeout=1)
+    async with scripted_server(script) as (port, connections):
+        pool = local_pool(port, settings=settings)
+        try:
+            opening = asyncio.ensure_future(pool.open_stream(UNARY, headers(), body=BODY))
+            stream = await opening
+            await asyncio.wait_for(kick(connections), 5)
+            await stream.end()  # StreamEnded now, with >= 3 pings seen: the script answers
+            assert (b"grpc-status", b"0") in await asyncio.wait_for(stream.trailers(), 5)
+            stream.close()
+            assert pool.connections
+        finally:
+            await pool.aclose()
+
+
+def test_settings_from_grpc_options() -> None:
+    settings = ConnectionSettings.from_options(
+        {
+            "grpc.keepalive_time_ms": 10_000,
+            "grpc.keepalive_timeout_ms": 500,
+            "grpc.keepalive_permit_without_calls": 1,
+            "asgi_grpc.http2.stream_window_size": 1 << 20,
+            "grpc.primary_user_agent": "ignored",
+        }
+    )
+    assert settings.keepalive_time == 10
+    assert settings.keepalive_timeout == 0.5
+    assert settings.keepalive_without_calls
+    assert settings.stream_window == 1 << 20
+    assert (
+        ConnectionSettings.from_options({"grpc.keepalive_time_ms": 2**31 - 1}).keepalive_time
+        is None
+    )
+    with pytest.raises(ValueError, match="stream_window"):
+        ConnectionSettings(stream_window=10)
