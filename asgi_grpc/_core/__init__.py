@@ -6,6 +6,7 @@ Error tree: :class:`ProtocolError` (carries a :class:`StatusCode`) is the only e
 for bad input.
 """
 
+from ._codec import pack_message, unpack_message
 from ._compression import (
     ACCEPT_ENCODING,
     DEFLATE,
@@ -101,6 +102,7 @@ __all__ = [
     "http_status_to_grpc",
     "is_grpc_content_type",
     "is_supported",
+    "pack_message",
     "parse_accept_encoding",
     "parse_request_headers",
     "parse_trailers",
@@ -111,5 +113,6 @@ __all__ = [
     "status_to_wire",
     "too_large",
     "trailers",
+    "unpack_message",
     "validate_key",
 ]

@@ -24,15 +24,13 @@ from .._core import (
     Metadata,
     ProtocolError,
     StatusCode,
-    compress,
     decode_metadata,
-    decompress,
     encode_metadata,
-    frame,
     http_status_to_grpc,
     is_grpc_content_type,
+    pack_message,
     parse_trailers,
-    too_large,
+    unpack_message,
 )
 from .._credentials import AuthMetadataContext
 from .._errors import EOF, RpcError, UsageError
@@ -486,28 +484,16 @@ class Call:
             self._finish(trailers)
         compressed, payload = messages.popleft()
         try:
-            return self._decode(compressed, payload)
+            return unpack_message(
+                compressed,
+                payload,
+                self._response_encoding,
+                self._channel._max_receive,
+                self._response_deserializer,
+            )
         except ProtocolError as exc:
             self._protocol_error(exc)
             raise self._error() from None
-
-    def _decode(self, compressed: bool, payload: bytes) -> Any:
-        if compressed:
-            encoding = self._response_encoding
-            if encoding == IDENTITY:
-                raise ProtocolError(
-                    StatusCode.INTERNAL, "Compressed message received without grpc-encoding"
-                )
-            payload = decompress(encoding, payload, self._channel._max_receive)
-        deserializer = self._response_deserializer
-        if deserializer is None:
-            return payload
-        try:
-            return deserializer(payload)
-        except Exception as exc:
-            raise ProtocolError(
-                StatusCode.INTERNAL, f"Failed to deserialize response message: {exc}"
-            ) from exc
 
     async def _wait_status(self) -> _Status:
         """Wait for the call to end, reading (and keeping) responses nobody has read yet."""
@@ -527,14 +513,9 @@ class Call:
     # ------------------------------------------------------------------ request side
 
     def _encode(self, request: Any) -> bytes:
-        serializer = self._request_serializer
-        data = request if serializer is None else serializer(request)
-        limit = self._channel._max_send
-        if limit is not None and len(data) > limit:
-            raise too_large("Sent", len(data), limit)
-        if self._encoding != IDENTITY:
-            return frame(compress(self._encoding, data), True)
-        return frame(data)
+        return pack_message(
+            request, self._request_serializer, self._encoding, self._channel._max_send
+        )
 
 
 class _ResponseStream(Call):

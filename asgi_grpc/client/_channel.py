@@ -32,6 +32,12 @@ from . import _interceptors
 from ._address import Target, TCPAddress, parse_target
 from ._connection import ConnectionSettings
 from ._interceptors import select
+from ._multicallable import (
+    StreamStreamMultiCallable,
+    StreamUnaryMultiCallable,
+    UnaryStreamMultiCallable,
+    UnaryUnaryMultiCallable,
+)
 from ._pool import ConnectionPool
 from ._transport import GrpcTransport
 from ._transport_errors import TransportError
@@ -277,9 +283,7 @@ class Channel:
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
-    ) -> Any:
-        from ._multicallable import UnaryUnaryMultiCallable
-
+    ) -> UnaryUnaryMultiCallable:
         return UnaryUnaryMultiCallable(self, method, request_serializer, response_deserializer)
 
     def unary_stream(
@@ -288,9 +292,7 @@ class Channel:
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
-    ) -> Any:
-        from ._multicallable import UnaryStreamMultiCallable
-
+    ) -> UnaryStreamMultiCallable:
         return UnaryStreamMultiCallable(self, method, request_serializer, response_deserializer)
 
     def stream_unary(
@@ -299,9 +301,7 @@ class Channel:
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
-    ) -> Any:
-        from ._multicallable import StreamUnaryMultiCallable
-
+    ) -> StreamUnaryMultiCallable:
         return StreamUnaryMultiCallable(self, method, request_serializer, response_deserializer)
 
     def stream_stream(
@@ -310,9 +310,7 @@ class Channel:
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
-    ) -> Any:
-        from ._multicallable import StreamStreamMultiCallable
-
+    ) -> StreamStreamMultiCallable:
         return StreamStreamMultiCallable(self, method, request_serializer, response_deserializer)
 
     def _check_open(self) -> None:

@@ -233,12 +233,11 @@ class InterceptedUnaryUnaryCall(InterceptedCall):
         return result
 
 
-class InterceptedStreamUnaryCall(InterceptedUnaryUnaryCall):
-    """grpc.aio's intercepted stream-unary call: ``write()`` feeds the chain's iterator."""
+class _Writable:
+    """``write()`` / ``done_writing()`` for intercepted request streams: they feed the queue the
+    chain received as its request iterator."""
 
-    def __init__(self, task: asyncio.Task[Any], writer: _RequestQueue | None) -> None:
-        super().__init__(task)
-        self._writer = writer
+    _writer: _RequestQueue | None
 
     async def write(self, request: Any) -> None:
         if self._writer is None:
@@ -249,6 +248,14 @@ class InterceptedStreamUnaryCall(InterceptedUnaryUnaryCall):
         if self._writer is None:
             raise UsageError("The call was given a request iterator: done_writing() is not allowed")
         await self._writer.close()
+
+
+class InterceptedStreamUnaryCall(_Writable, InterceptedUnaryUnaryCall):
+    """grpc.aio's intercepted stream-unary call."""
+
+    def __init__(self, task: asyncio.Task[Any], writer: _RequestQueue | None) -> None:
+        super().__init__(task)
+        self._writer = writer
 
 
 class InterceptedUnaryStreamCall(InterceptedCall):
@@ -283,22 +290,12 @@ class InterceptedUnaryStreamCall(InterceptedCall):
             return EOF
 
 
-class InterceptedStreamStreamCall(InterceptedUnaryStreamCall):
+class InterceptedStreamStreamCall(_Writable, InterceptedUnaryStreamCall):
     """An intercepted bidirectional call."""
 
     def __init__(self, task: asyncio.Task[Any], writer: _RequestQueue | None) -> None:
         super().__init__(task)
         self._writer = writer
-
-    async def write(self, request: Any) -> None:
-        if self._writer is None:
-            raise UsageError("The call was given a request iterator: write() is not allowed")
-        await self._writer.put(request)
-
-    async def done_writing(self) -> None:
-        if self._writer is None:
-            raise UsageError("The call was given a request iterator: done_writing() is not allowed")
-        await self._writer.close()
 
 
 _END = object()

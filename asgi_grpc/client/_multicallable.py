@@ -136,90 +136,69 @@ class _Invoking(_MultiCallable):
         )
 
 
-class UnaryUnaryMultiCallable(_Invoking):
-    """grpc.aio.UnaryUnaryMultiCallable."""
+class _UnaryRequest(_Invoking):
+    __slots__ = ()
+
+    def __call__(
+        self,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataLike = None,
+        credentials: Any = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Any:
+        return self._invoke(request, timeout, metadata, credentials, wait_for_ready, compression)
+
+
+class _StreamRequest(_Invoking):
+    __slots__ = ()
+
+    def __call__(
+        self,
+        request_iterator: Any = None,
+        timeout: float | None = None,
+        metadata: MetadataLike = None,
+        credentials: Any = None,
+        wait_for_ready: bool | None = None,
+        compression: Compression | None = None,
+    ) -> Any:
+        return self._invoke(
+            request_iterator, timeout, metadata, credentials, wait_for_ready, compression
+        )
+
+
+class UnaryUnaryMultiCallable(_UnaryRequest):
+    """grpc.aio.UnaryUnaryMultiCallable: calling it returns a :class:`UnaryUnaryCall`."""
 
     __slots__ = ()
     _kind = "unary_unary"
     _call_class = UnaryUnaryCall
 
-    def __call__(
-        self,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: MetadataLike = None,
-        credentials: Any = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> UnaryUnaryCall[Any, Any]:
-        return self._invoke(  # type: ignore[no-any-return]
-            request, timeout, metadata, credentials, wait_for_ready, compression
-        )
 
-
-class UnaryStreamMultiCallable(_Invoking):
-    """grpc.aio.UnaryStreamMultiCallable."""
+class UnaryStreamMultiCallable(_UnaryRequest):
+    """grpc.aio.UnaryStreamMultiCallable: calling it returns a :class:`UnaryStreamCall`."""
 
     __slots__ = ()
     _kind = "unary_stream"
     _call_class = UnaryStreamCall
 
-    def __call__(
-        self,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: MetadataLike = None,
-        credentials: Any = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> UnaryStreamCall[Any, Any]:
-        return self._invoke(  # type: ignore[no-any-return]
-            request, timeout, metadata, credentials, wait_for_ready, compression
-        )
 
-
-class StreamUnaryMultiCallable(_Invoking):
-    """grpc.aio.StreamUnaryMultiCallable."""
+class StreamUnaryMultiCallable(_StreamRequest):
+    """grpc.aio.StreamUnaryMultiCallable: calling it returns a :class:`StreamUnaryCall`."""
 
     __slots__ = ()
     _kind = "stream_unary"
     _call_class = StreamUnaryCall
 
-    def __call__(
-        self,
-        request_iterator: Any = None,
-        timeout: float | None = None,
-        metadata: MetadataLike = None,
-        credentials: Any = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> StreamUnaryCall[Any, Any]:
-        return self._invoke(  # type: ignore[no-any-return]
-            request_iterator, timeout, metadata, credentials, wait_for_ready, compression
-        )
 
-
-class StreamStreamMultiCallable(_Invoking):
-    """grpc.aio.StreamStreamMultiCallable."""
+class StreamStreamMultiCallable(_StreamRequest):
+    """grpc.aio.StreamStreamMultiCallable: calling it returns a :class:`StreamStreamCall`."""
 
     __slots__ = ()
     _kind = "stream_stream"
     _call_class = StreamStreamCall
-
-    def __call__(
-        self,
-        request_iterator: Any = None,
-        timeout: float | None = None,
-        metadata: MetadataLike = None,
-        credentials: Any = None,
-        wait_for_ready: bool | None = None,
-        compression: Compression | None = None,
-    ) -> StreamStreamCall[Any, Any]:
-        return self._invoke(  # type: ignore[no-any-return]
-            request_iterator, timeout, metadata, credentials, wait_for_ready, compression
-        )
 
 
 __all__ = [

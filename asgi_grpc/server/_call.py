@@ -28,13 +28,11 @@ from .._core import (
     RequestHead,
     StatusCode,
     coerce_status,
-    compress,
-    decompress,
     encoding_name,
-    frame,
+    pack_message,
     response_headers,
-    too_large,
     trailers,
+    unpack_message,
 )
 from .._credentials import AUTH_CONTEXT_KEY
 from .._errors import EOF, AbortError, UsageError
@@ -326,23 +324,13 @@ class ServicerContext:
         return self._deserialize(compressed, payload)
 
     def _deserialize(self, compressed: bool, payload: bytes) -> Any:
-        if compressed:
-            encoding = self._head.encoding
-            if encoding == IDENTITY:
-                raise ProtocolError(
-                    StatusCode.INTERNAL,
-                    "Compressed message received without a grpc-encoding",
-                )
-            payload = decompress(encoding, payload, self._app.config.max_receive_message_length)
-        deserializer = self._request_deserializer
-        if deserializer is None:
-            return payload
-        try:
-            return deserializer(payload)
-        except Exception as exc:
-            raise ProtocolError(
-                StatusCode.INTERNAL, f"Failed to deserialize the request: {exc}"
-            ) from exc
+        return unpack_message(
+            compressed,
+            payload,
+            self._head.encoding,
+            self._app.config.max_receive_message_length,
+            self._request_deserializer,
+        )
 
     async def _watch(self) -> None:
         """After a unary request: wait for the client to go away, and cancel the call if it does."""
@@ -439,23 +427,19 @@ class ServicerContext:
         )
 
     async def _write(self, message: Any, last: bool = False) -> None:
-        serializer = self._response_serializer
-        data = message if serializer is None else serializer(message)
-        limit = self._app.config.max_send_message_length
-        if limit is not None and len(data) > limit:
-            raise too_large("Sent", len(data), limit)
-        compressed = False
-        if self._encoding != IDENTITY:
-            if self._disable_next_compression:
-                self._disable_next_compression = False
-            else:
-                data = compress(self._encoding, data)
-                compressed = True
+        compressed = True
+        if self._disable_next_compression:
+            self._disable_next_compression = compressed = False
+        body = pack_message(
+            message,
+            self._response_serializer,
+            self._encoding,
+            self._app.config.max_send_message_length,
+            compressed=compressed,
+        )
         if not self._sent_headers:
             await self._send_headers()
-        await self._send(
-            {"type": "http.response.body", "body": frame(data, compressed), "more_body": not last}
-        )
+        await self._send({"type": "http.response.body", "body": body, "more_body": not last})
         # Only once the server took it: a send cancelled midway leaves the body open.
         self._body_closed = last
 
