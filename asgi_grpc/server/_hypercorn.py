@@ -243,9 +243,9 @@ class GrpcH2Protocol(H2Protocol):
         terminated.add_done_callback(self._on_terminated)
         self._terminated_waiter = terminated
         if headers is not None:  # h2c upgrade: the HTTP/1.1 request becomes stream 1
-            event = h2.events.RequestReceived(stream_id=1, headers=headers)
-            await self._create_stream(event)
-            await self.streams[1].handle(EndBody(stream_id=1))
+            await self._request_received(h2.events.RequestReceived(stream_id=1, headers=headers))
+            if 1 in self.streams:
+                await self.streams[1].handle(EndBody(stream_id=1))
 
     def _on_terminated(self, future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and not self.closed:
@@ -593,6 +593,8 @@ class GrpcH2Protocol(H2Protocol):
         )
         self.keep_alive_requests += 1
         await self.context.mark_request()
+        if stream.closed:  # refused at once (server_names): it never sends StreamClosed
+            await self._close_stream(stream_id)
 
     def _consumed(self, stream_id: int, flow_controlled_length: int) -> None:
         """Give ``flow_controlled_length`` bytes of credit back to the peer (stream and
