@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.workloads import WORKLOADS
+from bench.run import aggregate
+from bench.workloads import WORKLOADS, percentile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,3 +129,27 @@ def test_ratio_columns_skip_inverse_baseline() -> None:
         ("asgi_grpc", "grpcio"),
         ("asgi_grpc", "grpclib"),
     ]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([7.0], 99) == 7
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2
+
+
+def test_aggregate_takes_medians_of_successes_and_keeps_errors() -> None:
+    def ok(value: float, cpu: float) -> dict[str, Any]:
+        return {"value": value, "ops": 100, "server_cpu_s": cpu, "client_cpu_s": cpu / 2}
+
+    failed = {"error": "client, measuring: boom", "server_stderr": "tail"}
+    figures = aggregate([ok(10, 0.1), ok(30, 0.3), failed, ok(20, 0.2)])
+
+    assert figures["runs"] == 4
+    assert figures["ok"] == 3
+    assert figures["value"] == 20
+    assert figures["server_cpu_us_per_op"] == 2000  # median of 0.1, 0.2, 0.3 s over 100 ops
+    assert figures["client_cpu_us_per_op"] == 1000
+    assert figures["errors"] == [failed]
