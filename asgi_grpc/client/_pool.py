@@ -99,6 +99,12 @@ class ConnectionPool:
         if body:
             try:
                 await stream.send(body, end_stream=end_stream)
+            except TransportError:
+                # A server may answer before it has read the whole request, then reset the
+                # stream (NO_ERROR) to stop the upload (RFC 9113 8.1): its response stands.
+                if not stream._ended:
+                    stream.close()
+                    raise
             except BaseException:
                 stream.close()
                 raise

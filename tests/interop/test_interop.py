@@ -3,8 +3,8 @@ and unix sockets, one call per fresh server, then all cases on one connection, i
 
 Server side: the same servicer (tests/interop/service.py) on ``grpc.aio.server()`` or
 ``asgi_grpc.aio.server()``, bound to 127.0.0.1 port 0 (or a unix socket in a temp directory).
-Client side: ``<module>.aio`` channels; grpcio's today. To run the asgi_grpc client too, add
-"asgi_grpc" to CLIENT_IMPLS: nothing else changes, the cases take the client library as a
+Client side: ``<module>.aio`` channels of grpcio and of asgi_grpc (CLIENT_IMPLS; the
+INTEROP_CLIENT_IMPLS environment variable narrows it): the cases take the client library as a
 parameter.
 
 On h2c every byte goes through :class:`tests.interop.wire.WireTap`, which lets cases assert
@@ -32,9 +32,7 @@ from .harness import assert_wire_ok, library, open_channel, serve
 # Both servers are always in the matrix: a missing or broken asgi_grpc server must show up as
 # failures, never as skips.
 SERVER_IMPLS = ["grpcio", "asgi_grpc"]
-# The asgi_grpc client joins here once it is ready; until then INTEROP_CLIENT_IMPLS=grpcio,asgi_grpc
-# runs it without an edit.
-CLIENT_IMPLS = os.environ.get("INTEROP_CLIENT_IMPLS", "grpcio").split(",")
+CLIENT_IMPLS = os.environ.get("INTEROP_CLIENT_IMPLS", "grpcio,asgi_grpc").split(",")
 TLS_CASES = ["large_unary", "ping_pong", "server_streaming", "custom_metadata"]
 UNIX_CASES = ["large_unary", "ping_pong", "cancel_after_first_response", "status_code_and_message"]
 
