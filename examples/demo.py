@@ -24,9 +24,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-# The gRPC client is grpcio's until asgi_grpc's own client lands; the calls below use only the
-# grpc.aio API, so switching is this one line: `import asgi_grpc.aio as client_aio`.
-import grpc.aio as client_aio
 import httpx
 from grpc_tools import protoc
 from hypercorn.asyncio import serve
@@ -35,8 +32,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from asgi_grpc.server import GrpcApp
-from asgi_grpc.server._hypercorn import grpc_config
+# The client is asgi_grpc's own, with grpc.aio's API: `import grpc.aio as client_aio` would run
+# the same calls on grpcio.
+import asgi_grpc.aio as client_aio
+from asgi_grpc.server import GrpcApp, grpc_config
 
 HERE = Path(__file__).resolve().parent
 

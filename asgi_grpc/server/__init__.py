@@ -1,12 +1,23 @@
 """The asgi_grpc server: gRPC as an ASGI application, served by Hypercorn.
 
 ``GrpcApp`` is the ASGI application (mount it, or serve it with ``hypercorn module:app``);
-``Server`` / ``server()`` are grpc.aio's server on top of it.
+``Server`` / ``server()`` are grpc.aio's server on top of it. ``grpc_config()`` is a Hypercorn
+configuration tuned for gRPC, and ``install()`` puts asgi_grpc's HTTP/2 fixes into Hypercorn
+(``GrpcApp`` does it on construction).
 """
 
 from ._app import GrpcApp
 from ._call import ServicerContext
 from ._config import ServerConfig
+from ._hypercorn import grpc_config, install
 from ._server import Server, server
 
-__all__ = ["GrpcApp", "Server", "ServerConfig", "ServicerContext", "server"]
+__all__ = [
+    "GrpcApp",
+    "Server",
+    "ServerConfig",
+    "ServicerContext",
+    "grpc_config",
+    "install",
+    "server",
+]

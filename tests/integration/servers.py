@@ -19,7 +19,7 @@ from typing import Any
 
 from hypercorn.asyncio import serve
 
-from asgi_grpc.server._hypercorn import grpc_config
+from asgi_grpc.server import grpc_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
