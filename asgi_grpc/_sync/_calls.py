@@ -1,0 +1,551 @@
+"""Sync call objects: grpc.Call + grpc.Future (+ iterator) over one grpc.aio call.
+
+Each object is driven from the background loop and read from any thread. The loop side starts
+the aio call, pumps what it produces (initial metadata, responses, the status) into this object
+under one ``threading.Condition``, and the thread side waits on that condition. Only state
+changes cross threads: a unary call costs one hand-off to the loop and one wake-up back, a
+response stream wakes its reader only when the reader is waiting, and the loop is asked for more
+only when a bounded buffer has drained to half.
+
+As in grpcio, a failed call is itself the exception (``RpcError`` and ``grpc.Call``), so
+``except grpc.RpcError as e: e.code()`` works on whatever was raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import logging
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from .._core import StatusCode
+from .._errors import EOF, RpcError
+from . import _loop
+from ._abc import Call, Future, FutureCancelledError, FutureTimeoutError
+
+logger = logging.getLogger("asgi_grpc.sync")
+
+CANCELLED_DETAILS = "Locally cancelled by application!"
+#: Response messages read ahead of a slow reader (the rest waits in HTTP/2 flow control).
+RESPONSE_BUFFER = 16
+#: Request messages taken from the iterator ahead of the connection.
+REQUEST_BUFFER = 16
+
+
+class Metadatum(NamedTuple):
+    """One metadata entry, as grpcio's sync API hands them out (``.key`` / ``.value``)."""
+
+    key: str
+    value: str | bytes
+
+
+def metadata_tuple(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[Metadatum, ...]:
+    if not metadata:
+        return ()
+    return tuple(Metadatum(key, value) for key, value in metadata)
+
+
+MakeCall = Callable[[], Any]  # run on the loop: starts and returns the grpc.aio call
+
+
+class SyncCall(RpcError, Call, Future):
+    """What every sync call shares: status, metadata, deadline, cancellation and callbacks."""
+
+    _kind = "_MultiThreadedRendezvous"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float | None) -> None:
+        super().__init__()
+        self._loop = loop
+        self._cond = threading.Condition(threading.Lock())
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._code: StatusCode | None = None
+        self._details: str | None = None
+        self._initial: tuple[Metadatum, ...] | None = None
+        self._trailing: tuple[Metadatum, ...] | None = None
+        self._debug: str | None = None
+        self._cancelled = False
+        self._callbacks: list[Callable[[], Any]] | None = []
+        self._response: Any = None
+        self._aio: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._feed: RequestFeed | None = None
+
+    # ------------------------------------------------------------------ loop side
+
+    def _launch(self, make: MakeCall) -> None:
+        """On the loop: start the aio call and the task that follows it."""
+        if self._code is not None:  # cancelled before it started
+            if self._feed is not None:
+                self._feed.close()
+            return
+        try:
+            self._aio = make()
+        except RpcError as exc:
+            self._finish_error(exc)
+            return
+        except Exception as exc:
+            self._finish(StatusCode.INTERNAL, f"Exception serializing request! ({exc!r})")
+            return
+        self._task = self._loop.create_task(self._drive())
+
+    async def _drive(self) -> None:
+        raise NotImplementedError
+
+    def _finish_error(self, exc: Any) -> None:
+        self._finish(
+            exc.code(),
+            exc.details(),
+            exc.initial_metadata(),
+            exc.trailing_metadata(),
+            exc.debug_error_string() if hasattr(exc, "debug_error_string") else None,
+        )
+
+    def _finish_cancelled(self) -> None:
+        aio = self._aio
+        if aio is not None and not aio.done():
+            aio.cancel()
+        self._finish(StatusCode.CANCELLED, CANCELLED_DETAILS)
+
+    async def _finish_from_call(self) -> None:
+        """The aio call ended OK: take its status and metadata."""
+        aio = self._aio
+        self._finish(
+            await aio.code(),
+            await aio.details(),
+            await aio.initial_metadata(),
+            await aio.trailing_metadata(),
+        )
+
+    def _finish(
+        self,
+        code: StatusCode,
+        details: str | None,
+        initial: Any = None,
+        trailing: Any = None,
+        debug: str | None = None,
+    ) -> bool:
+        """Settle the status (first one wins), wake every waiter, run the callbacks."""
+        with self._cond:
+            if self._code is not None:
+                return False
+            if self._initial is None:
+                self._initial = metadata_tuple(initial)
+            self._trailing = metadata_tuple(trailing)
+            self._details = details if details is not None else ""
+            self._debug = debug
+            self._code = code
+            self._cond.notify_all()
+            callbacks, self._callbacks = self._callbacks, None
+        self._after_finish(callbacks)
+        return True
+
+    def _after_finish(self, callbacks: list[Callable[[], Any]] | None) -> None:
+        feed = self._feed
+        if feed is not None:
+            if threading.get_ident() == _loop.background().thread_id:
+                feed.close()
+            else:
+                self._loop.call_soon_threadsafe(feed.close)
+        if callbacks:
+            for callback in callbacks:
+                _loop.dispatch(callback)
+
+    def _cancel_on_loop(self) -> None:
+        aio = self._aio
+        if aio is not None and not aio.done():
+            aio.cancel()
+
+    # ------------------------------------------------------------------ grpc.RpcContext
+
+    def is_active(self) -> bool:
+        return self._code is None
+
+    def time_remaining(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(self._deadline - time.monotonic(), 0.0)
+
+    def cancel(self) -> bool:
+        """Cancel the RPC (the server sees RST_STREAM CANCEL); False if it has already ended."""
+        with self._cond:
+            if self._code is not None:
+                return False
+            self._cancelled = True
+            if self._initial is None:
+                self._initial = ()
+            self._trailing = ()
+            self._code = StatusCode.CANCELLED
+            self._details = CANCELLED_DETAILS
+            self._cond.notify_all()
+            callbacks, self._callbacks = self._callbacks, None
+        with contextlib.suppress(RuntimeError):  # the loop has been closed (interpreter exit)
+            self._loop.call_soon_threadsafe(self._cancel_on_loop)
+        self._after_finish(callbacks)
+        return True
+
+    def add_callback(self, callback: Callable[[], Any]) -> bool:
+        with self._cond:
+            if self._callbacks is None:
+                return False
+            self._callbacks.append(callback)
+            return True
+
+    # ------------------------------------------------------------------ grpc.Call
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait (signals get through) until ``predicate()``; cancel the RPC if interrupted."""
+        try:
+            with self._cond:
+                return _loop.wait_condition(self._cond, predicate, timeout)
+        except BaseException:
+            self.cancel()
+            raise
+
+    def _is_done(self) -> bool:
+        return self._code is not None
+
+    def initial_metadata(self) -> tuple[Metadatum, ...]:
+        self._wait(lambda: self._initial is not None or self._code is not None)
+        return self._initial or ()
+
+    def trailing_metadata(self) -> tuple[Metadatum, ...]:
+        self._wait(self._is_done)
+        return self._trailing or ()
+
+    def code(self) -> StatusCode:
+        self._wait(self._is_done)
+        assert self._code is not None
+        return self._code
+
+    def details(self) -> str | None:
+        self._wait(self._is_done)
+        return self._details
+
+    def debug_error_string(self) -> str:
+        self._wait(self._is_done)
+        if self._debug:
+            return self._debug
+        code = self._code
+        assert code is not None
+        return f"{code.name}: {self._details}"
+
+    # ------------------------------------------------------------------ grpc.Future
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def running(self) -> bool:
+        return self._code is None
+
+    def done(self) -> bool:
+        return self._code is not None
+
+    def _wait_done(self, timeout: float | None) -> None:
+        if not self._wait(self._is_done, timeout):
+            raise FutureTimeoutError()
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._wait_done(timeout)
+        if self._code is StatusCode.OK:
+            return self._response
+        if self._cancelled:
+            raise FutureCancelledError()
+        raise self
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait_done(timeout)
+        if self._code is StatusCode.OK:
+            return None
+        if self._cancelled:
+            raise FutureCancelledError()
+        return self
+
+    def traceback(self, timeout: float | None = None) -> TracebackType | None:
+        self._wait_done(timeout)
+        if self._code is StatusCode.OK:
+            return None
+        if self._cancelled:
+            raise FutureCancelledError()
+        try:
+            raise self
+        except RpcError:
+            return sys.exc_info()[2]
+
+    def add_done_callback(self, fn: Callable[[Any], Any]) -> None:
+        with self._cond:
+            if self._callbacks is not None:
+                self._callbacks.append(functools.partial(fn, self))
+                return
+        fn(self)
+
+    # ------------------------------------------------------------------ presentation
+
+    def __repr__(self) -> str:
+        if self._code is None:
+            return f"<{self._kind} object of in-flight RPC>"
+        return (
+            f"<{self._kind} of RPC that terminated with:\n"
+            f"\tstatus = {self._code}\n"
+            f'\tdetails = "{self._details}"\n'
+            f'\tdebug_error_string = "{self.debug_error_string()}"\n>'
+        )
+
+    __str__ = __repr__
+
+
+class UnaryResponseCall(SyncCall):
+    """A call with one response: unary-unary and stream-unary (``future()``, ``with_call``)."""
+
+    async def _drive(self) -> None:
+        aio = self._aio
+        try:
+            self._response = await aio
+        except RpcError as exc:
+            self._finish_error(exc)
+            return
+        except asyncio.CancelledError:
+            self._finish_cancelled()
+            return
+        except Exception as exc:  # a bug below us: end the call rather than hang its waiters
+            logger.exception("asgi_grpc call failed")
+            self._finish(StatusCode.INTERNAL, f"asgi_grpc internal error: {exc!r}")
+            return
+        await self._finish_from_call()
+
+    def _block(self) -> Any:
+        """Wait for the end; the response, or raise the error (as ``_InactiveRpcError``)."""
+        self._wait(self._is_done)
+        if self._code is StatusCode.OK:
+            return self._response
+        raise InactiveRpcError(self)
+
+
+class InactiveRpcError(SyncCall):
+    """The error a blocking call raises: a finished call's status (grpcio's name for it)."""
+
+    _kind = "_InactiveRpcError"
+
+    def __init__(self, call: SyncCall) -> None:
+        super().__init__(call._loop, None)
+        self._code = call._code
+        self._details = call._details
+        self._initial = call._initial
+        self._trailing = call._trailing
+        self._debug = call._debug
+        self._callbacks = None
+
+    def cancel(self) -> bool:
+        return False
+
+
+_InactiveRpcError = InactiveRpcError
+
+
+class ResponseStreamCall(SyncCall, Iterator[Any]):
+    """A call with streamed responses: an iterator that is also grpc.Call and grpc.Future."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float | None) -> None:
+        super().__init__(loop, timeout)
+        self._responses: collections.deque[Any] = collections.deque()
+        self._space: asyncio.Future[None] | None = None
+        self._reading = False
+
+    async def _drive(self) -> None:
+        aio = self._aio
+        cond = self._cond
+        responses = self._responses
+        loop = self._loop
+        try:
+            initial = await aio.initial_metadata()
+            with cond:
+                if self._initial is None:
+                    self._initial = metadata_tuple(initial)
+                cond.notify_all()
+            while True:
+                message = await aio.read()
+                if message is EOF:
+                    break
+                with cond:
+                    if self._code is not None:
+                        return
+                    responses.append(message)
+                    if self._reading:
+                        cond.notify()
+                    waiter = None
+                    if len(responses) >= RESPONSE_BUFFER:
+                        waiter = self._space = loop.create_future()
+                if waiter is not None:
+                    await waiter
+        except RpcError as exc:
+            self._finish_error(exc)
+            return
+        except asyncio.CancelledError:
+            self._finish_cancelled()
+            return
+        except Exception as exc:
+            logger.exception("asgi_grpc call failed")
+            self._finish(StatusCode.INTERNAL, f"asgi_grpc internal error: {exc!r}")
+            return
+        await self._finish_from_call()
+
+    def _has_response(self) -> bool:
+        return bool(self._responses) or self._code is not None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        cond = self._cond
+        try:
+            with cond:
+                if not self._responses and self._code is None:
+                    self._reading = True
+                    try:
+                        _loop.wait_condition(cond, self._has_response)
+                    finally:
+                        self._reading = False
+                if self._cancelled:
+                    raise self
+                if self._responses:
+                    message = self._responses.popleft()
+                    waiter = self._space
+                    if waiter is not None and len(self._responses) <= RESPONSE_BUFFER // 2:
+                        self._space = None
+                        self._loop.call_soon_threadsafe(_release, waiter)
+                    return message
+                if self._code is StatusCode.OK:
+                    raise StopIteration
+                raise self
+        except (StopIteration, RpcError):
+            raise
+        except BaseException:
+            self.cancel()
+            raise
+
+    def next(self) -> Any:
+        """Python 2 spelling, kept by grpcio."""
+        return self.__next__()
+
+    def _cancel_on_loop(self) -> None:
+        super()._cancel_on_loop()
+        waiter, self._space = self._space, None
+        if waiter is not None:
+            _release(waiter)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _Failure:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
+class RequestFeed:
+    """A request iterator consumed on a daemon thread of its own (``next()`` may block), handed to
+    the aio call as an async iterator; bounded, so a fast iterator waits for the connection."""
+
+    def __init__(self, call: SyncCall, iterator: Iterable[Any]) -> None:
+        self._call = call
+        self._iterator = iterator
+        self._queue: collections.deque[Any] = collections.deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._producer_waiting = False
+        self._closed = False
+        call._feed = self
+
+    def start(self) -> None:
+        threading.Thread(target=self._produce, name="asgi_grpc-requests", daemon=True).start()
+
+    # ------------------------------------------------------------------ thread side
+
+    def _has_space(self) -> bool:
+        return len(self._queue) < REQUEST_BUFFER or self._closed
+
+    def _put(self, item: Any) -> bool:
+        cond = self._call._cond
+        with cond:
+            if self._closed:
+                return False
+            if len(self._queue) >= REQUEST_BUFFER:
+                self._producer_waiting = True
+                try:
+                    _loop.wait_condition(cond, self._has_space)
+                finally:
+                    self._producer_waiting = False
+                if self._closed:
+                    return False
+            self._queue.append(item)
+            getter, self._getter = self._getter, None
+        if getter is not None:
+            try:
+                self._call._loop.call_soon_threadsafe(_release, getter)
+            except RuntimeError:  # loop closed at exit
+                return False
+        return True
+
+    def _produce(self) -> None:
+        try:
+            iterator = iter(self._iterator)
+            while not self._closed:
+                try:
+                    request = next(iterator)
+                except StopIteration:
+                    self._put(_END)
+                    return
+                if not self._put(request):
+                    return
+        except Exception as exc:
+            logger.exception("Exception iterating requests!")
+            self._put(_Failure(exc))
+
+    # ------------------------------------------------------------------ loop side
+
+    def close(self) -> None:
+        """On the loop, once the call has ended: stop both sides."""
+        with self._call._cond:
+            self._closed = True
+            if self._producer_waiting:
+                self._call._cond.notify_all()
+            getter, self._getter = self._getter, None
+        if getter is not None:
+            _release(getter)
+
+    async def iterate(self) -> AsyncIterator[Any]:
+        """The requests, as the async iterator the aio call reads."""
+        cond = self._call._cond
+        queue = self._queue
+        loop = self._call._loop
+        while True:
+            with cond:
+                if queue:
+                    item = queue.popleft()
+                    if self._producer_waiting:
+                        cond.notify_all()
+                    getter = None
+                elif self._closed:
+                    return
+                else:
+                    getter = self._getter = loop.create_future()
+            if getter is not None:
+                await getter
+                continue
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item

@@ -1,0 +1,262 @@
+"""The one event loop behind the synchronous API, and the thread-side waiting primitives.
+
+Every sync channel and server of a process runs on a single asyncio loop in a daemon thread,
+started on first use. One loop (rather than one per channel or server) because the work is
+GIL-bound anyway: a second loop thread adds context switches, not throughput, and one loop lets a
+sync servicer call a sync channel without any cross-loop hand-off. The caller's own loop, if its
+thread runs one, is never touched: blocking calls hand their work to this loop and wait on
+``threading`` primitives.
+
+Waits spin with a short timeout (as grpcio's ``_common.wait`` does) so a signal handler on the main
+thread runs promptly on every platform; callers cancel their RPC when the wait is interrupted. At
+interpreter exit (atexit) the registered channels and servers are closed and the loop is stopped,
+bounded in time, so nothing hangs on calls still in flight. After ``fork()`` the child starts a
+fresh loop on first use (the parent's loop thread does not exist there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+logger = logging.getLogger("asgi_grpc.sync")
+
+T = TypeVar("T")
+
+#: Longest uninterrupted sleep of a waiting thread: signals are handled at least this often.
+SPIN = 0.25
+#: How long interpreter exit waits for channels and servers to close before stopping the loop.
+EXIT_GRACE = 2.0
+
+
+class Closable(Protocol):
+    """A sync channel or server: closed (without waiting for peers) at interpreter exit."""
+
+    async def _close_at_exit(self) -> None: ...
+
+
+class BackgroundLoop:
+    """An asyncio loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._closables: weakref.WeakSet[Closable] = weakref.WeakSet()
+        self.thread = threading.Thread(target=self._run, name="asgi_grpc-loop", daemon=True)
+        self.thread.start()
+        self._ready.wait()
+        self.thread_id = self.thread.ident
+
+    def _run(self) -> None:
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        loop.call_soon(self._ready.set)
+        try:
+            loop.run_forever()
+        finally:
+            with contextlib.suppress(Exception):
+                _cancel_all(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def register(self, closable: Closable) -> None:
+        self._closables.add(closable)
+
+    def stop(self, timeout: float = EXIT_GRACE) -> None:
+        """Close what is registered, stop the loop and join its thread, within ``timeout``."""
+        if not self.thread.is_alive() or self.loop.is_closed():
+            return
+        if threading.get_ident() == self.thread_id:
+            self.loop.stop()
+            return
+        closables = list(self._closables)
+
+        async def shutdown() -> None:
+            if closables:
+                await asyncio.wait(
+                    [asyncio.ensure_future(c._close_at_exit()) for c in closables],
+                    timeout=timeout / 2,
+                )
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout / 2)
+        with contextlib.suppress(RuntimeError):  # already closed
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout / 2)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=EXIT_GRACE / 2))
+
+
+_lock = threading.Lock()
+_background: BackgroundLoop | None = None
+
+
+def background() -> BackgroundLoop:
+    """The process's background loop, started on first use."""
+    current = _background
+    if current is not None:
+        return current
+    return _start()
+
+
+def _start() -> BackgroundLoop:
+    global _background
+    with _lock:
+        if _background is None:
+            _background = BackgroundLoop()
+        return _background
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    return background().loop
+
+
+def _at_exit() -> None:
+    current = _background
+    if current is not None:
+        current.stop()
+
+
+def _after_fork_in_child() -> None:
+    global _background, _lock, _dispatcher
+    _lock = threading.Lock()
+    _background = None
+    _dispatcher = None
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def check_not_loop_thread() -> None:
+    """Blocking on the loop from the loop's own thread would deadlock: fail loudly instead."""
+    current = _background
+    if current is not None and threading.get_ident() == current.thread_id:
+        raise RuntimeError(
+            "a blocking asgi_grpc call was made on asgi_grpc's own event loop thread (from an "
+            "async handler or a callback run there); use asgi_grpc.aio in async code"
+        )
+
+
+def run(coro_factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None = None) -> T:
+    """Run a coroutine on the background loop and wait for its result (signals get through).
+
+    On an interrupted wait (KeyboardInterrupt) or timeout the coroutine is cancelled."""
+    check_not_loop_thread()
+    loop = get_loop()
+    future = asyncio.run_coroutine_threadsafe(coro_factory(), loop)
+    try:
+        result: T = wait_future(future, timeout)
+    except BaseException:
+        future.cancel()
+        raise
+    return result
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start a coroutine on the background loop; its result as a concurrent future."""
+    return asyncio.run_coroutine_threadsafe(coro, get_loop())
+
+
+def wait_future(future: Any, timeout: float | None = None) -> Any:
+    """``concurrent.futures.Future.result`` in short slices, so signal handlers run."""
+    deadline = None if timeout is None else _now() + timeout
+    while True:
+        remaining = SPIN if deadline is None else min(SPIN, deadline - _now())
+        if remaining <= 0:
+            raise TimeoutError
+        try:
+            return future.result(remaining)
+        except concurrent.futures.TimeoutError:
+            if deadline is not None and _now() >= deadline:
+                raise TimeoutError from None
+
+
+def wait_event(event: threading.Event, timeout: float | None = None) -> bool:
+    """``event.wait(timeout)`` in short slices; True if it was set (as ``Event.wait``)."""
+    deadline = None if timeout is None else _now() + timeout
+    while True:
+        remaining = SPIN if deadline is None else min(SPIN, deadline - _now())
+        if remaining <= 0:
+            return event.is_set()
+        if event.wait(remaining):
+            return True
+
+
+def wait_condition(
+    condition: threading.Condition, predicate: Callable[[], bool], timeout: float | None = None
+) -> bool:
+    """``condition.wait_for(predicate, timeout)`` in short slices; the lock must be held.
+
+    Returns the predicate's last value (False on timeout)."""
+    if predicate():
+        return True
+    deadline = None if timeout is None else _now() + timeout
+    while True:
+        remaining = SPIN if deadline is None else min(SPIN, deadline - _now())
+        if remaining <= 0:
+            return predicate()
+        condition.wait(remaining)
+        if predicate():
+            return True
+
+
+_now = time.monotonic
+
+
+# ---------------------------------------------------------------------- callbacks off the loop
+
+
+class Dispatcher:
+    """Runs user callbacks (done callbacks, connectivity callbacks) in order on one daemon thread.
+
+    Never on the loop thread: a callback may block, or make a blocking call of its own."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], Any]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="asgi_grpc-callbacks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            callback = get()
+            try:
+                callback()
+            except Exception:
+                logger.exception("asgi_grpc callback %r failed", callback)
+
+    def submit(self, callback: Callable[[], Any]) -> None:
+        self._queue.put(callback)
+
+
+_dispatcher: Dispatcher | None = None
+
+
+def dispatch(callback: Callable[[], Any]) -> None:
+    """Run ``callback`` soon on the callback thread."""
+    global _dispatcher
+    dispatcher = _dispatcher
+    if dispatcher is None:
+        with _lock:
+            if _dispatcher is None:
+                _dispatcher = Dispatcher()
+            dispatcher = _dispatcher
+    dispatcher.submit(callback)

@@ -1,0 +1,129 @@
+"""grpc.Server: the aio server (Hypercorn, HTTP/2) on the background loop, with sync servicers.
+
+The aio server already runs plain-function and generator handlers on its thread pool with a
+grpc.ServicerContext (asgi_grpc/server/_call.py, ``_SyncContext``); this class gives it grpc's
+blocking lifecycle: ``start()`` returns once the ports listen, ``stop(grace)`` returns a
+``threading.Event``, ``wait_for_termination()`` blocks (and lets Ctrl-C through).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from .._core import Compression
+from .._credentials import ServerCredentials
+from ..server._call import _SyncContext
+from ..server._server import Server as AioServer
+from . import _abc, _loop
+
+_abc.ServicerContext.register(_SyncContext)
+
+
+class Server(_abc.Server):
+    """grpc.Server."""
+
+    def __init__(
+        self,
+        thread_pool: Executor | None,
+        handlers: Iterable[Any] | None = None,
+        interceptors: Sequence[Any] | None = None,
+        options: Sequence[tuple[str, Any]] | None = None,
+        maximum_concurrent_rpcs: int | None = None,
+        compression: Compression | None = None,
+    ) -> None:
+        handlers = list(handlers or ())
+        for handler in handlers:
+            if not callable(getattr(handler, "service", None)):
+                raise AttributeError(
+                    f'"{handler}" must conform to grpc.GenericRpcHandler type but does not have '
+                    '"service" method!'
+                )
+        self._aio = AioServer(
+            thread_pool, handlers, interceptors, options, maximum_concurrent_rpcs, compression
+        )
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopping: Any = None
+        self._terminated = threading.Event()
+        self._background = _loop.background()
+
+    @property
+    def app(self) -> Any:
+        """The ASGI application (asgi_grpc.server.GrpcApp) this server serves."""
+        return self._aio.app
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
+        self._aio.add_generic_rpc_handlers(generic_rpc_handlers)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Any) -> None:
+        self._aio.add_registered_method_handlers(service_name, method_handlers)
+
+    def add_insecure_port(self, address: str) -> int:
+        """Bind ``address`` (``host:port``, ``[v6]:port``, ``unix:path``); returns the port."""
+        return self._aio.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: ServerCredentials) -> int:
+        return self._aio.add_secure_port(address, server_credentials)
+
+    def start(self) -> None:
+        """Start serving; returns once every port accepts connections."""
+        with self._lock:
+            if self._started:
+                raise ValueError("Cannot start already-started server!")
+            self._started = True
+        _loop.run(self._aio.start)
+        self._background.register(self)
+
+    def stop(self, grace: float | None) -> threading.Event:
+        """Stop: refuse new RPCs, give those in flight ``grace`` seconds, then cancel them.
+
+        Returns an event set once the server has stopped; with ``grace=None`` it is already set
+        (in-flight RPCs are cancelled at once, as grpcio does)."""
+        event = threading.Event()
+        with self._lock:
+            if not self._started:
+                self._started = True  # a stopped server cannot be started
+                self._terminated.set()
+        if self._terminated.is_set():
+            # Never started (or already stopped): release the ports and we are done.
+            _loop.run(lambda: self._aio.stop(None))
+            event.set()
+            return event
+        future = _loop.submit(self._aio.stop(grace))
+
+        def stopped(_: Any) -> None:
+            self._terminated.set()
+            event.set()
+
+        future.add_done_callback(stopped)
+        if grace is None:
+            _loop.wait_event(event)
+        return event
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Block until the server has stopped; True if ``timeout`` ran out first."""
+        return not _loop.wait_event(self._terminated, timeout)
+
+    async def _close_at_exit(self) -> None:
+        await self._aio.stop(0)
+        self._terminated.set()
+
+
+def server(
+    thread_pool: Executor | None,
+    handlers: Iterable[Any] | None = None,
+    interceptors: Sequence[Any] | None = None,
+    options: Sequence[tuple[str, Any]] | None = None,
+    maximum_concurrent_rpcs: int | None = None,
+    compression: Compression | None = None,
+    xds: bool = False,
+) -> Server:
+    """grpc.server: a Server whose handlers run on ``thread_pool``."""
+    if xds:
+        raise NotImplementedError("xDS is not supported by asgi_grpc")
+    return Server(
+        thread_pool, handlers, interceptors, options, maximum_concurrent_rpcs, compression
+    )
