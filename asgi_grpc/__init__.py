@@ -31,6 +31,7 @@ from ._handlers import (
     unary_unary_rpc_method_handler,
 )
 from ._interceptors import ServerInterceptor
+from ._protos import protos, protos_and_services, services
 from ._sync import (
     AuthMetadataPlugin,
     AuthMetadataPluginCallback,
@@ -104,8 +105,11 @@ __all__ = [
     "intercept_channel",
     "metadata_call_credentials",
     "method_handlers_generic_handler",
+    "protos",
+    "protos_and_services",
     "secure_channel",
     "server",
+    "services",
     "ssl_channel_credentials",
     "ssl_server_credentials",
     "stream_stream_rpc_method_handler",
