@@ -203,10 +203,12 @@ class SyncCall(RpcError, Call, Future):
         """Wait (signals get through) until ``predicate()``; cancel the RPC if interrupted."""
         try:
             with self._cond:
-                return _loop.wait_condition(self._cond, predicate, timeout)
+                done = _loop.wait_condition(self._cond, predicate, timeout)
         except BaseException:
             self.cancel()
             raise
+        _loop.park_if_exiting()
+        return done
 
     def _is_done(self) -> bool:
         return self._code is not None
@@ -405,12 +407,16 @@ class ResponseStreamCall(SyncCall, Iterator[Any]):
         cond = self._cond
         try:
             with cond:
-                if not self._responses and self._code is None:
+                waited = not self._responses and self._code is None
+                if waited:
                     self._reading = True
                     try:
                         _loop.wait_condition(cond, self._has_response)
                     finally:
                         self._reading = False
+            if waited:
+                _loop.park_if_exiting()
+            with cond:
                 if self._cancelled:
                     raise self
                 if self._responses:

@@ -127,10 +127,24 @@ def get_loop() -> asyncio.AbstractEventLoop:
     return background().loop
 
 
+_exiting = False
+
+
 def _at_exit() -> None:
+    global _exiting
+    _exiting = True
     current = _background
     if current is not None:
         current.stop()
+
+
+def park_if_exiting() -> None:
+    """At interpreter exit, a (daemon) thread whose call was just cancelled by the shutdown stays
+    blocked, as it would with grpcio, instead of raising into the user's thread (and printing a
+    traceback) while the interpreter is being torn down. The process ends it."""
+    if _exiting and threading.current_thread() is not threading.main_thread():
+        while True:
+            time.sleep(SPIN)
 
 
 def _after_fork_in_child() -> None:
