@@ -42,11 +42,15 @@ _SERVER_PROBES = {
     "grpcio": "import grpc.aio; grpc.aio.server",
     "grpclib": "import grpclib.server; grpclib.server.Server",
     "asgi_grpc": "import asgi_grpc.aio; asgi_grpc.aio.server",
+    "grpcio_sync": "import grpc; grpc.server",
+    "asgi_grpc_sync": "import asgi_grpc; asgi_grpc.server",
 }
 _CLIENT_PROBES = {
     "grpcio": "import grpc.aio; grpc.aio.insecure_channel",
     "grpclib": "import grpclib.client; grpclib.client.Channel",
     "asgi_grpc": "import asgi_grpc.aio; asgi_grpc.aio.insecure_channel",
+    "grpcio_sync": "import grpc; grpc.insecure_channel",
+    "asgi_grpc_sync": "import asgi_grpc; asgi_grpc.insecure_channel",
 }
 assert _SERVER_PROBES.keys() <= SERVERS.keys()
 assert _CLIENT_PROBES.keys() == CLIENTS.keys()
