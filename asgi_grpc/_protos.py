@@ -8,6 +8,7 @@ protobuf; the services module is asgi_grpc's own, built from that module's servi
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 from typing import Any
 
@@ -16,7 +17,7 @@ from .codegen import services_from_pb2
 
 def _grpc_tools_protoc(function: str) -> Any:
     try:
-        from grpc_tools import protoc
+        protoc = importlib.import_module("grpc_tools.protoc")
     except ImportError as error:
         # A transitive ImportError from inside grpc_tools is a real bug: let it through.
         if error.name is not None and not error.name.startswith("grpc_tools"):

@@ -33,6 +33,7 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar, overload
 from .._core import Compression, Metadata, StatusCode
 from .._credentials import CallCredentials
 from .._errors import _EOFType
+from .._sync import ServicerContext as _SyncServicerContext
 from ..server import ServicerContext as _AioServicerContext
 
 RequestT = TypeVar("RequestT")
@@ -351,7 +352,9 @@ class StreamStreamAttribute(Generic[RequestT, ResponseT]):
 # ------------------------------------------------------------------------------ servicers
 
 
-class ServicerContext(_AioServicerContext, abc.ABC):
+# The two contexts disagree on purpose (``abort`` is a coroutine on one, blocking on the other);
+# the intersection is never instantiated, it only gives overrides room to take either.
+class ServicerContext(_AioServicerContext, _SyncServicerContext):  # type: ignore[misc]
     """The context a generated servicer method is declared to take.
 
     Servicer methods run on sync and aio servers alike, so the declared type is the
