@@ -52,6 +52,7 @@ _SHUTDOWN = "shutdown"
 _CANCEL_STATUS = {
     _DEADLINE: (StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
     _SHUTDOWN: (StatusCode.UNAVAILABLE, "Server shutting down"),
+    "cancelled": (StatusCode.CANCELLED, "Cancelled"),  # grpc.ServicerContext.cancel()
 }
 
 
@@ -656,13 +657,29 @@ class _SyncContext:
         self._call._trailing_metadata = trailing_metadata
 
     def add_callback(self, callback: Callable[[], Any]) -> bool:
-        if self._call._done:
-            return False
-        self._call._callbacks.append(lambda _context: callback())
-        return True
+        call = self._call
+
+        async def add() -> bool:
+            # On the loop, so it cannot race with the call finishing (and its callbacks running).
+            if call._done:
+                return False
+            call._callbacks.append(lambda _context: callback())
+            return True
+
+        return bool(self._run(add()))
 
     def cancel(self) -> None:
-        self._call._loop.call_soon_threadsafe(self._call._client_gone)
+        """End the call with CANCELLED now (as grpcio's server does); the handler is not
+        stopped, but ``is_active()`` turns False and what it sends later is dropped."""
+        call = self._call
+
+        def cancel_on_loop() -> None:
+            if not call._done and call._cancel_reason is None:
+                call._cancel_reason = "cancelled"
+                if call._task is not None:
+                    call._task.cancel()
+
+        call._loop.call_soon_threadsafe(cancel_on_loop)
 
     def __getattr__(self, name: str) -> Any:
         # Everything else is the same synchronous method as on the aio context.
