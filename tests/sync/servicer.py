@@ -73,6 +73,12 @@ class SteeredEcho(SyncEcho):
             if not context.is_active():
                 self.events.saw_inactive.set()
             return pb2.EchoResponse(message="late")
+        if command == "server_cancel":
+            context.cancel()
+            time.sleep(0.1)
+            if not context.is_active():
+                self.events.saw_inactive.set()
+            return pb2.EchoResponse(message="after cancel")
         if command == "compress":
             context.set_compression(grpc.Compression.Gzip)
             return pb2.EchoResponse(message="compressed", payload=request.payload)

@@ -326,6 +326,15 @@ def test_cancel_a_future(peer: Running) -> None:
     assert peer.events.saw_inactive.wait(5)
 
 
+def test_server_side_cancel(peer: Running) -> None:
+    """``context.cancel()`` in a sync handler ends the call CANCELLED at once (on both servers)."""
+    stub = peer.stub()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Unary(Request(message="server_cancel"), timeout=5)
+    assert info.value.code() is grpc.StatusCode.CANCELLED
+    assert peer.events.saw_inactive.wait(5)
+
+
 def test_cancel_a_stream_midway(peer: Running) -> None:
     stub = peer.stub()
     call = stub.ServerStream(Request(count=1000, delay_ms=5))
