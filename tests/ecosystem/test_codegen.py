@@ -230,3 +230,34 @@ def test_generated_code_imports_asgi_grpc_never_grpc() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_editions_files_are_accepted(tmp_path: Path) -> None:
+    """The plugin declares editions support (protoc refuses plugins that do not)."""
+    (tmp_path / "asgi_grpc_editions.proto").write_text(
+        'edition = "2023";\npackage ed;\nmessage Ping { string text = 1; }\n'
+        "service Pinger { rpc Send(Ping) returns (Ping); }\n"
+    )
+    out = tmp_path / "out"
+    flags = [f"--asgi_grpc_out={out}"]
+    assert run_protoc(out, ["asgi_grpc_editions.proto"], *flags, roots=(tmp_path,)) == 0
+    assert '"/ed.Pinger/Send"' in (out / "asgi_grpc_editions_pb2_asgi_grpc.py").read_text()
+
+
+def test_python_dash_m_runs_the_plugin() -> None:
+    """``python -m asgi_grpc.codegen`` speaks the plugin protocol on stdin/stdout."""
+    request = plugin_pb2.CodeGeneratorRequest(file_to_generate=["a.proto"])
+    a = request.proto_file.add(name="a.proto", package="a")
+    a.message_type.add(name="M")
+    a.service.add(name="S").method.add(name="Call", input_type=".a.M", output_type=".a.M")
+    result = subprocess.run(
+        [sys.executable, "-m", "asgi_grpc.codegen"],
+        input=request.SerializeToString(),
+        capture_output=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    )
+    response = plugin_pb2.CodeGeneratorResponse.FromString(result.stdout)
+    assert not response.error
+    assert [f.name for f in response.file] == ["a_pb2_asgi_grpc.py", "a_pb2_asgi_grpc.pyi"]
+    assert "import a_pb2 as a__pb2" in response.file[0].content
