@@ -56,13 +56,17 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
             continue  # like grpcio-tools' plugin: no services, nothing to write
         model = from_file_proto(proto, messages)
         base = name.removesuffix(".proto").replace("-", "_") + SUFFIX
-        if "embed_messages" in options:
-            if proto.dependency:
-                response.error = f"{name}: embed_messages needs a file without imports"
-                return response
-            source, stub = render_embedded_module(model, proto), render_embedded_stub(model, proto)
-        else:
-            source, stub = render_module(model), render_stub(model)
+        try:
+            if "embed_messages" in options:
+                if proto.dependency:
+                    raise ValueError("embed_messages needs a file without imports")
+                source = render_embedded_module(model, proto)
+                stub = render_embedded_stub(model, proto)
+            else:
+                source, stub = render_module(model), render_stub(model)
+        except ValueError as error:  # what cannot be generated: protoc reports it, per file
+            response.error = f"{name}: {error}"
+            return response
         response.file.add(name=f"{base}.py", content=source)
         if "no_pyi" not in options:
             response.file.add(name=f"{base}.pyi", content=stub)

@@ -261,3 +261,11 @@ def test_python_dash_m_runs_the_plugin() -> None:
     assert not response.error
     assert [f.name for f in response.file] == ["a_pb2_asgi_grpc.py", "a_pb2_asgi_grpc.pyi"]
     assert "import a_pb2 as a__pb2" in response.file[0].content
+
+
+def test_keyword_method_names_are_reported_not_crashed_on() -> None:
+    request = plugin_pb2.CodeGeneratorRequest(file_to_generate=["k.proto"])
+    k = request.proto_file.add(name="k.proto", package="k")
+    k.message_type.add(name="M")
+    k.service.add(name="S").method.add(name="import", input_type=".k.M", output_type=".k.M")
+    assert generate(request).error == "k.proto: method name 'import' is a Python keyword"
