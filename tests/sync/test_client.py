@@ -490,3 +490,29 @@ def test_blocking_call_on_our_own_loop_thread_fails_loudly(h2c_peer: Running) ->
 
     message = _loop.run(on_loop, timeout=10)
     assert "own event loop thread" in message
+
+
+def test_no_request_threads_left_behind(h2c_peer: Running) -> None:
+    """Each request iterator gets a thread; it ends with its call, however the call ends."""
+    stub = h2c_peer.stub()
+
+    def requests(n: int) -> Iterator[Any]:
+        for i in range(n):
+            yield Request(message=str(i))
+
+    assert stub.ClientStream(requests(5)).index == 5
+    assert len(list(stub.BidiStream(requests(5)))) == 5
+    with pytest.raises(grpc.RpcError):
+        list(stub.BidiStream(iter([Request(message="abort")])))
+    call = stub.BidiStream(requests(1_000_000))
+    next(call)
+    call.cancel()
+    with pytest.raises(grpc.RpcError):
+        stub.ClientStream(requests(1_000_000), timeout=0.2)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        alive = [t for t in threading.enumerate() if t.name == "asgi_grpc-requests"]
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert not alive
