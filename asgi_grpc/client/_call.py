@@ -156,6 +156,7 @@ class Call:
         "_loop",
         "_messages",
         "_method",
+        "_pump",
         "_reader",
         "_request_serializer",
         "_response_deserializer",
@@ -195,6 +196,7 @@ class Call:
         self._status_waiter: asyncio.Future[None] | None = None
         self._callbacks: list[DoneCallback] | None = None
         self._start: asyncio.Task[Any] | None = None
+        self._pump: asyncio.Task[None] | None = None  # sends a request iterator
         self._deadline: float | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
         if settings.timeout is not None:
@@ -278,6 +280,9 @@ class Call:
             return
         self._status = status
         self._channel._calls.discard(self)
+        pump = self._pump
+        if pump is not None and not pump.done() and pump is not asyncio.current_task():
+            pump.cancel()  # nobody will read what it sends; its iterator may never end
         handle = self._deadline_handle
         if handle is not None:
             handle.cancel()
@@ -517,6 +522,18 @@ class Call:
             request, self._request_serializer, self._encoding, self._channel._max_send
         )
 
+    def _encode_first(self, request: Any) -> bytes | None:
+        """The request of a unary-request call, or None with the call failed (as grpcio)."""
+        try:
+            return self._encode(request)
+        except ProtocolError as exc:
+            self._settle(_Status(exc.code, exc.message, _EMPTY))
+        except Exception as exc:
+            self._settle(
+                _Status(StatusCode.INTERNAL, f"Exception serializing request! {exc!r}", _EMPTY)
+            )
+        return None
+
 
 class _ResponseStream(Call):
     """Calls whose responses are read one by one (``read()`` / ``async for``)."""
@@ -602,10 +619,12 @@ class UnaryUnaryCall(_UnaryResponse, Generic[RequestT, ResponseT]):
 
     def __init__(self, request: Any, *args: Any) -> None:
         super().__init__(*args)
-        body = self._encode(request)
+        body = self._encode_first(request)
         self._start = self._loop.create_task(self._run(body))
 
-    async def _run(self, body: bytes) -> Any:
+    async def _run(self, body: bytes | None) -> Any:
+        if body is None:
+            raise self._error()
         try:
             await self._open(body)
         except TransportError:
@@ -624,8 +643,9 @@ class UnaryStreamCall(_ResponseStream, Generic[RequestT, ResponseT]):
 
     def __init__(self, request: Any, *args: Any) -> None:
         super().__init__(*args)
-        body = self._encode(request)
-        self._start = self._loop.create_task(self._open_quietly(body))
+        body = self._encode_first(request)
+        if body is not None:
+            self._start = self._loop.create_task(self._open_quietly(body))
 
     async def _open_quietly(self, body: bytes) -> None:
         with contextlib.suppress(TransportError, asyncio.CancelledError):
@@ -640,7 +660,7 @@ class _RequestStream:
     def _setup_requests(self: Any, request_iterator: Any) -> None:
         self._writer_done = False
         self._requests_from_iterator = request_iterator is not None
-        self._open_task = self._loop.create_task(self._open_and_pump(request_iterator))
+        self._pump = self._loop.create_task(self._open_and_pump(request_iterator))
 
     async def _open_and_pump(self: Any, request_iterator: Any) -> None:
         try:
@@ -705,7 +725,7 @@ class _RequestStream:
 class StreamUnaryCall(_RequestStream, _UnaryResponse, Generic[RequestT, ResponseT]):
     """grpc.aio.StreamUnaryCall."""
 
-    __slots__ = ("_open_task", "_requests_from_iterator", "_writer_done")
+    __slots__ = ("_requests_from_iterator", "_writer_done")
 
     def __init__(self, request_iterator: Any, *args: Any) -> None:
         _UnaryResponse.__init__(self, *args)
@@ -724,7 +744,7 @@ class StreamUnaryCall(_RequestStream, _UnaryResponse, Generic[RequestT, Response
 class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, ResponseT]):
     """grpc.aio.StreamStreamCall."""
 
-    __slots__ = ("_open_task", "_requests_from_iterator", "_writer_done")
+    __slots__ = ("_requests_from_iterator", "_writer_done")
 
     def __init__(self, request_iterator: Any, *args: Any) -> None:
         _ResponseStream.__init__(self, *args)

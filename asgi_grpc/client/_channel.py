@@ -24,6 +24,7 @@ from .._core import (
     DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     Compression,
     Headers,
+    StatusCode,
     encoding_name,
     request_headers,
 )
@@ -272,7 +273,8 @@ class Channel:
             for waiter in waiters:
                 waiter.cancel()
         for call in calls:
-            call.cancel()
+            if not call.done():
+                call._abort(StatusCode.CANCELLED, "Channel closed!")
         for pool in self._pools:
             await pool.aclose()
         await self.http_client.aclose()

@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -49,6 +50,7 @@ _BODY_END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_bo
 _DEADLINE = "deadline"
 _CLIENT = "client"
 _SHUTDOWN = "shutdown"
+_SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of the writes
 _CANCEL_STATUS = {
     _DEADLINE: (StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
     _SHUTDOWN: (StatusCode.UNAVAILABLE, "Server shutting down"),
@@ -243,16 +245,45 @@ class ServicerContext:
         elif inspect.iscoroutinefunction(behavior):
             await behavior(request, self)  # writes through context.write()
         else:
-            await self._app.run_sync(self._drive_sync_stream, behavior, self._sync_request(request))
+            await self._run_sync_stream(behavior, self._sync_request(request))
 
-    def _drive_sync_stream(self, behavior: Callable[..., Any], request: Any) -> None:
-        """On a worker thread: run a sync response-streaming behaviour, writing as it yields."""
+    async def _run_sync_stream(self, behavior: Callable[..., Any], request: Any) -> None:
+        """Run a sync response-streaming behaviour on a worker thread; its responses come over
+        a queue (at most ``_SYNC_STREAM_BUFFER`` ahead of the writes) to be written here."""
         loop = self._loop
-        responses = behavior(request, _SyncContext(self))
-        if responses is None:
-            return
-        for response in responses:
-            asyncio.run_coroutine_threadsafe(self._write(response), loop).result()
+        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+        put = queue.put_nowait
+        slots = threading.Semaphore(_SYNC_STREAM_BUFFER)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                responses = behavior(request, _SyncContext(self))
+                for response in responses if responses is not None else ():
+                    while not slots.acquire(timeout=0.1):
+                        if stop.is_set():
+                            return
+                    if stop.is_set():
+                        return
+                    loop.call_soon_threadsafe(put, (True, response))
+            except BaseException as exc:  # handed to the loop, raised there
+                loop.call_soon_threadsafe(put, (False, exc))
+            else:
+                loop.call_soon_threadsafe(put, (False, None))
+
+        producer = self._app.run_sync(produce)
+        try:
+            while True:
+                ok, item = await queue.get()
+                if not ok:
+                    if item is not None:
+                        raise item
+                    break
+                slots.release()
+                await self._write(item)
+        finally:
+            stop.set()
+        await producer
 
     def _sync_request(self, request: Any) -> Any:
         """For sync behaviours, a request stream becomes a blocking iterator."""
@@ -663,7 +694,10 @@ class _SyncContext:
             # On the loop, so it cannot race with the call finishing (and its callbacks running).
             if call._done:
                 return False
-            call._callbacks.append(lambda _context: callback())
+            # grpcio runs these on its own threads: a blocking callback must not stall the loop.
+            call._callbacks.append(
+                lambda _context: call._app.run_sync(callback)
+            )
             return True
 
         return bool(self._run(add()))
