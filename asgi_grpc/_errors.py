@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Final
 
 
@@ -35,10 +36,10 @@ class InternalError(BaseError):
     """An internal failure of asgi_grpc (a bug: please report it)."""
 
 
-class _EOFType:
-    """The type of :data:`EOF`."""
+class _EOFType(enum.Enum):
+    """The type of :data:`EOF`: a one-member enum, so ``x is EOF`` narrows types for mypy."""
 
-    __slots__ = ()
+    EOF = "EOF"
 
     def __repr__(self) -> str:
         return "EOF"
@@ -47,5 +48,5 @@ class _EOFType:
         return False
 
 
-EOF: Final = _EOFType()
+EOF: Final = _EOFType.EOF
 """Returned by ``read()`` on a stream that has ended (grpc.aio.EOF)."""
