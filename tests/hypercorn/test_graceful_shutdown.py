@@ -92,3 +92,19 @@ async def test_grpcio_in_flight_completes_new_call_unavailable() -> None:
         assert late == grpc.StatusCode.UNAVAILABLE
         assert took < 2.0  # failed fast: never hung on the old connection
         await asyncio.wait_for(asyncio.shield(server.task), 3.0)  # the worker finished early
+
+
+async def test_idle_connection_closes_gracefully_after_keep_alive_timeout() -> None:
+    async with serve(echo_app, grpc_config(keep_alive_timeout=0.3)) as server:
+        client = await RawH2.connect(server.port)
+        try:
+            stream_id = client.request("/test/Unary", grpc_frame(b"hi"))
+            frames = await frames_until(client, GoAwayFrame, timeout=3.0)
+            # The response came first; the GOAWAYs only once the connection had been idle.
+            assert any(f.stream_id == stream_id and "END_STREAM" in f.flags for f in frames)
+            assert frames[-1].last_stream_id == 2**31 - 1
+            final = (await frames_until(client, GoAwayFrame, timeout=2.0))[-1]
+            assert (final.error_code, final.last_stream_id) == (0, stream_id)
+            assert await asyncio.wait_for(client.reader.read(), 2.0) == b""
+        finally:
+            await client.close()
