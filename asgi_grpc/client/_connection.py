@@ -475,6 +475,7 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed = False
+        self._full = False  # h2 refused a stream for the peer's limit; cleared on a release
         self._draining = False  # GOAWAY received or sent, or stream ids used up: no new streams
         self._error: TransportError | None = None
         self._keepalive: asyncio.TimerHandle | None = None
@@ -636,6 +637,7 @@ class Connection(asyncio.Protocol):
         return (
             not self._closed
             and not self._draining
+            and not self._full
             and self._active < self._h2.remote_settings.max_concurrent_streams
         )
 
@@ -664,6 +666,9 @@ class Connection(asyncio.Protocol):
         try:
             h2conn.send_headers(stream_id, headers, end_stream=end_stream)
         except h2.exceptions.TooManyStreamsError:
+            # h2 counts more open streams than we do: take no more until one of ours ends,
+            # so the pool moves on instead of retrying this connection in a tight loop.
+            self._full = True
             raise ConnectionTerminated("peer stream limit reached", retryable=True) from None
         self._streams[stream_id] = stream
         self._active += 1
@@ -727,6 +732,7 @@ class Connection(asyncio.Protocol):
         self._streams.pop(stream.stream_id, None)
         self._active -= 1
         self._h2.open_streams = self._active
+        self._full = False
         if self._draining and not self._active:
             self._close_transport()
         elif self._on_capacity is not None:

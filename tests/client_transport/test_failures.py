@@ -392,3 +392,40 @@ def test_settings_from_grpc_options() -> None:
     )
     with pytest.raises(ValueError, match="stream_window"):
         ConnectionSettings(stream_window=10)
+
+
+async def test_peer_lowering_its_stream_limit_moves_new_streams_elsewhere() -> None:
+    """SETTINGS_MAX_CONCURRENT_STREAMS=1 arrives with two streams open: the connection takes
+    no new stream (the next goes on a new connection) until it is back under the limit."""
+    import h2.settings
+
+    def script(conn: ScriptedConnection, event: h2.events.Event) -> None:
+        if not isinstance(event, h2.events.StreamEnded):
+            return
+        if conn is connections[0] and event.stream_id == 3:
+            conn.h2.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1})
+        elif conn is not connections[0]:
+            conn.respond_ok(event.stream_id, BODY)  # type: ignore[arg-type]
+            for stream_id in (1, 3):
+                connections[0].respond_ok(stream_id, BODY)
+            connections[0].flush()
+
+    async with scripted_server(script) as (port, connections):
+        pool = local_pool(port)
+        try:
+            first = await pool.open_stream(UNARY, headers(), body=BODY, end_stream=True)
+            second = await pool.open_stream(UNARY, headers(), body=BODY, end_stream=True)
+            old = first.connection
+            for _ in range(100):
+                if old.max_concurrent_streams == 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert not old.available
+            third = await asyncio.wait_for(pool.request(UNARY, headers(), BODY), 5)
+            assert third.connection is not old
+            for stream in (first, second, third):
+                assert (b"grpc-status", b"0") in await asyncio.wait_for(stream.trailers(), 5)
+                stream.close()
+            assert old.available  # back under its limit
+        finally:
+            await pool.aclose()
