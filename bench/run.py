@@ -300,7 +300,7 @@ def _python(module: str, **options: object) -> list[str]:
     return argv
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
