@@ -93,6 +93,11 @@ class AioRpcError(RpcError):
     __str__ = _repr
 
 
+class _InvalidStateError(UsageError, asyncio.InvalidStateError):
+    """write() on a half-closed or ended call: grpc.aio raises ``asyncio.InvalidStateError``,
+    so code written for it catches that; this is also our :class:`UsageError`."""
+
+
 class _CallError(Exception):
     """A call fails before it is sent (credentials, for instance)."""
 
@@ -272,7 +277,7 @@ class Call:
         if stream is not None:
             stream.close()
         start = self._start
-        if start is not None and not start.done():
+        if start is not None and not start.done() and start is not asyncio.current_task():
             start.cancel()
 
     def _settle(self, status: _Status) -> None:
@@ -548,11 +553,23 @@ class _ResponseStream(Call):
     async def read(self) -> Any:
         """The next response, or :data:`~asgi_grpc.aio.EOF` after the last one."""
         if self._iterating:
-            raise UsageError("Cannot mix read() with async iteration over the call")
+            if self._status is None or self._decoded or self._messages:
+                raise UsageError("Cannot mix read() with async iteration over the call")
+            # As grpc.aio: an ended call reads EOF (or raises its error) whatever the style.
+            return await self._next_message()
         self._read_used = True
         if self._decoded:
             return self._decoded.popleft()
-        return await self._next_message()
+        return await self._read_cancellable()
+
+    async def _read_cancellable(self) -> Any:
+        try:
+            return await self._next_message()
+        except asyncio.CancelledError:
+            # As grpc.aio: cancelling a task blocked in a read cancels the RPC.
+            if self._status is None:
+                self._abort(StatusCode.CANCELLED, _CANCELLED_DETAILS)
+            raise
 
     def __aiter__(self) -> AsyncIterator[Any]:
         if self._read_used:
@@ -566,7 +583,7 @@ class _ResponseStream(Call):
             if decoded:
                 yield decoded.popleft()
                 continue
-            message = await self._next_message()
+            message = await self._read_cancellable()
             if message is EOF:
                 return
             yield message
@@ -601,6 +618,18 @@ class _UnaryResponse(Call):
             raise self._error()
         return response
 
+    def _cancelled_await(self) -> None:
+        """The start task was cancelled: by ``cancel()`` or a deadline (the status is set), or
+        because the task awaiting the call was cancelled, which cancels the RPC (grpc.aio)."""
+        if self._status is None:
+            self._abort(StatusCode.CANCELLED, _CANCELLED_DETAILS)
+
+    def _watch_start(self) -> None:
+        # Nobody may await the call (only code() or wait_for_connection()): its failure is
+        # then reported by those, not as "Task exception was never retrieved".
+        assert self._start is not None
+        self._start.add_done_callback(_retrieve)
+
     def __await__(self) -> Generator[Any, None, Any]:
         start = self._start
         assert start is not None
@@ -621,19 +650,19 @@ class UnaryUnaryCall(_UnaryResponse, Generic[RequestT, ResponseT]):
         super().__init__(*args)
         body = self._encode_first(request)
         self._start = self._loop.create_task(self._run(body))
+        self._watch_start()
 
     async def _run(self, body: bytes | None) -> Any:
         if body is None:
             raise self._error()
         try:
             await self._open(body)
+            return await self._read_response()
         except TransportError:
             raise self._error() from None
         except asyncio.CancelledError:
-            if self._status is not None:
-                raise self._error() from None
-            raise
-        return await self._read_response()
+            self._cancelled_await()
+            raise self._error() from None
 
 
 class UnaryStreamCall(_ResponseStream, Generic[RequestT, ResponseT]):
@@ -686,15 +715,18 @@ class _RequestStream:
             if self._status is None:
                 self.cancel()
         except Exception as exc:
-            logger.exception("request iterator of %r failed", self)
-            self._abort(StatusCode.UNKNOWN, f"Exception iterating requests: {exc!r}")
+            # grpc.aio cancels the RPC when the client's request iterator raises.
+            logger.exception("request iterator of %r failed: cancelling the call (%r)", self, exc)
+            self._abort(StatusCode.CANCELLED, _CANCELLED_DETAILS)
 
     async def write(self: Any, request: Any) -> None:
         """Send one request message."""
         if self._requests_from_iterator:
             raise UsageError("The call was given a request iterator: write() is not allowed")
+        if self._status is not None:
+            raise _InvalidStateError("RPC already finished.")
         if self._writer_done:
-            raise UsageError("write() after done_writing()")
+            raise _InvalidStateError('RPC is half closed after calling "done_writing".')
         stream = await self._ensure_stream()
         if self._status is not None:
             raise self._error()
@@ -731,14 +763,14 @@ class StreamUnaryCall(_RequestStream, _UnaryResponse, Generic[RequestT, Response
         _UnaryResponse.__init__(self, *args)
         self._setup_requests(request_iterator)
         self._start = self._loop.create_task(self._run())
+        self._watch_start()
 
     async def _run(self) -> Any:
         try:
             return await self._read_response()
         except asyncio.CancelledError:
-            if self._status is not None:
-                raise self._error() from None
-            raise
+            self._cancelled_await()
+            raise self._error() from None
 
 
 class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, ResponseT]):
@@ -749,6 +781,11 @@ class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, Respon
     def __init__(self, request_iterator: Any, *args: Any) -> None:
         _ResponseStream.__init__(self, *args)
         self._setup_requests(request_iterator)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def is_async_iterable(value: Any) -> bool:
