@@ -4,6 +4,7 @@ with the same servicer, over h2c, TLS, mutual TLS and a unix socket; channels to
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -134,10 +135,17 @@ async def start_peer(tls: TLS) -> AsyncIterator[StartPeer]:
         return peer
 
     yield start
+    # Bounded: a close or stop that hangs is a bug to see, not a suite to wait for.
     for peer in peers:
         for channel in peer.channels:
-            await channel.close()
-        await peer.server.stop(None)
+            try:
+                await asyncio.wait_for(channel.close(), 10)
+            except TimeoutError:  # noqa: PERF203 - teardown, not a hot loop
+                pytest.fail(f"channel.close() hung (channel to {peer.impl} {peer.transport})")
+        try:
+            await asyncio.wait_for(peer.server.stop(None), 10)
+        except TimeoutError:
+            pytest.fail(f"{peer.impl} server.stop(None) hung")
 
 
 @pytest.fixture(params=IMPLS)
