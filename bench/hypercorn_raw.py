@@ -8,6 +8,7 @@ Variants (each server is a fresh subprocess):
               date/server headers, no keep_alive_max_requests limit, same windows and frame size)
   stock-default  stock H2Protocol and Hypercorn's default Config (fails past 1000 requests)
   fixed       install() + grpc_config()
+  grpcio      grpcio's own aio server (sync handlers), for reference
 
 Workloads: ``unary64`` (64 unary calls in flight on one channel), ``unary1`` (one at a time),
 ``stream`` (server streaming of 10-byte messages, 4 streams at once), ``unary64k`` (64 KiB
@@ -68,7 +69,37 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.trailers", "headers": [(b"grpc-status", b"0")]})
 
 
+def serve_grpcio() -> None:
+    """The same two methods on grpcio's own server, for reference."""
+    import grpc
+
+    def unary(request: bytes, context: Any) -> bytes:
+        return request
+
+    def stream(request: bytes, context: Any) -> Any:
+        (count,) = struct.unpack(">I", request[:4])
+        for _ in range(count):
+            yield b"0123456789"
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        handlers = {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary),
+            "Stream": grpc.unary_stream_rpc_method_handler(stream),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench", handlers),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(port, flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
 def serve(variant: str) -> None:
+    if variant == "grpcio":
+        serve_grpcio()
+        return
     from hypercorn.app_wrappers import ASGIWrapper
     from hypercorn.asyncio.run import worker_serve
     from hypercorn.config import Config
