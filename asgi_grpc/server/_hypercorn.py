@@ -31,6 +31,8 @@ d. Graceful shutdown: when the worker's ``terminated`` event is set, every conne
 e. ``http.response.trailers`` with no prior ``http.response.start`` is sent as one HEADERS frame
    with END_STREAM (gRPC's trailers-only response); ``scope["extensions"]`` carries
    ``"asgi_grpc.trailers_only"`` to say so.
+f. An app that dies mid-response left its stream open forever (the client waited for its
+   deadline); the stream is now reset with INTERNAL_ERROR.
 
 Speed (see ``bench/hypercorn_raw.py``): a single writer task frames DATA round-robin over the
 streams that have data (no ``priority`` tree: RFC 9113 deprecates priorities) in frames as large as
@@ -616,13 +618,19 @@ class GrpcH2Protocol(H2Protocol):
             return
         out = self._out.get(stream_id)
         if out is not None and not out.ended and out.trailers is None and not self.closed:
-            # The app finished without ending its response (it crashed mid-body): tell the
-            # client instead of leaving the stream open forever.
-            del self._out[stream_id]
-            out.release()
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
-                self._wake.set()
+            if isinstance(stream, WSStream):
+                # A WebSocket closed by the client ends without EndData: end the stream after
+                # what is queued (its close frame), as the RFC 8441 stream should.
+                out.ended = True
+                self._schedule(stream_id, out)
+            else:
+                # The app finished without ending its response (it crashed mid-body): tell
+                # the client, instead of leaving the stream open forever.
+                del self._out[stream_id]
+                out.release()
+                with contextlib.suppress(h2.exceptions.ProtocolError):
+                    self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+                    self._wake.set()
         await stream.handle(StreamClosed(stream_id=stream_id))
         if not self.streams and not self.closed:
             if self._drain == _DRAIN_FINAL:
