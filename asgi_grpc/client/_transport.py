@@ -213,11 +213,8 @@ class GrpcResponseStream(httpx.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
-        stream = self.stream
-        if not stream.done:
-            # The body was not read to the end: the caller gave up on this call.
-            if self._pump is not None:
-                self._pump.cancel()
-            stream.close()
-        elif self._pump is None or self._pump.done():
-            stream.close()
+        # Either the body was not read to the end (the caller gave up on the call: reset), or
+        # the response is over, and request data still being pumped has nobody to go to.
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+        self.stream.close()
