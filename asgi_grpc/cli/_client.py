@@ -354,28 +354,34 @@ async def _decode_stream(chunks: AsyncIterator[str]) -> AsyncIterator[Any]:
         yield value
 
 
-async def _read_lines(stream: TextIO) -> AsyncIterator[str]:
+async def _read_lines(stream: TextIO, read_ahead: int = 16) -> AsyncIterator[str]:
     """Lines of a blocking text stream, read on a daemon thread (one that never blocks exit
-    while it waits for input that no longer matters)."""
+    while it waits for input that no longer matters), at most ``read_ahead`` lines ahead."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=64)
-
-    def put(item: str | None) -> None:
-        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+    queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+    credit = threading.Semaphore(read_ahead)
 
     def reader() -> None:
+        def put(item: str | BaseException | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
         try:
-            for line in stream:
-                put(line)
+            try:
+                for line in stream:
+                    credit.acquire()
+                    put(line)
+            except (OSError, ValueError) as error:  # unreadable, or not text (UnicodeError)
+                put(error)
+            else:
+                put(None)
         except RuntimeError:
-            return  # the loop is gone: the command is over
-        except Exception:
-            pass
-        with contextlib.suppress(RuntimeError):
-            put(None)
+            return  # the loop is closed: the command is over and needs no more input
 
     threading.Thread(target=reader, name="asgi-grpc-stdin", daemon=True).start()
     while (line := await queue.get()) is not None:
+        if isinstance(line, BaseException):
+            raise CliError(f"cannot read stdin: {line}")
+        credit.release()
         yield line
 
 
