@@ -240,7 +240,7 @@ class GrpcH2Protocol(H2Protocol):
             self.connection.increment_flow_control_window(self._connection_window - _DEFAULT_WINDOW)
         await self.send(RawData(data=self.connection.data_to_send()))
         self.task_group.spawn(self.send_task)
-        # A future, not a task per connection in the task group: cancelled when we close.
+        # Outside the connection's task group (which would wait for it); cancelled on close.
         terminated = asyncio.ensure_future(self.context.terminated.wait())
         terminated.add_done_callback(self._on_terminated)
         self._terminated_waiter = terminated
