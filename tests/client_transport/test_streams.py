@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from h2.errors import ErrorCodes
@@ -15,14 +16,22 @@ from .conftest import TLS, Peer, start_peer, stop_peer
 from .support import SERVER_STREAM, MiB, headers, pb2, unary
 
 
+async def until(condition: Callable[[], bool], timeout: float = 1.5) -> None:
+    """Poll ``condition`` (while slow calls are in flight) for up to ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_500_concurrent_streams_share_one_connection(h2c_peer: Peer) -> None:
     """grpcio names no stream limit: every call goes on one connection, all at once."""
     pool = h2c_peer.pool()
     calls = [
-        asyncio.ensure_future(unary(pool, pb2.EchoRequest(message=str(i), delay_ms=300)))
+        asyncio.ensure_future(unary(pool, pb2.EchoRequest(message=str(i), delay_ms=2000)))
         for i in range(500)
     ]
-    await asyncio.sleep(0.15)
+    await until(lambda: sum(c.active_streams for c in pool.connections) == 500)
     (connection,) = pool.connections
     assert connection.active_streams == 500
     results = await asyncio.gather(*calls)
@@ -39,10 +48,10 @@ async def test_500_streams_over_a_stream_limit_open_more_connections(
     try:
         pool = peer.pool()
         calls = [
-            asyncio.ensure_future(unary(pool, pb2.EchoRequest(message=str(i), delay_ms=300)))
+            asyncio.ensure_future(unary(pool, pb2.EchoRequest(message=str(i), delay_ms=2000)))
             for i in range(500)
         ]
-        await asyncio.sleep(0.2)
+        await until(lambda: sum(c.active_streams for c in pool.connections) == 500)
         connections = pool.connections
         assert len(connections) == 5
         assert all(c.max_concurrent_streams == 100 for c in connections)
@@ -105,10 +114,14 @@ async def test_receive_buffer_is_bounded_by_the_stream_window(h2c_peer: Peer) ->
     request = pb2.EchoRequest(payload=b"z" * 32_000, count=200)  # ~6.4 MB in all
     stream = await pool.request(SERVER_STREAM, headers(), frame(request.SerializeToString()))
     async with stream:
-        await asyncio.sleep(0.3)
-        buffered = sum(len(data) for data, _ in stream._chunks)
-        assert 0 < buffered <= window
-        total = buffered
+
+        def buffered() -> int:
+            return sum(len(data) for data, _ in stream._chunks)
+
+        await until(lambda: buffered() >= window // 2, timeout=5)
+        await asyncio.sleep(0.2)  # time for more to come in, were the window not enforced
+        assert window // 2 <= buffered() <= window
+        total = buffered()
         while chunk := await asyncio.wait_for(stream.read(), 10):
             total += len(chunk)
         assert total > 6_000_000
