@@ -4,6 +4,7 @@ misuse; against grpcio's server and ours over h2c."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import grpc
@@ -13,7 +14,7 @@ import asgi_grpc
 from asgi_grpc import aio
 
 from .conftest import Peer
-from .servicer import pb2
+from .servicer import pb2, pb2_grpc
 
 StatusCode = asgi_grpc.StatusCode
 
@@ -374,3 +375,60 @@ async def test_channel_usable_after_errors(peer: Peer) -> None:
         call.cancel()
         peer.servicer.started.clear()
     assert (await stub.Unary(pb2.EchoRequest(message="ok"))).message == "ok"
+
+
+async def test_cancelling_a_task_blocked_in_read_cancels_the_call(peer: Peer) -> None:
+    """As in grpc.aio: a read() abandoned by its task (a timeout around it) cancels the RPC."""
+    stub = peer.stub()
+    call = stub.ServerStream(pb2.EchoRequest(count=100, delay_ms=500))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(call.read(), 0.1)
+    assert call.cancelled()
+    assert await asyncio.wait_for(call.code(), 2) is StatusCode.CANCELLED
+    await asyncio.wait_for(peer.servicer.events.cancelled.wait(), 5)
+    bidi = stub.BidiStream()
+
+    async def iterate() -> None:
+        async for _ in bidi:
+            pass
+
+    task = asyncio.ensure_future(iterate())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.wait_for(bidi.code(), 2) is StatusCode.CANCELLED
+
+
+async def test_status_details_bin_reaches_the_error(peer: Peer) -> None:
+    error = await rpc_error(peer.stub().Unary(pb2.EchoRequest(message="abort_with_status")))
+    assert error.code() is StatusCode.FAILED_PRECONDITION
+    assert error.details() == "rich"
+    assert error.trailing_metadata()["grpc-status-details-bin"] == b"\x08\x09"
+
+
+async def test_invalid_metadata_never_leaves(peer: Peer) -> None:
+    stub = peer.stub()
+    for metadata in ((("Bad Key", "x"),), (("k", "bad\nvalue"),), ((":path", "/x"),)):
+        with pytest.raises(aio.AioRpcError) as info:
+            await stub.Unary(pb2.EchoRequest(message="metadata"), metadata=metadata)
+        assert info.value.code() is StatusCode.INTERNAL
+    assert peer.servicer.calls == 0
+    # Reserved-looking but legal keys pass, as in grpcio.
+    reply = await stub.Unary(pb2.EchoRequest(message="metadata"), metadata=(("grpc-foo", "x"),))
+    assert reply.message == repr([("grpc-foo", "x")])
+
+
+async def test_failed_call_nobody_awaits_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """A unary call whose failure is read through code() only: no 'Task exception was never
+    retrieved' from the event loop."""
+    async with aio.insecure_channel("127.0.0.1:1") as channel:
+        stub = pb2_grpc.EchoStub(channel)
+        call = stub.Unary(pb2.EchoRequest())
+        assert await call.code() is StatusCode.UNAVAILABLE
+        stream_unary = stub.ClientStream(iter([pb2.EchoRequest()]))
+        assert await stream_unary.code() is StatusCode.UNAVAILABLE
+        del call, stream_unary
+        gc.collect()
+        await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text

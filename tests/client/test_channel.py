@@ -589,3 +589,23 @@ async def test_init_and_shutdown_grpc_aio_around_calls(peer: Peer) -> None:
     assert (await stub.Unary(pb2.EchoRequest(message="a"))).message == "a"
     aio.shutdown_grpc_aio()
     assert (await stub.Unary(pb2.EchoRequest(message="b"))).message == "b"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+async def test_receive_limit_applies_after_decompression(impl: str) -> None:
+    """A small compressed message that inflates past the limit is RESOURCE_EXHAUSTED."""
+    module = grpc.aio if impl == "grpcio" else asgi_grpc.aio
+    server = module.server(compression=Compression.Gzip)
+    pb2_grpc.add_EchoServicer_to_server(ClientEcho(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        options = [("grpc.max_receive_message_length", 64 * 1024)]
+        async with aio.insecure_channel(f"127.0.0.1:{port}", options) as channel:
+            stub = pb2_grpc.EchoStub(channel)
+            call = stub.ServerStream(pb2.EchoRequest(count=2, payload=bytes(MiB // 2)))
+            assert (await rpc_error(call.read())).code() is StatusCode.RESOURCE_EXHAUSTED
+            call = stub.ServerStream(pb2.EchoRequest(count=2, payload=bytes(1000)))
+            assert [len(r.payload) async for r in call] == [1000, 1000]
+    finally:
+        await server.stop(None)
