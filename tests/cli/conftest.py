@@ -29,7 +29,7 @@ from grpc_reflection.v1alpha import reflection as grpcio_reflection
 import asgi_grpc
 from asgi_grpc import health, reflection
 from asgi_grpc.cli import main
-from tests.cli.echo_app import SERVICE, Echo, pb2_grpc
+from tests.cli.echo_app import KITCHEN, SERVICE, Echo, Kitchen, pb2_grpc, sink_pb2_grpc
 
 T = TypeVar("T")
 IMPLS = ["asgi_grpc", "grpcio"]
@@ -118,10 +118,11 @@ async def start_server(
 ) -> Server:
     """An aio server of ``impl`` on 127.0.0.1:0 (h2c, or TLS from the session ``tls`` fixture)."""
     recorder = Recorder()
-    names = [SERVICE]
+    names = [SERVICE, KITCHEN]
     if impl == "grpcio":
         grpcio_server = grpc.aio.server(interceptors=[recorder])
         pb2_grpc.add_EchoServicer_to_server(Echo(), grpcio_server)
+        sink_pb2_grpc.add_KitchenServicer_to_server(Kitchen(), grpcio_server)
         if with_health:
             grpcio_servicer = grpcio_health.aio.HealthServicer()
             grpcio_health_pb2_grpc.add_HealthServicer_to_server(grpcio_servicer, grpcio_server)
@@ -150,6 +151,7 @@ async def start_server(
 
     server = asgi_grpc.aio.server(interceptors=[recorder])
     pb2_grpc.add_EchoServicer_to_server(Echo(), server)
+    sink_pb2_grpc.add_KitchenServicer_to_server(Kitchen(), server)
     if with_health:
         servicer = health.HealthServicer()
         health.add_HealthServicer_to_server(servicer, server)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -23,6 +24,13 @@ from tests import protoc
 
 pb2, pb2_grpc = protoc.load("echo.proto")
 SERVICE = "asgi_grpc.test.Echo"
+
+# Kitchen/Sink echoes an Everything (tests/cli/protos/cli_test/sink.proto): imports, well-known
+# types, maps, oneofs, enums, for JSON and describe.
+_PROTOS = Path(__file__).parent / "protos"
+protoc.load("cli_test/part.proto", root=_PROTOS)
+sink_pb2, sink_pb2_grpc = protoc.load("cli_test/sink.proto", root=_PROTOS)
+KITCHEN = "asgi_grpc.cli_test.Kitchen"
 
 
 async def _steer(request: Any, context: Any, *, first: bool = True) -> None:
@@ -64,6 +72,11 @@ class Echo(pb2_grpc.EchoServicer):  # type: ignore[misc]
             await _steer(request, context, first=index == 0)
             yield pb2.EchoResponse(message=request.message.upper(), index=index)
             index += 1
+
+
+class Kitchen(sink_pb2_grpc.KitchenServicer):  # type: ignore[misc]
+    async def Sink(self, request: Any, context: Any) -> Any:
+        return request
 
 
 # ------------------------------------------------------------------ serve targets, by kind
