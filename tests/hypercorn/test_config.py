@@ -92,3 +92,11 @@ async def test_settings_windows_and_headers_on_the_wire(config: Config | None) -
     if config is None:
         assert response == {b":status": b"200", b"content-type": b"application/grpc"}
     assert _hypercorn.TRAILERS_ONLY_EXTENSION == "asgi_grpc.trailers_only"
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 10, 11, 12, 100, 65536])
+def test_cheap_frame_repr_has_the_same_output(size: int) -> None:
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    assert _hypercorn._raw_data_repr(data) == _hypercorn._stock_raw_data_repr(data)
+    assert _hypercorn._raw_data_repr(memoryview(data)) == _hypercorn._stock_raw_data_repr(data)
