@@ -85,8 +85,8 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         "-b",
         action="append",
         metavar="ADDRESS",
-        help="host:port, [v6]:port or unix:path to listen on; repeatable "
-        "(default 127.0.0.1:50051; port 0 picks a free port)",
+        help="host:port, [v6]:port, unix:PATH or fd://N (an inherited listening socket) to "
+        "listen on; repeatable (default 127.0.0.1:50051; port 0 picks a free port)",
     )
     serve.add_argument("--tls-cert", metavar="FILE", help="server certificate chain (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="server private key (PEM)")
@@ -235,7 +235,7 @@ def main(
     except RpcFailure as failure:
         print(f"ERROR: {failure.code.name}: {failure.details}", file=err, flush=True)
         return failure.exit_status
-    except (CliError, _serve.TargetError) as error:
+    except (CliError, _serve.TargetError, _serve.BindError) as error:
         print(f"{PROG}: error: {error}", file=err, flush=True)
         return 1
     except KeyboardInterrupt:
@@ -320,7 +320,4 @@ def _serve_command(parser: argparse.ArgumentParser, args: argparse.Namespace, er
     def announce(url: str) -> None:
         print(f"{PROG}: serving on {url}", file=err, flush=True)
 
-    try:
-        return _serve.run(spec, options, announce)
-    except OSError as error:
-        raise CliError(f"cannot listen: {error}") from None
+    return _serve.run(spec, options, announce)

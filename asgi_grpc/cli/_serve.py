@@ -59,6 +59,10 @@ class TargetError(Exception):
     """The target cannot be imported or is none of the supported kinds (message says why)."""
 
 
+class BindError(Exception):
+    """An address cannot be listened on (malformed, in use, not permitted)."""
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ServeSpec:
     """What each worker needs to build the app (JSON-serialisable, passed through the env)."""
@@ -322,20 +326,33 @@ class ServeOptions:
 
 
 def bind_sockets(binds: Iterable[str]) -> list[socket.socket]:
-    """Listening sockets for ``host:port`` / ``[v6]:port`` / ``unix:path`` addresses, bound here
-    (so port 0 and errors are known before any worker starts)."""
-    from ..server._server import _bind
-
+    """Listening sockets for ``host:port`` / ``[v6]:port`` / ``unix:path`` / ``fd://N``
+    addresses, bound here (so port 0 and errors are known before any worker starts)."""
     sockets: list[socket.socket] = []
     try:
-        for address in binds:
-            sock, _ = _bind(address)
-            sockets.append(sock)
+        sockets.extend(_listen(address) for address in binds)
     except BaseException:
         for sock in sockets:
             sock.close()
         raise
     return sockets
+
+
+def _listen(address: str) -> socket.socket:
+    # asgi_grpc.aio.Server's parsing of grpcio-style addresses (dual-stack "[::]", "unix:").
+    from ..server._server import _bind
+
+    try:
+        if not address.startswith("fd://"):
+            return _bind(address)[0]
+        # An inherited listening socket (systemd socket activation, a supervisor).
+        sock = socket.socket(fileno=int(address[len("fd://") :]))
+        if sock.type != socket.SOCK_STREAM:
+            sock.detach()
+            raise ValueError("not a stream socket")
+        return sock
+    except (OSError, ValueError) as error:
+        raise BindError(f"cannot listen on {address}: {error}") from None
 
 
 def describe_socket(sock: socket.socket, scheme: str) -> str:

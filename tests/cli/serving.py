@@ -80,7 +80,7 @@ class Served:
             raise AssertionError(f"serve did not stop:\n{self.output()}") from None
 
 
-def start(*args: str, cwd: Path = ROOT) -> Served:
+def start(*args: str, cwd: Path = ROOT, pass_fds: tuple[int, ...] = ()) -> Served:
     process = subprocess.Popen(
         cli_command("serve", *args),
         cwd=cwd,
@@ -91,6 +91,7 @@ def start(*args: str, cwd: Path = ROOT) -> Served:
         text=True,
         # Its own process group: cleanup reaches the worker processes too.
         start_new_session=True,
+        pass_fds=pass_fds,
     )
     served = Served(process, [])
 
@@ -107,9 +108,11 @@ def start(*args: str, cwd: Path = ROOT) -> Served:
 
 
 @contextlib.contextmanager
-def serve(*args: str, workers: int = 1, cwd: Path = ROOT) -> Iterator[Served]:
+def serve(
+    *args: str, workers: int = 1, cwd: Path = ROOT, pass_fds: tuple[int, ...] = ()
+) -> Iterator[Served]:
     """``asgi-grpc serve *args`` (add ``--bind``), ready to take calls."""
-    served = start(*args, cwd=cwd)
+    served = start(*args, cwd=cwd, pass_fds=pass_fds)
     try:
         for line in served.read_until(_SERVING.pattern, count=args.count("--bind") or 1):
             match = _SERVING.search(line)

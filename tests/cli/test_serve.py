@@ -8,6 +8,7 @@ import asyncio
 import json
 import queue
 import signal
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -116,6 +117,22 @@ def test_several_addresses() -> None:
             assert grpcio_unary(target, url).message == url
 
 
+def test_unix_socket_and_inherited_socket(tmp_path: Path) -> None:
+    path = tmp_path / "grpc.sock"
+    with socket.socket() as inherited:
+        inherited.bind(("127.0.0.1", 0))
+        inherited.listen(16)
+        port = inherited.getsockname()[1]
+        fd = inherited.fileno()
+        with serve(
+            f"{ECHO_APP}:app", "--bind", f"unix:{path}", "--bind", f"fd://{fd}", pass_fds=(fd,)
+        ) as served:
+            assert served.urls == [f"unix:{path}", f"http://127.0.0.1:{port}"]
+            assert grpcio_unary(f"unix:{path}", "unix").message == "unix"
+            assert grpcio_unary(f"127.0.0.1:{port}", "fd").message == "fd"
+            assert served.stop() == 0
+
+
 def test_app_dir(tmp_path: Path) -> None:
     """The target's module is imported from --app-dir (default: the working directory)."""
     (tmp_path / "mysvc.py").write_text(
@@ -191,6 +208,8 @@ def test_graceful_shutdown_finishes_calls_in_flight() -> None:
         ([f"{ECHO_APP}:app", "--tls-cert", "x.pem"], 2, "--tls-cert and --tls-key go together"),
         ([f"{ECHO_APP}:app", "--require-client-auth"], 2, "--require-client-auth needs --tls-ca"),
         ([f"{ECHO_APP}:app", "--workers", "0"], 2, "must be at least 1"),
+        ([f"{ECHO_APP}:app", "--bind", "nonsense"], 1, "cannot listen on nonsense: invalid"),
+        ([f"{ECHO_APP}:app", "--bind", "fd://x"], 1, "cannot listen on fd://x: invalid literal"),
     ],
 )
 def test_command_line_errors(args: list[str], status: int, message: str) -> None:
@@ -203,7 +222,7 @@ def test_address_in_use() -> None:
     with serve(f"{ECHO_APP}:app", *BIND) as served:
         second = start(f"{ECHO_APP}:app", "--bind", served.target)
         assert second.process.wait(20) == 1
-        assert "cannot listen" in second.output()
+        assert f"cannot listen on {served.target}: [Errno 98]" in second.output()
 
 
 # ------------------------------------------------------------------------------ python -m, pipes
