@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, TextIO
@@ -240,6 +242,13 @@ def main(
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``asgi-grpc call ... | head -1``): stop quietly, as cat does.
+        # Python would report the pipe again when it flushes stdout at exit; point it elsewhere.
+        if out is sys.stdout:
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
 
 
 def _parse(

@@ -253,6 +253,26 @@ def test_python_m_exit_statuses_and_interactive_bidi() -> None:
         )
         assert deadline.returncode == 68
         assert deadline.stderr.startswith("ERROR: DEADLINE_EXCEEDED: ")
+        # A reader that stops early: no traceback, the pipe's exit status.
+        head = subprocess.run(
+            " ".join(
+                [
+                    *cli_command("call", served.target, "--plaintext", f"{SERVICE}/ServerStream"),
+                    '-d \'{"message": "many", "count": 100000}\' | head -n 2',
+                ]
+            ),
+            shell=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert head.stdout.splitlines() == [
+            '{"message": "many:0"}',
+            '{"message": "many:1", "index": 1}',
+        ]
+        assert head.stderr == ""
         process = subprocess.Popen(
             cli_command("call", served.target, "--plaintext", f"{SERVICE}/BidiStream", "-d", "@"),
             cwd=ROOT,
