@@ -73,6 +73,9 @@ async def test_streaming_metadata_awaited_before_reading(peer: Peer) -> None:
     call = stub.BidiStream(iter([pb2.EchoRequest(message="x")] * 3))
     assert await asyncio.wait_for(call.code(), 5) is StatusCode.OK
     assert [r.message async for r in call] == ["x"] * 3
+    call = stub.ServerStream(pb2.EchoRequest(count=2))
+    assert await asyncio.wait_for(call.initial_metadata(), 5) == aio.Metadata()
+    assert [r.index async for r in call] == [0, 1]
 
 
 async def test_error_status_and_aio_rpc_error(peer: Peer) -> None:

@@ -288,7 +288,12 @@ async def test_tcp_target_forms(impl: str, start_peer: StartPeer) -> None:
 @pytest.mark.parametrize("impl", IMPLS)
 async def test_ipv6_targets(impl: str, start_peer: StartPeer) -> None:
     peer = await start_peer(impl, "h2c", address="[::1]:0")
-    for target in (f"[::1]:{peer.port}", f"ipv6:[::1]:{peer.port}", f"dns:///[::1]:{peer.port}"):
+    for target in (
+        f"[::1]:{peer.port}",
+        f"ipv6:[::1]:{peer.port}",
+        f"ipv6:[::1]:1,[::1]:{peer.port}",
+        f"dns:///[::1]:{peer.port}",
+    ):
         stub = peer.stub(target=target)
         assert (await stub.Unary(pb2.EchoRequest(message=target), timeout=10)).message == target
 
