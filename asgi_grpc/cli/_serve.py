@@ -19,7 +19,8 @@ The target ``module:attribute`` (attribute may be dotted) names one of, checked 
 every service registered on the GrpcApps the app is made of.
 
 Workers are processes (Hypercorn's supervisor, spawned): each imports the target itself, so the
-target is passed to them in the environment (:data:`ENV`) and built by :func:`load_app`.
+target is passed to them in the environment (:data:`ENV`) and built by :func:`load_app`. The
+serving process builds it once as well, to fail early on a wrong target.
 """
 
 from __future__ import annotations
@@ -369,10 +370,13 @@ def run(spec: ServeSpec, options: ServeOptions, announce: Any = None) -> int:
 
     secure = options.tls_cert is not None
     global _prebuilt
+    # Built here first, so a wrong target fails before anything is bound, with a clear message
+    # and exit status (with workers, Hypercorn 0.18's supervisor can report 0 when they all fail
+    # at startup). The in-process worker serves this app; worker processes build their own.
+    app = build_app(spec)
     if options.workers == 1:
-        # Built here, so a wrong target fails before binding; the in-process worker takes it.
-        # (Worker processes, workers > 1, import the target themselves.)
-        _prebuilt = (spec, build_app(spec))
+        _prebuilt = (spec, app)
+    del app
     sockets = bind_sockets(options.binds)
     scheme = "https" if secure else "http"
     if announce is not None:

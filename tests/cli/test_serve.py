@@ -203,6 +203,7 @@ def test_graceful_shutdown_finishes_calls_in_flight() -> None:
     [
         ([f"{ECHO_APP}:not_a_target"], 1, "int object is not an ASGI app, a servicer"),
         ([f"{ECHO_APP}:missing"], 1, "has no attribute 'missing'"),
+        ([f"{ECHO_APP}:not_a_target", "--workers", "2"], 1, "int object is not an ASGI app"),
         (["no_such_module_here:app"], 1, "cannot import module 'no_such_module_here'"),
         (["no_colon"], 1, "target must be 'module:attribute'"),
         ([f"{ECHO_APP}:app", "--tls-cert", "x.pem"], 2, "--tls-cert and --tls-key go together"),
