@@ -275,28 +275,37 @@ class Stream:
         return self._headers
 
     async def read(self) -> bytes:
-        """The next chunk of response body, ``b""`` once the body is over."""
+        """The response body received so far and not yet read (waiting for some if there is
+        none), ``b""`` once the body is over. Chunk boundaries carry no meaning."""
         while True:
-            chunks = self._chunks
-            if chunks:
-                data, length = chunks.popleft()
-                self._conn._acknowledge(self.stream_id, length)
-                return data
+            if self._chunks:
+                return self._take()
             if self._ended:
                 return b""
             self._check_readable()
             await self._wait()
 
     def read_nowait(self) -> bytes | None:
-        """A chunk if one is buffered, ``b""`` at the end, ``None`` if a read would wait."""
+        """Like :meth:`read`, but ``None`` instead of waiting."""
         if self._chunks:
-            data, length = self._chunks.popleft()
-            self._conn._acknowledge(self.stream_id, length)
-            return data
+            return self._take()
         if self._ended:
             return b""
         self._check_readable()
         return None
+
+    def _take(self) -> bytes:
+        """All buffered chunks at once: one read and one acknowledgement for however many
+        DATA frames arrived (a stream of small messages arrives as many small frames)."""
+        chunks = self._chunks
+        if len(chunks) == 1:
+            data, length = chunks.popleft()
+        else:
+            data = b"".join([chunk for chunk, _ in chunks])
+            length = sum([n for _, n in chunks])
+            chunks.clear()
+        self._conn._acknowledge(self.stream_id, length)
+        return data
 
     async def trailers(self) -> Headers:
         """The trailers, once the stream has ended; body not read yet is discarded.
