@@ -89,7 +89,7 @@ async def silent_h2_server() -> AsyncIterator[tuple[int, Recorded]]:
             while data := await reader.read(65536):
                 for event in conn.receive_data(data):
                     if isinstance(event, h2.events.RequestReceived):
-                        recorded.requests.append(dict(event.headers or ()))  # type: ignore[arg-type]
+                        recorded.requests.append(dict(event.headers or ()))
                         recorded.arrived.set()
                     elif isinstance(event, h2.events.DataReceived):
                         conn.acknowledge_received_data(
