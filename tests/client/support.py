@@ -20,6 +20,7 @@ import h2.events
 class Counts:
     upstream: int = 0  # client -> server bytes
     downstream: int = 0
+    connections: int = 0
 
 
 @contextlib.asynccontextmanager
@@ -43,6 +44,7 @@ async def counting_proxy(port: int) -> AsyncIterator[tuple[int, Counts]]:
             writer.close()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        counts.connections += 1
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
         for task in (
             asyncio.ensure_future(pipe(reader, up_writer, True)),

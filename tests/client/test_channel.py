@@ -614,3 +614,21 @@ async def test_receive_limit_applies_after_decompression(impl: str) -> None:
             assert [len(r.payload) async for r in call] == [1000, 1000]
     finally:
         await server.stop(None)
+
+
+async def test_one_connection_for_many_concurrent_calls(peer: Peer) -> None:
+    """Calls share one HTTP/2 connection while the server's MAX_CONCURRENT_STREAMS allows
+    (grpcio names no limit; asgi_grpc's server names 100: the pool opens another connection
+    past it rather than queueing)."""
+    assert peer.port is not None
+    async with counting_proxy(peer.port) as (port, counts):
+        stub = peer.stub(target=f"127.0.0.1:{port}")
+        replies = await asyncio.gather(
+            *(stub.Unary(pb2.EchoRequest(message=str(i))) for i in range(80)),
+            *(stub.ClientStream(iter([pb2.EchoRequest()] * 3)) for _ in range(15)),
+        )
+        assert [r.message for r in replies[:80]] == [str(i) for i in range(80)]
+        assert counts.connections == 1
+        if peer.impl == "grpcio":
+            await asyncio.gather(*(stub.Unary(pb2.EchoRequest()) for i in range(500)))
+            assert counts.connections == 1
