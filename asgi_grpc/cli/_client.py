@@ -225,10 +225,14 @@ async def call_command(
                     # The server may end the call before reading every request.
                     if not pump.done():
                         pump.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, AioRpcError):
-                        await pump
+                    await asyncio.wait([pump])
                     failure = None if pump.cancelled() else pump.exception()
-                    if failure is not None:
+                    # A write that failed because the call had ended (AioRpcError, or
+                    # InvalidStateError once it ended OK) tells nothing the call's own outcome
+                    # does not; a bad request (CliError) or a bug does.
+                    if failure is not None and not isinstance(
+                        failure, (AioRpcError, asyncio.InvalidStateError)
+                    ):
                         raise failure
         except AioRpcError as error:
             if verbose:

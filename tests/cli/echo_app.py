@@ -1,7 +1,8 @@
 """The echo service the CLI tests call, and one ``asgi-grpc serve`` target of each kind.
 
 Requests steer the servicer: ``delay_ms`` sleeps first (deadline tests), a message
-``fail:<CODE>`` aborts with that status, and request metadata ``x-echo`` (or ``x-echo-bin``)
+``fail:<CODE>`` aborts with that status, ``stop`` ends a client stream or bidi call (OK)
+before the client is done sending, and request metadata ``x-echo`` (or ``x-echo-bin``)
 comes back as initial metadata and, as ``x-trailer`` (``x-trailer-bin``), trailing metadata.
 The module is importable in a ``serve`` subprocess (``--app-dir`` the repository root).
 """
@@ -63,6 +64,8 @@ class Echo(pb2_grpc.EchoServicer):  # type: ignore[misc]
         messages = []
         async for request in request_iterator:
             await _steer(request, context, first=not messages)
+            if request.message == "stop":
+                break  # answer before the client has sent everything
             messages.append(request.message)
         return pb2.EchoResponse(message=",".join(messages), index=len(messages))
 
@@ -70,6 +73,8 @@ class Echo(pb2_grpc.EchoServicer):  # type: ignore[misc]
         index = 0
         async for request in request_iterator:
             await _steer(request, context, first=index == 0)
+            if request.message == "stop":
+                return  # end the call before the client has sent everything
             yield pb2.EchoResponse(message=request.message.upper(), index=index)
             index += 1
 
