@@ -115,6 +115,11 @@ def test_several_addresses() -> None:
         for url in served.urls:
             target = url.split("://", 1)[1]
             assert grpcio_unary(target, url).message == url
+            result = cli("call", target, "--plaintext", f"{SERVICE}/Unary", "-d", "{}")
+            assert (
+                result.err
+                == "ERROR: UNIMPLEMENTED: the server does not support the reflection API\n"
+            )
 
 
 def test_unix_socket_and_inherited_socket(tmp_path: Path) -> None:
@@ -125,10 +130,12 @@ def test_unix_socket_and_inherited_socket(tmp_path: Path) -> None:
         port = inherited.getsockname()[1]
         fd = inherited.fileno()
         with serve(
-            f"{ECHO_APP}:app", "--bind", f"unix:{path}", "--bind", f"fd://{fd}", pass_fds=(fd,)
-        ) as served:
+            f"{ECHO_APP}:app", "--bind", f"unix:{path}", "--bind", f"fd://{fd}", "--health",
+            pass_fds=(fd,),
+        ) as served:  # fmt: skip
             assert served.urls == [f"unix:{path}", f"http://127.0.0.1:{port}"]
             assert grpcio_unary(f"unix:{path}", "unix").message == "unix"
+            assert cli("health", f"unix:{path}", "--plaintext", SERVICE).out == "SERVING\n"
             assert grpcio_unary(f"127.0.0.1:{port}", "fd").message == "fd"
             assert served.stop() == 0
 
@@ -168,7 +175,12 @@ def test_tls_and_mutual_tls(tls: Any, tls_files: TLSFiles) -> None:
 
 
 def test_workers_share_the_port_and_drain_on_sigterm() -> None:
-    with serve(f"{ECHO_APP}:register", *BIND, "--workers", "2", workers=2) as served:
+    args = ("--workers", "2", "--reflection", "--health")
+    with serve(f"{ECHO_APP}:register", *BIND, *args, workers=2) as served:
+        # Each worker process built the app with reflection and health from the environment.
+        for _ in range(3):
+            assert SERVICE in cli("list", served.target, "--plaintext").lines()
+            assert cli("health", served.target, "--plaintext", SERVICE).status == 0
         # One call per connection: the kernel spreads connections over the two workers.
         options = [("grpc.use_local_subchannel_pool", 1)]
         channels = [grpc.insecure_channel(served.target, options=options) for _ in range(6)]
