@@ -110,16 +110,14 @@ def test_starlette_app_serves_rest_and_grpc_on_one_port() -> None:
 
 
 def test_several_addresses() -> None:
-    with serve(f"{ECHO_APP}:app", *BIND, "--bind", "[::1]:0") as served:
+    with serve(f"{ECHO_APP}:app", *BIND, "--bind", "[::1]:0", "--reflection") as served:
         assert served.urls[1].startswith("http://[::1]:")
         for url in served.urls:
             target = url.split("://", 1)[1]
             assert grpcio_unary(target, url).message == url
-            result = cli("call", target, "--plaintext", f"{SERVICE}/Unary", "-d", "{}")
-            assert (
-                result.err
-                == "ERROR: UNIMPLEMENTED: the server does not support the reflection API\n"
-            )
+            data = json.dumps({"message": url})
+            result = cli("call", target, "--plaintext", f"{SERVICE}/Unary", "-d", data)
+            assert (result.status, result.out) == (0, data + "\n")
 
 
 def test_unix_socket_and_inherited_socket(tmp_path: Path) -> None:
