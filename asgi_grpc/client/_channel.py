@@ -24,7 +24,6 @@ from .._core import (
     DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     Compression,
     Headers,
-    StatusCode,
     encoding_name,
     request_headers,
 )
@@ -105,13 +104,7 @@ class Channel:
         server_hostname = opts.get("grpc.ssl_target_name_override")
         if credentials is not None:
             ssl_context = credentials._ssl_context()
-        settings = ConnectionSettings(
-            **{
-                field: int(opts[option])
-                for option, field in _SETTINGS_OPTIONS.items()
-                if option in opts
-            }
-        )
+        settings = ConnectionSettings.from_options(opts)
         self._transport = GrpcTransport(
             verify=ssl_context if ssl_context is not None else True, settings=settings
         )
@@ -144,8 +137,8 @@ class Channel:
     # ------------------------------------------------------------------ plumbing for calls
 
     def _pick_pool(self) -> ConnectionPool:
-        if self._closed:
-            raise TransportError("Channel is closed")
+        # Calls made before close() still run within its grace: new ones are refused earlier,
+        # in the multi-callable (UsageError), and the pools refuse once closed.
         pools = self._pools
         if len(pools) == 1:
             return pools[0]
@@ -273,8 +266,7 @@ class Channel:
             for waiter in waiters:
                 waiter.cancel()
         for call in calls:
-            if not call.done():
-                call._abort(StatusCode.CANCELLED, "Channel closed!")
+            call.cancel()  # as grpc.aio: what outlives the grace is cancelled locally
         for pool in self._pools:
             await pool.aclose()
         await self.http_client.aclose()
@@ -329,13 +321,6 @@ async def _wait_done(call: Any) -> None:
 
     call.add_done_callback(on_done)
     await done
-
-
-_SETTINGS_OPTIONS = {
-    "asgi_grpc.http2.stream_window_size": "stream_window",
-    "asgi_grpc.http2.connection_window_size": "connection_window",
-    "asgi_grpc.http2.max_frame_size": "max_frame_size",
-}
 
 
 class _Backoff:
