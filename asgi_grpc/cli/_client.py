@@ -13,9 +13,10 @@ import binascii
 import contextlib
 import dataclasses
 import json
+import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any, TextIO, TypeVar
 
 from google.protobuf import json_format, message, message_factory
 
@@ -29,6 +30,7 @@ from ._errors import CliError, RpcFailure
 from ._reflection import ReflectionClient
 
 MetadataPairs = tuple[tuple[str, str | bytes], ...]
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -172,21 +174,31 @@ async def call_command(
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
 
-        def to_message(value: Any, index: int) -> message.Message:
+        async def to_message(value: Any, index: int) -> message.Message:
             request = request_class()
-            try:
+
+            def parse() -> None:
                 json_format.ParseDict(value, request, descriptor_pool=pool)
+
+            try:
+                await _with_any_types(reflection, parse)
             except json_format.ParseError as error:
                 raise CliError(f"request {index + 1}: {error}") from None
             return request
 
-        def emit(response: message.Message) -> None:
-            value = json_format.MessageToDict(
-                response,
-                always_print_fields_with_no_presence=json_options.emit_defaults,
-                preserving_proto_field_name=json_options.proto_names,
-                descriptor_pool=pool,
-            )
+        async def emit(response: message.Message) -> None:
+            def convert() -> Any:
+                return json_format.MessageToDict(
+                    response,
+                    always_print_fields_with_no_presence=json_options.emit_defaults,
+                    preserving_proto_field_name=json_options.proto_names,
+                    descriptor_pool=pool,
+                )
+
+            try:
+                value = await _with_any_types(reflection, convert)
+            except TypeError as error:
+                raise CliError(f"cannot print the response: {error}") from None
             indent = 2 if json_options.pretty else None
             print(json.dumps(value, indent=indent, ensure_ascii=False), file=out, flush=True)
 
@@ -200,16 +212,16 @@ async def call_command(
         call: Any = None
         try:
             if not method.client_streaming:
-                request = to_message(await values.single(), 0)
+                request = await to_message(await values.single(), 0)
                 if method.server_streaming:
                     call = channel.unary_stream(path, **kwargs)(request, **call_kwargs)
                     await _print_headers(call, verbose, err)
                     async for response in call:
-                        emit(response)
+                        await emit(response)
                 else:
                     call = channel.unary_unary(path, **kwargs)(request, **call_kwargs)
                     await _print_headers(call, verbose, err)
-                    emit(await call)
+                    await emit(await call)
             else:
                 factory = channel.stream_stream if method.server_streaming else channel.stream_unary
                 call = factory(path, **kwargs)(**call_kwargs)
@@ -218,9 +230,9 @@ async def call_command(
                     await _print_headers(call, verbose, err)
                     if method.server_streaming:
                         while (response := await call.read()) is not EOF:
-                            emit(response)
+                            await emit(response)
                     else:
-                        emit(await call)
+                        await emit(await call)
                 finally:
                     # The server may end the call before reading every request.
                     if not pump.done():
@@ -246,18 +258,45 @@ async def call_command(
             _print_metadata("trailer", await call.trailing_metadata(), err)
 
 
-async def _pump(call: Any, values: _JsonSource, to_message: Callable[[Any, int], Any]) -> None:
+async def _pump(
+    call: Any, values: _JsonSource, to_message: Callable[[Any, int], Awaitable[Any]]
+) -> None:
     """Write every request to a client-streaming call, then half-close it. A bad request cancels
     the call (and is raised), so the server never sees a partial stream end as if complete."""
     index = 0
     try:
         async for value in values:
-            await call.write(to_message(value, index))
+            await call.write(await to_message(value, index))
             index += 1
     except CliError:
         call.cancel()
         raise
     await call.done_writing()
+
+
+# json_format names a missing Any type only in its message (no structured field to read).
+_MISSING_ANY_TYPE = re.compile(r"Can not find message descriptor by type_url: (\S+)")
+
+
+async def _with_any_types(reflection: ReflectionClient, convert: Callable[[], T]) -> T:
+    """``convert()``, fetching by reflection each type a ``google.protobuf.Any`` holds that the
+    pool does not have yet (types the method's own files do not import), as grpcurl does."""
+    fetched: set[str] = set()
+    while True:
+        try:
+            return convert()
+        except (TypeError, json_format.ParseError) as error:  # noqa: PERF203 (once per type)
+            match = _MISSING_ANY_TYPE.search(str(error))
+            if match is None:
+                raise
+            name = match.group(1).rpartition("/")[2]
+            if name in fetched:
+                raise
+            fetched.add(name)
+            try:
+                await reflection.symbol(name)
+            except RpcFailure:
+                raise error from None
 
 
 async def _print_headers(call: Any, verbose: bool, err: TextIO) -> None:

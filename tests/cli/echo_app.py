@@ -81,6 +81,9 @@ class Echo(pb2_grpc.EchoServicer):  # type: ignore[misc]
 
 class Kitchen(sink_pb2_grpc.KitchenServicer):  # type: ignore[misc]
     async def Sink(self, request: Any, context: Any) -> Any:
+        if request.name == "pack-echo":
+            # An Any of a type sink.proto does not import (a client must look it up).
+            request.anything.Pack(pb2.EchoResponse(message="packed", index=7))
         return request
 
 
