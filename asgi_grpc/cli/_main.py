@@ -10,6 +10,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, TextIO
 
+from .. import __version__
 from . import _serve
 from ._client import (
     Connection,
@@ -73,6 +74,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         prog=PROG,
         description="Serve and call gRPC services (asgi_grpc's command-line tool).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -314,7 +316,12 @@ def _serve_command(parser: argparse.ArgumentParser, args: argparse.Namespace, er
     if args.require_client_auth and args.tls_ca is None:
         parser.error("--require-client-auth needs --tls-ca")
     spec = _serve.ServeSpec(
-        target=args.target, app_dir=args.app_dir, reflection=args.reflection, health=args.health
+        target=args.target,
+        app_dir=args.app_dir,
+        reflection=args.reflection,
+        health=args.health,
+        # A worker still draining when Hypercorn's supervisor sends SIGTERM exits after this.
+        sigterm_backstop=args.grace + 10,
     )
     options = _serve.ServeOptions(
         binds=args.bind or ["127.0.0.1:50051"],

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 import tomllib
 
+import asgi_grpc
 import asgi_grpc.cli
 from tests.cli.serving import ROOT, cli_command, subprocess_env
 
@@ -35,6 +36,13 @@ def test_python_m_help() -> None:
     assert result.stdout.startswith("usage: asgi-grpc ")
     for command in ("serve", "list", "describe", "call", "health"):
         assert f"    {command} " in result.stdout
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        asgi_grpc.cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"asgi-grpc {asgi_grpc.__version__}\n"
 
 
 @pytest.mark.parametrize(
