@@ -186,6 +186,11 @@ class GrpcH2Protocol(H2Protocol):
                 header_encoding=None,
                 validate_outbound_headers=False,
                 normalize_outbound_headers=False,
+                # grpcio clients send metadata values as given, spaces at either end included;
+                # h2's inbound checks would fail the whole connection on one such value, where
+                # grpcio's server accepts it. gRPC parsing validates what it uses (content type,
+                # te, timeout, metadata), and _create_stream checks the pseudo-headers itself.
+                validate_inbound_headers=False,
             )
         )
         max_streams = int(config.h2_max_concurrent_streams)
@@ -560,7 +565,7 @@ class GrpcH2Protocol(H2Protocol):
         method = raw_path = None
         for name, value in request.headers:
             if name == b":method":
-                method = value.decode("ascii").upper()
+                method = value.decode("latin-1").upper()
             elif name == b":path":
                 raw_path = value
         if method is None or raw_path is None:  # h2 validates pseudo-headers; be safe anyway

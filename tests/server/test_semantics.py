@@ -315,3 +315,13 @@ async def test_ipv6_port() -> None:
             )
     finally:
         await server.stop(None)
+
+
+async def test_metadata_values_with_edge_spaces_are_accepted(start_server: Any) -> None:
+    # grpcio sends them as given and grpcio's server keeps them; one such value must not break
+    # the connection (HTTP/2 calls them malformed, h2's inbound checks would reset everything).
+    async with start_server() as endpoint, endpoint.aio_channel() as channel:
+        stub = pb2_grpc.EchoStub(channel)
+        reply = await stub.Unary(pb2.EchoRequest(message="metadata"), metadata=(("k", " v "),))
+        assert reply.message == repr([("k", " v ")])  # kept as sent, as grpcio's server does
+        assert (await stub.Unary(pb2.EchoRequest(message="after"))).message == "after"
