@@ -330,12 +330,6 @@ class Call:
         settings = self._settings
         if not settings.plugins:
             return settings.headers
-        if not self._channel._secure:
-            raise _CallError(
-                StatusCode.UNAUTHENTICATED,
-                "Established channel does not have a sufficient security level to transfer "
-                "call credential.",
-            )
         extra: list[tuple[str, Any]] = []
         service, _, name = self._method.decode().rpartition("/")
         context = AuthMetadataContext(f"https://{self._channel._authority}{service}", name)

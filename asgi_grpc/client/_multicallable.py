@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._core import Compression, Metadata, MetadataLike, StatusCode
+from .._errors import UsageError
 from ._call import (
     AioRpcError,
     StreamStreamCall,
@@ -55,6 +56,8 @@ class _MultiCallable:
     ) -> _CallSettings:
         channel = self._channel
         channel._check_open()
+        if credentials is not None and not channel._secure:
+            raise UsageError("Call credentials are only valid on secure channels")
         if (
             timeout is None
             and not metadata

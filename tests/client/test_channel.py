@@ -183,13 +183,14 @@ async def test_failing_plugin_is_unavailable_as_in_grpcio(tls_peer: Peer) -> Non
     assert tls_peer.servicer.calls == 0  # never sent
 
 
-async def test_call_credentials_on_insecure_channel_are_unauthenticated(peer: Peer) -> None:
+async def test_call_credentials_on_insecure_channel_are_refused(peer: Peer) -> None:
+    # As grpc.aio: UsageError when the call is made, before anything is sent.
     stub = peer.stub()
     token = api("access_token_call_credentials")("secret")
-    error = await rpc_error(stub.Unary(pb2.EchoRequest(), credentials=token))
-    assert error.code() is StatusCode.UNAUTHENTICATED
-    call = stub.ServerStream(pb2.EchoRequest(count=1), credentials=token)
-    assert (await rpc_error(call.read())).code() is StatusCode.UNAUTHENTICATED
+    with pytest.raises(aio.UsageError, match="only valid on secure channels"):
+        stub.Unary(pb2.EchoRequest(), credentials=token)
+    with pytest.raises(aio.UsageError, match="only valid on secure channels"):
+        stub.ServerStream(pb2.EchoRequest(count=1), credentials=token)
     assert peer.servicer.calls == 0  # the secret never left
 
 
