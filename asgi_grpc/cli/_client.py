@@ -431,27 +431,40 @@ async def _read_lines(stream: TextIO, read_ahead: int = 16) -> AsyncIterator[str
 # ------------------------------------------------------------------------------ health
 
 
-async def health_command(conn: Connection, service: str, out: TextIO) -> bool:
-    """Print the service's serving status; True if it is SERVING."""
+async def health_command(conn: Connection, service: str, out: TextIO, *, wait: bool) -> bool:
+    """Print the service's serving status; True if it is SERVING.
+
+    With ``wait``: ``Watch`` instead of ``Check``, waiting for the server to be reachable, and
+    print each status until one is SERVING (or the deadline passes)."""
     from .. import health
 
+    def show(status: int) -> bool:
+        print(health.HealthCheckResponse.ServingStatus.Name(status), file=out, flush=True)
+        serving: bool = status == health.SERVING
+        return serving
+
+    request = health.HealthCheckRequest(service=service)
     channel = conn.channel()
     try:
         stub = health.HealthStub(channel)
         try:
-            response = await stub.Check(
-                health.HealthCheckRequest(service=service),
-                metadata=conn.metadata,
-                timeout=conn.timeout,
+            if not wait:
+                response = await stub.Check(request, metadata=conn.metadata, timeout=conn.timeout)
+                return show(response.status)
+            call = stub.Watch(
+                request, metadata=conn.metadata, timeout=conn.timeout, wait_for_ready=True
             )
+            try:
+                async for response in call:
+                    if show(response.status):
+                        return True
+            finally:
+                call.cancel()
         except AioRpcError as error:
             raise RpcFailure(error.code(), error.details() or "") from None
     finally:
         await channel.close(None)
-    status = response.status
-    print(health.HealthCheckResponse.ServingStatus.Name(status), file=out)
-    serving: bool = status == health.SERVING
-    return serving
+    raise RpcFailure(StatusCode.UNAVAILABLE, "the server ended the health watch")
 
 
 def decode_metadata_args(headers: Sequence[str]) -> MetadataPairs:

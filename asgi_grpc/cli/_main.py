@@ -196,10 +196,16 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         "check a server's health (grpc.health.v1); exit 0 if SERVING, else 1",
         "Call grpc.health.v1.Health/Check and print the status. Exit status: 0 if SERVING, "
         "1 for any other status, 64 + the status code if the RPC fails (e.g. 69 NOT_FOUND for "
-        "an unknown service, 78 UNAVAILABLE when nothing listens).",
+        "an unknown service, 78 UNAVAILABLE when nothing listens). With --wait: Watch, printing "
+        "each status, until it is SERVING (exit 0) or --timeout passes (exit 68).",
     )
     checking.add_argument(
         "service", nargs="?", default="", help="the service to check (default: the whole server)"
+    )
+    checking.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the server is up and the service SERVING (grpc.health.v1 Watch)",
     )
     return parser, {
         "serve": serve,
@@ -304,7 +310,7 @@ async def _client_command(args: argparse.Namespace, stdin: TextIO, out: TextIO, 
             err=err,
         )
     elif args.command == "health":
-        return 0 if await health_command(conn, args.service, out) else 1
+        return 0 if await health_command(conn, args.service, out, wait=args.wait) else 1
     return 0
 
 

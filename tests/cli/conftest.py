@@ -15,7 +15,7 @@ import gc
 import io
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,7 +92,8 @@ class Server:
     port: int
     recorder: Recorder
     stop: Callable[[], Awaitable[None]]
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Set a service's health status (a grpc.health.v1 ServingStatus number), on the server loop.
+    set_status: Callable[[str, int], Awaitable[None]]
 
     @property
     def target(self) -> str:
@@ -147,7 +148,10 @@ async def start_server(
         async def stop_grpcio() -> None:
             await grpcio_server.stop(None)
 
-        return Server(impl, port, recorder, stop_grpcio)
+        async def set_grpcio_status(service: str, status: int) -> None:
+            await grpcio_servicer.set(service, status)
+
+        return Server(impl, port, recorder, stop_grpcio, set_grpcio_status)
 
     server = asgi_grpc.aio.server(interceptors=[recorder])
     pb2_grpc.add_EchoServicer_to_server(Echo(), server)
@@ -174,7 +178,10 @@ async def start_server(
     async def stop_asgi_grpc() -> None:
         await server.stop(None)
 
-    return Server(impl, port, recorder, stop_asgi_grpc)
+    async def set_status(service: str, status: int) -> None:
+        servicer.set(service, status)
+
+    return Server(impl, port, recorder, stop_asgi_grpc, set_status)
 
 
 @contextlib.contextmanager

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from asgi_grpc.cli import RPC_EXIT_BASE
-from tests.cli.conftest import SICK, Server, cli
+from tests.cli.conftest import SICK, BackgroundLoop, Server, cli
+
+NOT_SERVING, SERVING = 2, 1
 
 ECHO = "asgi_grpc.test.Echo"
 V1 = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
@@ -288,6 +292,29 @@ def test_health(server: Server) -> None:
     unknown = cli("health", server.target, "--plaintext", "no.such.Service")
     assert unknown.status == exit_status(5)
     assert unknown.err.startswith("ERROR: NOT_FOUND: ")
+
+
+def test_health_wait(server: Server, background: BackgroundLoop) -> None:
+    """--wait watches: each status is printed until SERVING, then exit 0."""
+    later = "asgi_grpc.test.Later"
+    background.run(server.set_status(later, NOT_SERVING))
+    watch = "/grpc.health.v1.Health/Watch"
+    server.recorder.paths.clear()
+    with ThreadPoolExecutor(1) as pool:
+        args = ("health", server.target, "--plaintext", later, "--wait", "--timeout", "20")
+        future = pool.submit(cli, *args)
+        for _ in range(200):
+            if watch in server.recorder.paths or future.done():
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)  # the first status is on its way
+        background.run(server.set_status(later, SERVING))
+        result = future.result(30)
+    assert (result.status, result.lines()) == (0, ["NOT_SERVING", "SERVING"]), result.err
+    # Still not serving when the deadline passes: DEADLINE_EXCEEDED.
+    sick = cli("health", server.target, "--plaintext", SICK, "--wait", "--timeout", "0.3")
+    assert (sick.status, sick.lines()) == (exit_status(4), ["NOT_SERVING"])
+    assert sick.err.startswith("ERROR: DEADLINE_EXCEEDED: ")
 
 
 # ------------------------------------------------------------------------------ failures to reach

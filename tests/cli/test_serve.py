@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,33 @@ def test_unix_socket_and_inherited_socket(tmp_path: Path) -> None:
             assert cli("health", f"unix:{path}", "--plaintext", SERVICE).out == "SERVING\n"
             assert grpcio_unary(f"127.0.0.1:{port}", "fd").message == "fd"
             assert served.stop() == 0
+
+
+def test_health_wait_for_a_server_starting_later() -> None:
+    """``health --wait`` started before the server: connections are refused at first (the port
+    is bound, not listening), then the server comes up on that very socket."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{sock.getsockname()[1]}"
+        waiting = subprocess.Popen(
+            cli_command("health", target, "--plaintext", SERVICE, "--wait", "--timeout", "30"),
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(0.5)
+            assert waiting.poll() is None  # still waiting
+            sock.listen(16)
+            fd = sock.fileno()
+            with serve(f"{ECHO_APP}:app", "--bind", f"fd://{fd}", "--health", pass_fds=(fd,)):
+                out, err = waiting.communicate(timeout=30)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.communicate(timeout=10)
+    assert (waiting.returncode, out) == (0, "SERVING\n"), err
 
 
 def test_app_dir(tmp_path: Path) -> None:
