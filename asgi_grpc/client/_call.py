@@ -155,7 +155,6 @@ class Call:
         "_channel",
         "_deadline",
         "_deadline_handle",
-        "_decoded",
         "_encoding",
         "_initial_metadata",
         "_loop",
@@ -195,8 +194,6 @@ class Call:
         self._response_encoding = IDENTITY
         self._reader = MessageReader(channel._max_receive)
         self._messages: collections.deque[tuple[bool, bytes]] = collections.deque()
-        # Responses decoded while waiting for the status, kept for later reads.
-        self._decoded: collections.deque[Any] = collections.deque()
         self._status: _Status | None = None
         self._status_waiter: asyncio.Future[None] | None = None
         self._callbacks: list[DoneCallback] | None = None
@@ -454,6 +451,35 @@ class Call:
         if self._stream is not None:
             self._stream.close()
 
+    async def _fill(self) -> None:
+        """Read the next chunk of the response into ``_messages``, or end the call with its
+        status. Readers and status-waiters may call it concurrently: whatever one of them reads
+        stays queued for the others, so no message is lost to a concurrent ``code()``."""
+        if self._initial_metadata is None:
+            await self._await_headers()
+            return
+        stream = self._stream
+        try:
+            chunk = stream.read_nowait()
+            if chunk is None:
+                chunk = await stream.read()
+            if chunk:
+                self._messages.extend(self._reader.feed(chunk))
+                return
+            self._reader.close()
+            trailers = await stream.trailers()
+        except TransportError as exc:
+            self._fail_transport(exc)
+            return
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        except asyncio.CancelledError:
+            if self._status is None:
+                raise
+            return
+        self._finish(trailers)
+
     async def _next_message(self) -> Any:
         """The next response message, or EOF once the status is OK; raises on errors."""
         messages = self._messages
@@ -462,30 +488,7 @@ class Call:
                 if self._status.code is StatusCode.OK:
                     return EOF
                 raise self._error()
-            if self._initial_metadata is None:
-                await self._await_headers()
-                continue
-            stream = self._stream
-            try:
-                chunk = stream.read_nowait()
-                if chunk is None:
-                    chunk = await stream.read()
-                if chunk:
-                    messages.extend(self._reader.feed(chunk))
-                    continue
-                self._reader.close()
-                trailers = await stream.trailers()
-            except TransportError as exc:
-                self._fail_transport(exc)
-                continue
-            except ProtocolError as exc:
-                self._protocol_error(exc)
-                continue
-            except asyncio.CancelledError:
-                if self._status is None:
-                    raise
-                continue
-            self._finish(trailers)
+            await self._fill()
         compressed, payload = messages.popleft()
         try:
             return unpack_message(
@@ -500,18 +503,9 @@ class Call:
             raise self._error() from None
 
     async def _wait_status(self) -> _Status:
-        """Wait for the call to end, reading (and keeping) responses nobody has read yet."""
+        """Wait for the call to end; responses read meanwhile stay queued for later reads."""
         while self._status is None:
-            try:
-                message = await self._next_message()
-            except (RpcError, asyncio.CancelledError):
-                if self._status is None:
-                    raise
-                break
-            if message is EOF:
-                break
-            self._decoded.append(message)
-        assert self._status is not None
+            await self._fill()
         return self._status
 
     # ------------------------------------------------------------------ request side
@@ -547,13 +541,11 @@ class _ResponseStream(Call):
     async def read(self) -> Any:
         """The next response, or :data:`~asgi_grpc.aio.EOF` after the last one."""
         if self._iterating:
-            if self._status is None or self._decoded or self._messages:
+            if self._status is None or self._messages:
                 raise UsageError("Cannot mix read() with async iteration over the call")
             # As grpc.aio: an ended call reads EOF (or raises its error) whatever the style.
             return await self._next_message()
         self._read_used = True
-        if self._decoded:
-            return self._decoded.popleft()
         return await self._read_cancellable()
 
     async def _read_cancellable(self) -> Any:
@@ -572,11 +564,7 @@ class _ResponseStream(Call):
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Any]:
-        decoded = self._decoded
         while True:
-            if decoded:
-                yield decoded.popleft()
-                continue
             message = await self._read_cancellable()
             if message is EOF:
                 return
@@ -723,16 +711,23 @@ class _RequestStream:
             raise _InvalidStateError('RPC is half closed after calling "done_writing".')
         stream = await self._ensure_stream()
         if self._status is not None:
-            raise self._error()
+            raise self._ended_error()
         try:
             await stream.send(self._encode(request))
         except TransportError:
             if self._status is None:
                 await self._wait_status()
-            raise self._error() from None
+            raise self._ended_error() from None
         except ProtocolError as exc:
             self._protocol_error(exc)
             raise self._error() from None
+
+    def _ended_error(self: Any) -> BaseException:
+        """What ``write()`` raises on an ended call: its error, or, ended OK, grpc.aio's
+        InvalidStateError (the server answered and closed without reading the rest)."""
+        if self._status is not None and self._status.code is StatusCode.OK:
+            return _InvalidStateError("RPC already finished.")
+        return self._error()  # type: ignore[no-any-return]
 
     async def done_writing(self: Any) -> None:
         """Half-close: no more requests."""

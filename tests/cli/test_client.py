@@ -218,19 +218,8 @@ def test_error_after_some_responses(server: Server) -> None:
 
 
 @pytest.mark.parametrize("method", ["ClientStream", "BidiStream"])
-def test_server_ends_before_the_requests_do(
-    server: Server, method: str, request: pytest.FixtureRequest
-) -> None:
+def test_server_ends_before_the_requests_do(server: Server, method: str) -> None:
     """The call's status decides, not the writes that found the call over."""
-    if server.impl == "grpcio" and method == "BidiStream":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="asgi_grpc client bug (reported): from a grpcio server that ends a bidi "
-                "call OK while the client still writes, the response sent before is sometimes "
-                "lost (read() gives EOF at once)",
-                strict=False,
-            )
-        )
     stdin = '{"message": "a"}\n{"message": "stop"}\n' + '{"message": "late"}\n' * 200
     result = cli("call", "--plaintext", server.target, f"{ECHO}/{method}", "-d", "@", stdin=stdin)
     assert result.status == 0, result.err
