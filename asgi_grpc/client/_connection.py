@@ -478,6 +478,7 @@ class Connection(asyncio.Protocol):
         self._blocked: set[Stream] = set()  # streams waiting for send window
         self._active = 0  # streams h2 counts as open
         self._ready: asyncio.Future[None] = self._loop.create_future()
+        self._lost: asyncio.Future[None] = self._loop.create_future()  # connection_lost ran
         self._flush_scheduled = False
         self._pending_acks: dict[int, int] = {}
         self._carry = b""  # output taken out of h2 before a read, sent at the next flush
@@ -913,6 +914,8 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._lost.done():
+            self._lost.set_result(None)
         message = f"connection lost: {exc}" if exc else "connection closed by peer"
         self._shutdown(ConnectionTerminated(message))
         self._fail_ready(ConnectError(message))
@@ -961,7 +964,12 @@ class Connection(asyncio.Protocol):
         self._transport.close()
 
     async def aclose(self) -> None:
+        """Close, and wait (briefly) until the socket is gone: a TLS transport needs a few loop
+        turns for its close_notify; one left behind is only freed by the GC (ResourceWarning)."""
         self.close()
+        if self._transport is not None and not self._lost.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._lost), 1.0)
 
 
 def _error_name(code: int) -> str:

@@ -237,7 +237,7 @@ class ConnectionPool:
         self._closed = True
         if self._connecting is not None:
             self._connecting.cancel()
-        for connection in self._connections:
-            connection.close()
-        self._connections.clear()
+        connections, self._connections = self._connections, []
         self._on_capacity()
+        if connections:
+            await asyncio.gather(*(connection.aclose() for connection in connections))
