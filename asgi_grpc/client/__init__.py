@@ -3,6 +3,7 @@
 from ._call import (
     AioRpcError,
     Call,
+    RpcContext,
     StreamStreamCall,
     StreamUnaryCall,
     UnaryStreamCall,
@@ -22,6 +23,7 @@ __all__ = [
     "Call",
     "Channel",
     "GrpcTransport",
+    "RpcContext",
     "StreamStreamCall",
     "StreamStreamMultiCallable",
     "StreamUnaryCall",

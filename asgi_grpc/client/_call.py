@@ -147,7 +147,28 @@ class _Status:
 _EMPTY = Metadata()
 
 
-class Call:
+class RpcContext:
+    """grpc.aio.RpcContext: what every call and servicer context can tell and do."""
+
+    __slots__ = ()
+
+    def cancelled(self) -> bool:
+        raise NotImplementedError
+
+    def done(self) -> bool:
+        raise NotImplementedError
+
+    def time_remaining(self) -> float | None:
+        raise NotImplementedError
+
+    def cancel(self) -> bool:
+        raise NotImplementedError
+
+    def add_done_callback(self, callback: DoneCallback) -> None:
+        raise NotImplementedError
+
+
+class Call(RpcContext):
     """The state every call shares: its stream, metadata, status, deadline and callbacks."""
 
     __slots__ = (
