@@ -705,9 +705,7 @@ class _SyncContext:
             if call._done:
                 return False
             # grpcio runs these on its own threads: a blocking callback must not stall the loop.
-            call._callbacks.append(
-                lambda _context: call._app.run_sync(callback)
-            )
+            call._callbacks.append(lambda _context: call._app.run_sync(callback))
             return True
 
         return bool(self._run(add()))
