@@ -25,7 +25,7 @@ from .._core import (
     trailers,
 )
 from .._handlers import GenericHandlerLike, HandlerCallDetails, method_handlers_generic_handler
-from . import _hypercorn
+from . import _guard, _hypercorn
 from ._call import ServicerContext
 from ._config import ServerConfig
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
@@ -53,6 +53,8 @@ class GrpcApp:
         # Whatever Hypercorn serves this app in this process gets the gRPC fixes (a no-op for other
         # ASGI servers, which then get the portable code paths).
         _hypercorn.install()
+        # ...and refuses, at lifespan start-up, an app graph that would drop gRPC's trailers.
+        _guard.install()
         self.config = config or ServerConfig()
         self.fallback = fallback
         self._generic: list[GenericHandlerLike] = list(handlers or ())
