@@ -50,7 +50,7 @@ def test_servicers_of_every_generator() -> None:
         pass
 
     assert RuntimeEcho.__module__ == __name__
-    assert runtime.__name__ not in sys.modules
+    assert sys.modules.get(runtime.__name__) is not runtime  # (a generated file may use the name)
     assert service_names(resolve(RuntimeEcho())) == [SERVICE]
 
 
