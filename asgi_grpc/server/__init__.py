@@ -9,6 +9,7 @@ configuration tuned for gRPC, and ``install()`` puts asgi_grpc's HTTP/2 fixes in
 from ._app import GrpcApp
 from ._call import ServicerContext
 from ._config import ServerConfig
+from ._guard import check_app
 from ._hypercorn import grpc_config, install
 from ._server import Server, server
 
@@ -17,6 +18,7 @@ __all__ = [
     "Server",
     "ServerConfig",
     "ServicerContext",
+    "check_app",
     "grpc_config",
     "install",
     "server",
