@@ -362,7 +362,7 @@ class Call(RpcContext):
         """Open the stream; with ``body``, send it and half-close (a unary request)."""
         channel = self._channel
         try:
-            pool = channel._pick_pool()
+            pool = await channel._pick_pool()
             headers = await self._headers()
             while True:
                 try:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import random
+import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from .._core import (
 )
 from .._errors import UsageError
 from . import _interceptors
-from ._address import Target, TCPAddress, parse_target
+from ._address import Address, Target, TCPAddress, parse_target
 from ._connection import ConnectionSettings
 from ._interceptors import select
 from ._multicallable import (
@@ -112,20 +114,30 @@ class Channel:
         self.http_client = httpx.AsyncClient(
             transport=self._transport, base_url=f"{scheme}://{authority}"
         )
-        round_robin = _wants_round_robin(opts)
-        addresses = self._target.addresses
-        groups = [(a,) for a in addresses] if round_robin and len(addresses) > 1 else [addresses]
-        self._pools = [
-            ConnectionPool(
+        pool_ssl = self._transport.ssl_context() if ssl_context is not None else None
+
+        def new_pool(group: tuple[Address, ...]) -> ConnectionPool:
+            return ConnectionPool(
                 group,
                 authority=authority,
-                ssl_context=self._transport.ssl_context() if ssl_context is not None else None,
+                ssl_context=pool_ssl,
                 server_hostname=server_hostname
-                or (_tls_name(group[0], authority) if ssl_context is not None else None),
+                or (_tls_name(group[0], authority) if pool_ssl is not None else None),
                 settings=settings,
             )
-            for group in groups
-        ]
+
+        self._new_pool = new_pool
+        self._round_robin = _wants_round_robin(opts)
+        self._pools = self._build_pools(self._target.addresses)
+        # round_robin spreads calls over every address a name resolves to (a headless
+        # Kubernetes Service, for one): names are resolved before the first call.
+        self._resolving: asyncio.Future[None] | None = None
+        self._resolved = not (
+            self._round_robin
+            and any(
+                isinstance(a, TCPAddress) and not _is_ip(a.host) for a in self._target.addresses
+            )
+        )
         self._next_pool = 0
         self._closed = False
         self._calls: set[Any] = set()
@@ -136,9 +148,44 @@ class Channel:
 
     # ------------------------------------------------------------------ plumbing for calls
 
-    def _pick_pool(self) -> ConnectionPool:
+    def _build_pools(self, addresses: tuple[Address, ...]) -> list[ConnectionPool]:
+        if self._round_robin and len(addresses) > 1:
+            return [self._new_pool((address,)) for address in addresses]
+        return [self._new_pool(addresses)]  # pick_first: the pool tries them in order
+
+    async def _resolve(self) -> None:
+        """round_robin over host names: one pool per resolved address (once per channel)."""
+        if self._resolving is None:
+            self._resolving = asyncio.ensure_future(self._resolve_names())
+        await asyncio.shield(self._resolving)
+
+    async def _resolve_names(self) -> None:
+        loop = asyncio.get_running_loop()
+        resolved: list[Address] = []
+        for address in self._target.addresses:
+            if not isinstance(address, TCPAddress) or _is_ip(address.host):
+                resolved.append(address)
+                continue
+            try:
+                infos = await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+            except OSError:
+                resolved.append(address)  # the pool will report the failure per call
+                continue
+            for *_, sockaddr in infos:
+                found = TCPAddress(str(sockaddr[0]), address.port)
+                if found not in resolved:
+                    resolved.append(found)
+        self._resolved = True
+        if len(resolved) > 1:
+            old, self._pools = self._pools, self._build_pools(tuple(resolved))
+            for pool in old:
+                await pool.aclose()
+
+    async def _pick_pool(self) -> ConnectionPool:
         # Calls made before close() still run within its grace: new ones are refused earlier,
         # in the multi-callable (UsageError), and the pools refuse once closed.
+        if not self._resolved:
+            await self._resolve()
         pools = self._pools
         if len(pools) == 1:
             return pools[0]
@@ -233,6 +280,8 @@ class Channel:
         """Connect every pool; on failure TRANSIENT_FAILURE, then retry after backoff."""
         while not self._closed:
             self._set_state(ChannelConnectivity.CONNECTING)
+            if not self._resolved:
+                await self._resolve()
             try:
                 for pool in self._pools:
                     await pool._acquire()
@@ -367,6 +416,14 @@ def _wants_round_robin(opts: dict[str, Any]) -> bool:
         if "pick_first" in entry:
             return False
     return False
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _tls_name(address: Any, authority: str) -> str | None:

@@ -741,6 +741,8 @@ def _peer(scope: Scope) -> str:
     host, port = client[0], client[1]
     if not port and host.startswith("/"):
         return f"unix:{host}"
-    if ":" in host:
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]  # an IPv4 client of a dual-stack socket: reported as IPv4, as grpcio
+    elif ":" in host:
         return f"ipv6:[{host}]:{port}"
     return f"ipv4:{host}:{port}"

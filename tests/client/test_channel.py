@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -633,3 +634,30 @@ async def test_one_connection_for_many_concurrent_calls(peer: Peer) -> None:
         if peer.impl == "grpcio":
             await asyncio.gather(*(stub.Unary(pb2.EchoRequest()) for i in range(500)))
             assert counts.connections == 1
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+async def test_round_robin_over_every_address_a_name_resolves_to(
+    impl: str, start_peer: StartPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a headless Kubernetes Service resolves to its pods: a name with two addresses. DNS with
+    # several records cannot be made real here, so the loop's resolver answers for "pods.test";
+    # the server (dual-stack) and the connections are real.
+    peer = await start_peer(impl, "h2c", address="[::]:0")
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+
+    async def resolve(host: Any, port: Any, **kwargs: Any) -> Any:
+        if host != "pods.test":
+            return await real(host, port, **kwargs)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+        ]
+
+    monkeypatch.setattr(loop, "getaddrinfo", resolve)
+    target = f"dns:///pods.test:{peer.port}"
+    for option, families in ((("grpc.lb_policy_name", "round_robin"), 2), (None, 1)):
+        stub = peer.stub(target=target, options=[option] if option else None)
+        peers = {(await stub.Unary(pb2.EchoRequest(message="peer"))).message for _ in range(8)}
+        assert len({p.split(":", 1)[0] for p in peers}) == families, peers
