@@ -189,33 +189,25 @@ class InterceptedCall:
         inner = self._inner_now()
         return inner.time_remaining() if inner is not None else None
 
-    async def initial_metadata(self) -> Metadata:
+    async def _ask(self, name: str, default: Any) -> Any:
+        """``name()`` of the real call; of the chain's error if it raised one; else ``default``."""
         inner = await self._inner()
         if inner is not None:
-            return await inner.initial_metadata()  # type: ignore[no-any-return]
+            return await getattr(inner, name)()
         error = await self._chain_error()
-        return error.initial_metadata() if error is not None else _EMPTY
+        return getattr(error, name)() if error is not None else default
+
+    async def initial_metadata(self) -> Metadata:
+        return await self._ask("initial_metadata", _EMPTY)  # type: ignore[no-any-return]
 
     async def trailing_metadata(self) -> Metadata:
-        inner = await self._inner()
-        if inner is not None:
-            return await inner.trailing_metadata()  # type: ignore[no-any-return]
-        error = await self._chain_error()
-        return error.trailing_metadata() if error is not None else _EMPTY
+        return await self._ask("trailing_metadata", _EMPTY)  # type: ignore[no-any-return]
 
     async def code(self) -> StatusCode:
-        inner = await self._inner()
-        if inner is not None:
-            return await inner.code()  # type: ignore[no-any-return]
-        error = await self._chain_error()
-        return error.code() if error is not None else StatusCode.OK
+        return await self._ask("code", StatusCode.OK)  # type: ignore[no-any-return]
 
     async def details(self) -> str | None:
-        inner = await self._inner()
-        if inner is not None:
-            return await inner.details()  # type: ignore[no-any-return]
-        error = await self._chain_error()
-        return error.details() if error is not None else ""
+        return await self._ask("details", "")  # type: ignore[no-any-return]
 
     async def wait_for_connection(self) -> None:
         inner = await self._inner()

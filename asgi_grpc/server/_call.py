@@ -50,7 +50,6 @@ _BODY_END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_bo
 _DEADLINE = "deadline"
 _CLIENT = "client"
 _SHUTDOWN = "shutdown"
-_FLUSH_EVERY = 32  # responses written between yields to the loop (see _write)
 _SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of the writes
 _CANCEL_STATUS = {
     _DEADLINE: (StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
@@ -95,7 +94,6 @@ class ServicerContext:
         "_space_waiter",
         "_task",
         "_trailing_metadata",
-        "_unflushed",
         "_watcher",
     )
 
@@ -130,7 +128,6 @@ class ServicerContext:
         self._abort_called = False
         self._sent_headers = False
         self._body_closed = False
-        self._unflushed = 0
         self._done = False
         self._cancel_reason: str | None = None
         self._callbacks: list[Callable[[ServicerContext], Any]] = []
@@ -477,12 +474,11 @@ class ServicerContext:
         await self._send({"type": "http.response.body", "body": body, "more_body": not last})
         # Only once the server took it: a send cancelled midway leaves the body open.
         self._body_closed = last
-        # A handler that yields messages without ever waiting would otherwise buffer its whole
-        # stream before the server's writer runs: let it send every few messages, so the first
-        # responses leave at once and the client works while the rest are produced.
-        self._unflushed += 1
-        if self._unflushed >= _FLUSH_EVERY:
-            self._unflushed = 0
+        if not last:
+            # Let the server's writer send this message now. A handler that yields messages
+            # without ever waiting would otherwise buffer its whole stream before the first
+            # leaves; and clients (grpcio's, measured) read a steady stream of messages faster
+            # than bursts.
             await asyncio.sleep(0)
 
     async def _end(self, code: StatusCode, details: str | None) -> None:
