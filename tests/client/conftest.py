@@ -140,11 +140,11 @@ async def start_peer(tls: TLS) -> AsyncIterator[StartPeer]:
         for channel in peer.channels:
             try:
                 await asyncio.wait_for(channel.close(), 10)
-            except TimeoutError:  # noqa: PERF203 - teardown, not a hot loop
+            except asyncio.TimeoutError:  # noqa: PERF203 - teardown, not a hot loop
                 pytest.fail(f"channel.close() hung (channel to {peer.impl} {peer.transport})")
         try:
             await asyncio.wait_for(peer.server.stop(None), 10)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             pytest.fail(f"{peer.impl} server.stop(None) hung")
 
 

@@ -384,7 +384,7 @@ async def test_cancelling_a_task_blocked_in_read_cancels_the_call(peer: Peer) ->
     """As in grpc.aio: a read() abandoned by its task (a timeout around it) cancels the RPC."""
     stub = peer.stub()
     call = stub.ServerStream(pb2.EchoRequest(count=100, delay_ms=500))
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the builtin one only from Python 3.11
         await asyncio.wait_for(call.read(), 0.1)
     assert call.cancelled()
     assert await asyncio.wait_for(call.code(), 2) is StatusCode.CANCELLED
