@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ._handlers import HandlerCallDetails, RpcMethodHandler
 
@@ -36,6 +35,3 @@ class AioServerInterceptor(abc.ABC):
         handler_call_details: HandlerCallDetails,
     ) -> RpcMethodHandler | None:
         raise NotImplementedError
-
-
-Interceptor = Any  # ours or grpcio's, sync or async

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import dataclasses
 import json
@@ -21,7 +20,7 @@ from typing import Any, TextIO, TypeVar
 from google.protobuf import json_format, message, message_factory
 
 from .. import aio
-from .._core import StatusCode
+from .._core import ProtocolError, StatusCode, decode_bin
 from .._credentials import ssl_channel_credentials
 from .._errors import EOF
 from ..client import AioRpcError, Channel
@@ -88,8 +87,8 @@ def parse_header(text: str) -> tuple[str, str | bytes]:
         raise CliError(f"header {text!r}: expected 'key: value'")
     if key.endswith("-bin"):
         try:
-            return key, base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
-        except binascii.Error:
+            return key, decode_bin(value.encode("ascii", "replace"))
+        except ProtocolError:
             raise CliError(f"header {key}: a -bin value must be base64") from None
     return key, value
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import inspect
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._core import (
@@ -796,11 +795,3 @@ class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, Respon
 def _retrieve(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def is_async_iterable(value: Any) -> bool:
-    return isinstance(value, AsyncIterable) or inspect.isasyncgen(value)
-
-
-def is_iterable(value: Any) -> bool:
-    return isinstance(value, Iterable)

@@ -24,7 +24,7 @@ from .._core import (
     response_headers,
     trailers,
 )
-from .._handlers import GenericHandlerLike, HandlerCallDetails, method_handlers_generic_handler
+from .._handlers import GenericHandlerLike, HandlerCallDetails
 from . import _guard, _hypercorn
 from ._call import ServicerContext
 from ._config import ServerConfig
@@ -76,13 +76,6 @@ class GrpcApp:
     ) -> None:
         for method, handler in method_handlers.items():
             self._registered[f"/{service_name}/{method}"] = handler
-
-    def add_service(self, service_name: str, method_handlers: Mapping[str, Any]) -> None:
-        """Register ``{method: handler}`` for one service (both lookup paths, like grpcio-tools)."""
-        self.add_generic_rpc_handlers(
-            (method_handlers_generic_handler(service_name, method_handlers),)
-        )
-        self.add_registered_method_handlers(service_name, method_handlers)
 
     @property
     def active_rpcs(self) -> int:

@@ -155,7 +155,7 @@ class ServicerContext:
         try:
             if handler.request_streaming:
                 self._watcher = self._loop.create_task(self._pump())
-                request: Any = self._request_iterator()
+                request: Any = _RequestIterator(self)
             else:
                 request = await self._read_unary_request()
                 self._watcher = self._loop.create_task(self._watch())
@@ -442,9 +442,6 @@ class ServicerContext:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         return self._deserialize(compressed, payload)
-
-    def _request_iterator(self) -> _RequestIterator:
-        return _RequestIterator(self)
 
     # ------------------------------------------------------------------ response side
 
