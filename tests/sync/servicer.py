@@ -89,6 +89,15 @@ class SteeredEcho(SyncEcho):
     def ServerStream(self, request: Any, context: Any) -> Any:
         context.send_initial_metadata((("stream-initial", "yes"),))
         context.set_trailing_metadata((("stream-trailing", "yes"),))
+        # The call may end between two responses: grpcio's server then never asks the generator
+        # for the next one (so the is_active() check below never runs); its end callback does.
+        finished = threading.Event()
+
+        def on_end() -> None:
+            if not finished.is_set():
+                self.events.saw_inactive.set()
+
+        context.add_callback(on_end)
         for i in range(request.count):
             if request.message == "raise" and i == 2:
                 raise RuntimeError("stream broke")
@@ -99,6 +108,7 @@ class SteeredEcho(SyncEcho):
                     return
             self.events.stream_sent += 1
             yield pb2.EchoResponse(index=i, payload=request.payload)
+        finished.set()
 
     def ClientStream(self, request_iterator: Any, context: Any) -> Any:
         count = 0
