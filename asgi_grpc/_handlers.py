@@ -12,8 +12,6 @@ import collections
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
-from ._core import Metadata
-
 Serializer = Callable[[Any], bytes]
 Deserializer = Callable[[bytes], Any]
 
@@ -102,7 +100,7 @@ class HandlerCallDetails(NamedTuple):
     """grpc.HandlerCallDetails: what a generic handler or interceptor sees of an incoming call."""
 
     method: str
-    invocation_metadata: Metadata
+    invocation_metadata: tuple[tuple[str, str | bytes], ...]
 
 
 class GenericRpcHandler(abc.ABC):

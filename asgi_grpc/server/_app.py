@@ -68,7 +68,10 @@ class GrpcApp:
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[GenericHandlerLike]) -> None:
         for handler in generic_rpc_handlers:
             if not callable(getattr(handler, "service", None)):
-                raise TypeError(f"{handler!r} is not a GenericRpcHandler (no service() method)")
+                raise AttributeError(  # grpcio's exception type
+                    f"{handler!r} must conform to grpc.GenericRpcHandler type but does not have "
+                    "a 'service' method"
+                )
             self._generic.append(handler)
 
     def add_registered_method_handlers(
@@ -176,8 +179,9 @@ class GrpcApp:
             handler = self._registered.get(method)
             if handler is not None:
                 return handler
-            return self._lookup_generic(HandlerCallDetails(method, head.metadata))
-        return await self._intercepted(0, HandlerCallDetails(method, head.metadata))
+            return self._lookup_generic(HandlerCallDetails(method, tuple(head.metadata)))
+        # grpcio hands generic handlers and interceptors the metadata as a tuple of pairs.
+        return await self._intercepted(0, HandlerCallDetails(method, tuple(head.metadata)))
 
     def _lookup_any(self, details: Any) -> Any:
         handler = self._registered.get(details.method)
