@@ -194,8 +194,9 @@ class Server:
         reuseport = bool(self.app.config.options.get("grpc.so_reuseport", 1))
         try:
             sock, port = _bind(address, reuseport=reuseport)
-        except OSError as exc:
-            # grpcio's exception type for a port that cannot be bound (in use, not local, ...).
+        except (OSError, ValueError) as exc:
+            # grpcio's exception type for an address that cannot be bound (in use, not local,
+            # not resolvable, not an address).
             raise RuntimeError(f"Failed to bind to address {address}: {exc}") from exc
         self._ports.append((sock, ssl_context))
         return port

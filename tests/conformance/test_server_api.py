@@ -142,7 +142,7 @@ def test_blocking_concurrent_stops_shortest_grace_wins(grpc: ModuleType) -> None
     assert server.wait_for_termination(0) is False
 
 
-# ------------------------------------------------------------------ start / wait_for_termination (25)
+# ------------------------------------------------------------------ start, wait_for_termination
 
 
 async def test_aio_start_without_ports_and_wait_for_termination(grpc: ModuleType) -> None:
@@ -591,6 +591,19 @@ async def test_add_insecure_port_on_a_port_in_use_raises_runtime_error(
             server.add_insecure_port(f"127.0.0.1:{port}")
     finally:
         holder.close()
+        await _stop_all([server])
+
+
+@pytest.mark.parametrize("address", ["nonsense", "203.0.113.7:0"])
+@pytest.mark.parametrize("api", ["aio", "blocking"])
+async def test_add_insecure_port_on_an_address_it_cannot_bind_raises_runtime_error(
+    grpc: ModuleType, api: str, address: str
+) -> None:
+    server = grpc.aio.server() if api == "aio" else _blocking_server(grpc)
+    try:
+        with pytest.raises(RuntimeError):
+            server.add_insecure_port(address)
+    finally:
         await _stop_all([server])
 
 
