@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import collections
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 Serializer = Callable[[Any], bytes]
@@ -96,11 +96,23 @@ def stream_stream_rpc_method_handler(
     )
 
 
+class Metadatum(NamedTuple):
+    """One (key, value) pair of invocation metadata, as grpcio gives them (``.key``, ``.value``)."""
+
+    key: str
+    value: str | bytes
+
+
+def metadata_pairs(metadata: Iterable[tuple[str, str | bytes]]) -> tuple[Metadatum, ...]:
+    """grpcio's shape of invocation metadata: a tuple of (key, value) named pairs."""
+    return tuple(Metadatum(key, value) for key, value in metadata)
+
+
 class HandlerCallDetails(NamedTuple):
     """grpc.HandlerCallDetails: what a generic handler or interceptor sees of an incoming call."""
 
     method: str
-    invocation_metadata: tuple[tuple[str, str | bytes], ...]
+    invocation_metadata: tuple[Metadatum, ...]
 
 
 class GenericRpcHandler(abc.ABC):

@@ -340,6 +340,7 @@ async def test_aio_handler_call_details_metadata_is_a_tuple_of_pairs(grpc: Modul
     assert isinstance(seen.metadata, tuple)
     assert seen.pair_found
     assert all(isinstance(pair, tuple) and len(pair) == 2 for pair in seen.metadata)
+    assert ("k", "v") in [(pair.key, pair.value) for pair in seen.metadata]
 
 
 def test_blocking_handler_call_details_metadata_is_a_tuple_of_pairs(grpc: ModuleType) -> None:
@@ -355,6 +356,7 @@ def test_blocking_handler_call_details_metadata_is_a_tuple_of_pairs(grpc: Module
         server.stop(None)
     assert isinstance(seen.metadata, tuple)
     assert seen.pair_found
+    assert ("k", "v") in [(pair.key, pair.value) for pair in seen.metadata]
 
 
 @pytest.mark.parametrize("kind", ["object", "sync interceptor"])
