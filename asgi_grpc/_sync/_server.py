@@ -99,12 +99,10 @@ class Server(_abc.Server):
         (in-flight RPCs are cancelled at once, as grpcio does)."""
         event = threading.Event()
         with self._lock:
-            if not self._started:
-                self._started = True  # a stopped server cannot be started
-                self._terminated.set()
-        if self._terminated.is_set():
-            # Never started (or already stopped): release the ports and we are done.
-            _loop.run(lambda: self._aio.stop(None))
+            started = self._started
+        if not started or self._terminated.is_set():
+            # Nothing to stop (as grpcio: a server not yet started may still be started; its
+            # ports are released when it is dropped).
             event.set()
             return event
         future = _loop.submit(self._aio.stop(grace))
@@ -131,7 +129,7 @@ class Server(_abc.Server):
         # serving shuts down at once, which also ends wait_for_termination() in other threads.
         terminated = getattr(self, "_terminated", None)
         if terminated is None or terminated.is_set() or not getattr(self, "_started", False):
-            return
+            return  # (an unstarted aio server releases its ports when dropped)
         with contextlib.suppress(Exception):  # the loop may be gone at interpreter exit
             _loop.submit(self._aio.stop(None)).add_done_callback(lambda _: terminated.set())
 

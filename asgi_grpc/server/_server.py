@@ -127,7 +127,8 @@ class Server:
         returns once the server has stopped, and the shortest grace wins (None: cancel at once).
         """
         if not self._started:
-            self._close_ports()
+            # As grpcio: nothing to stop yet; the ports stay bound and start() still serves them
+            # (they are released when the server is dropped, see __del__).
             return
         stopping = self._stopping
         if stopping is None:
@@ -156,6 +157,13 @@ class Server:
         except asyncio.TimeoutError:
             return True
         return False
+
+    def __del__(self) -> None:
+        # A server dropped before it started still holds its listening sockets: release them
+        # (a started server releases them when it stops).
+        if not getattr(self, "_started", True):
+            with contextlib.suppress(Exception):
+                self._close_ports()
 
     # ------------------------------------------------------------------ internals
 

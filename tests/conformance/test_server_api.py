@@ -170,11 +170,35 @@ async def test_aio_start_twice_is_a_no_op(grpc: ModuleType) -> None:
         await server.stop(None)
 
 
-async def test_aio_stop_of_a_server_never_started_returns(grpc: ModuleType) -> None:
+async def test_aio_stop_before_start_changes_nothing_and_start_after_stop_is_refused(
+    grpc: ModuleType,
+) -> None:
     server = grpc.aio.server()
-    server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port("127.0.0.1:0")
     await asyncio.wait_for(server.stop(None), 10)
     await asyncio.wait_for(server.stop(1), 10)
+    await server.start()  # the port is still there, and now serves
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await _aio_call(grpc, f"127.0.0.1:{port}", "Missing")
+    assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    await server.stop(None)
+    with pytest.raises(grpc.aio.UsageError):
+        await server.start()
+
+
+def test_blocking_stop_before_start_changes_nothing(grpc: ModuleType) -> None:
+    server = _blocking_server(grpc)
+    port = server.add_insecure_port("127.0.0.1:0")
+    assert server.stop(None).is_set()
+    server.start()
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            _call(grpc, f"127.0.0.1:{port}", "Missing")
+        assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        assert server.stop(None).wait(10)
+    with pytest.raises(ValueError, match="already"):
+        server.start()
 
 
 def test_blocking_start_without_ports_and_wait_for_termination(grpc: ModuleType) -> None:
