@@ -220,11 +220,13 @@ class Server:
         self._ports.clear()
 
 
-def _bind(address: str, *, reuseport: bool = True) -> tuple[socket.socket, int]:
+def _bind(address: str, *, reuseport: bool = False) -> tuple[socket.socket, int]:
     """A listening socket for a grpcio-style address.
 
-    As grpcio does, TCP sockets get SO_REUSEPORT where the platform has it (unless ``reuseport``
-    is false: ``("grpc.so_reuseport", 0)``), so several processes can serve one port."""
+    ``reuseport`` sets SO_REUSEPORT (where the platform has it) on TCP sockets: the Server does,
+    as grpcio does unless ``("grpc.so_reuseport", 0)``, so several processes can serve one port.
+    ``asgi-grpc serve`` does not: it binds once and hands the socket to its workers, and a port
+    that another server holds must stay an error there."""
     if address.startswith("unix:"):
         path = address[len("unix:") :]
         if path.startswith("//"):
