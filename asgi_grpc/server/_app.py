@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -31,6 +32,8 @@ from ._config import ServerConfig
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
 
 T = TypeVar("T")
+
+logger = logging.getLogger("asgi_grpc.server")
 
 
 class GrpcApp:
@@ -147,7 +150,14 @@ class GrpcApp:
                 f"Compression algorithm '{head.encoding}' is not supported",
             )
             return
-        handler = await self._lookup(method, head)
+        try:
+            handler = await self._lookup(method, head)
+        except Exception as exc:
+            # A generic handler's service() or an interceptor raised: the call ends UNKNOWN, as
+            # in grpcio (not an HTTP 500).
+            logger.exception("Exception servicing handler for %s", method)
+            await _reject(scope, send, StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+            return
         if handler is None:
             await _reject(scope, send, StatusCode.UNIMPLEMENTED, "Method not found!")
             return

@@ -392,6 +392,57 @@ async def test_aio_server_refuses_interceptors_that_are_not_aio_interceptors(
         grpc.aio.server(interceptors=[interceptor])
 
 
+def _raising_generic_handler(grpc: ModuleType) -> Any:
+    class Raising(grpc.GenericRpcHandler):  # type: ignore[misc, name-defined]
+        def service(self, details: Any) -> Any:
+            raise KeyError("lookup")
+
+    return Raising()
+
+
+@pytest.mark.parametrize("where", ["interceptor", "generic handler"])
+async def test_aio_lookup_that_raises_ends_the_call_unknown(grpc: ModuleType, where: str) -> None:
+    class Raising(grpc.aio.ServerInterceptor):  # type: ignore[misc, name-defined]
+        async def intercept_service(self, continuation: Any, details: Any) -> Any:
+            raise KeyError("lookup")
+
+    if where == "interceptor":
+        server = grpc.aio.server(interceptors=[Raising()])
+    else:
+        server = grpc.aio.server(handlers=[_raising_generic_handler(grpc)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await _aio_call(grpc, f"127.0.0.1:{port}", "Any")
+        assert info.value.code() is grpc.StatusCode.UNKNOWN
+        assert info.value.details() == "Unexpected <class 'KeyError'>: 'lookup'"
+    finally:
+        await server.stop(None)
+
+
+@pytest.mark.parametrize("where", ["interceptor", "generic handler", "not an interceptor"])
+def test_blocking_lookup_that_raises_ends_the_call_unknown(grpc: ModuleType, where: str) -> None:
+    class Raising(grpc.ServerInterceptor):  # type: ignore[misc, name-defined]
+        def intercept_service(self, continuation: Any, details: Any) -> Any:
+            raise KeyError("lookup")
+
+    if where == "generic handler":
+        server = _blocking_server(grpc, handlers=[_raising_generic_handler(grpc)])
+    else:
+        # grpc.server takes any object as an interceptor; calling it fails each call.
+        interceptor = Raising() if where == "interceptor" else object()
+        server = _blocking_server(grpc, interceptors=[interceptor])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            _call(grpc, f"127.0.0.1:{port}", "Any")
+        assert info.value.code() is grpc.StatusCode.UNKNOWN
+    finally:
+        server.stop(None)
+
+
 # ------------------------------------------------------------------ wrap_server_method_handler (20)
 
 
