@@ -108,11 +108,25 @@ def metadata_pairs(metadata: Iterable[tuple[str, str | bytes]]) -> tuple[Metadat
     return tuple(Metadatum(key, value) for key, value in metadata)
 
 
-class HandlerCallDetails(NamedTuple):
-    """grpc.HandlerCallDetails: what a generic handler or interceptor sees of an incoming call."""
+class HandlerCallDetails(abc.ABC):
+    """grpc.HandlerCallDetails: what a generic handler or interceptor sees of an incoming call.
+
+    An abstract base as in grpcio, so that users can subclass it (tests that call a generic
+    handler directly do); the server hands out :class:`CallDetails`.
+    """
 
     method: str
     invocation_metadata: tuple[Metadatum, ...]
+
+
+class CallDetails(NamedTuple):
+    """The server's HandlerCallDetails (registered as one; a NamedTuple cannot subclass an ABC)."""
+
+    method: str
+    invocation_metadata: tuple[Metadatum, ...]
+
+
+HandlerCallDetails.register(CallDetails)
 
 
 class GenericRpcHandler(abc.ABC):

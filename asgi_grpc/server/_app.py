@@ -25,7 +25,7 @@ from .._core import (
     response_headers,
     trailers,
 )
-from .._handlers import GenericHandlerLike, HandlerCallDetails, metadata_pairs
+from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from . import _guard, _hypercorn
 from ._call import ServicerContext
 from ._config import ServerConfig
@@ -189,9 +189,9 @@ class GrpcApp:
             handler = self._registered.get(method)
             if handler is not None:
                 return handler
-            return self._lookup_generic(HandlerCallDetails(method, metadata_pairs(head.metadata)))
+            return self._lookup_generic(CallDetails(method, metadata_pairs(head.metadata)))
         # grpcio hands generic handlers and interceptors the metadata as a tuple of pairs.
-        return await self._intercepted(0, HandlerCallDetails(method, metadata_pairs(head.metadata)))
+        return await self._intercepted(0, CallDetails(method, metadata_pairs(head.metadata)))
 
     def _lookup_any(self, details: Any) -> Any:
         handler = self._registered.get(details.method)

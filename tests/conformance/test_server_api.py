@@ -443,6 +443,40 @@ def test_blocking_lookup_that_raises_ends_the_call_unknown(grpc: ModuleType, whe
         server.stop(None)
 
 
+def test_handler_call_details_can_be_subclassed_to_query_a_generic_handler(
+    grpc: ModuleType,
+) -> None:
+    class Details(grpc.HandlerCallDetails):  # type: ignore[misc, name-defined]
+        def __init__(self, name: str) -> None:
+            self.method = method(name)
+            self.invocation_metadata = (("k", "v"),)
+
+    echo = unary_unary(grpc, _echo)
+    generic = generic_handler(grpc, {"Echo": echo})
+    assert generic.service(Details("Echo")) is echo
+    assert generic.service(Details("Other")) is None
+
+
+def test_blocking_interceptors_get_handler_call_details(grpc: ModuleType) -> None:
+    seen: list[Any] = []
+
+    class Recording(grpc.ServerInterceptor):  # type: ignore[misc, name-defined]
+        def intercept_service(self, continuation: Any, details: Any) -> Any:
+            seen.append(details)
+            return continuation(details)
+
+    server = _blocking_server(grpc, interceptors=[Recording()])
+    server.add_generic_rpc_handlers([generic_handler(grpc, {"Echo": unary_unary(grpc, _echo)})])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        assert _call(grpc, f"127.0.0.1:{port}", "Echo") == b"x"
+    finally:
+        server.stop(None)
+    assert isinstance(seen[0], grpc.HandlerCallDetails)
+    assert seen[0].method == method("Echo")
+
+
 # ------------------------------------------------------------------ wrap_server_method_handler (20)
 
 
