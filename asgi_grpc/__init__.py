@@ -3,6 +3,8 @@
 ``import asgi_grpc as grpc`` gives grpcio's names; ``asgi_grpc.aio`` mirrors ``grpc.aio``.
 """
 
+import logging
+
 from . import aio
 from ._connectivity import ChannelConnectivity
 from ._core import Compression, StatusCode
@@ -61,6 +63,11 @@ from ._sync import (
 )
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where records go (as grpcio does for "grpc"): without
+# this, Python's last-resort handler would print warnings to stderr in apps that never configured
+# logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AuthMetadataContext",

@@ -8,17 +8,21 @@ Generated code imports whichever ``grpc`` the user has, so a server must accept 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+import collections
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
-
-from ._core import Metadata
 
 Serializer = Callable[[Any], bytes]
 Deserializer = Callable[[bytes], Any]
 
 
-class RpcMethodHandler(NamedTuple):
-    """grpc.RpcMethodHandler: how to run one method; exactly one behaviour field is set."""
+class RpcMethodHandler(abc.ABC):
+    """grpc.RpcMethodHandler: how to run one method.
+
+    An abstract base with no abstract methods, as in grpcio: servers read the attributes below
+    from any object (a subclass that sets them in its ``__init__``, grpcio's own handlers, or a
+    plain object), and exactly one of the four behaviours is set.
+    """
 
     request_streaming: bool
     response_streaming: bool
@@ -30,12 +34,34 @@ class RpcMethodHandler(NamedTuple):
     stream_stream: Callable[..., Any] | None
 
 
+_Fields = collections.namedtuple(
+    "_Fields",
+    (
+        "request_streaming",
+        "response_streaming",
+        "request_deserializer",
+        "response_serializer",
+        "unary_unary",
+        "unary_stream",
+        "stream_unary",
+        "stream_stream",
+    ),
+)
+
+
+class _RpcMethodHandler(_Fields, RpcMethodHandler):
+    """What the ``*_rpc_method_handler`` factories return: a namedtuple, so that interceptors
+    can ``handler._replace(unary_unary=wrapped)`` as they do with grpcio's."""
+
+    __slots__ = ()
+
+
 def unary_unary_rpc_method_handler(
     behavior: Callable[..., Any],
     request_deserializer: Deserializer | None = None,
     response_serializer: Serializer | None = None,
 ) -> RpcMethodHandler:
-    return RpcMethodHandler(
+    return _RpcMethodHandler(
         False, False, request_deserializer, response_serializer, behavior, None, None, None
     )
 
@@ -45,7 +71,7 @@ def unary_stream_rpc_method_handler(
     request_deserializer: Deserializer | None = None,
     response_serializer: Serializer | None = None,
 ) -> RpcMethodHandler:
-    return RpcMethodHandler(
+    return _RpcMethodHandler(
         False, True, request_deserializer, response_serializer, None, behavior, None, None
     )
 
@@ -55,7 +81,7 @@ def stream_unary_rpc_method_handler(
     request_deserializer: Deserializer | None = None,
     response_serializer: Serializer | None = None,
 ) -> RpcMethodHandler:
-    return RpcMethodHandler(
+    return _RpcMethodHandler(
         True, False, request_deserializer, response_serializer, None, None, behavior, None
     )
 
@@ -65,16 +91,42 @@ def stream_stream_rpc_method_handler(
     request_deserializer: Deserializer | None = None,
     response_serializer: Serializer | None = None,
 ) -> RpcMethodHandler:
-    return RpcMethodHandler(
+    return _RpcMethodHandler(
         True, True, request_deserializer, response_serializer, None, None, None, behavior
     )
 
 
-class HandlerCallDetails(NamedTuple):
-    """grpc.HandlerCallDetails: what a generic handler or interceptor sees of an incoming call."""
+class Metadatum(NamedTuple):
+    """One (key, value) pair of invocation metadata, as grpcio gives them (``.key``, ``.value``)."""
+
+    key: str
+    value: str | bytes
+
+
+def metadata_pairs(metadata: Iterable[tuple[str, str | bytes]]) -> tuple[Metadatum, ...]:
+    """grpcio's shape of invocation metadata: a tuple of (key, value) named pairs."""
+    return tuple(Metadatum(key, value) for key, value in metadata)
+
+
+class HandlerCallDetails(abc.ABC):
+    """grpc.HandlerCallDetails: what a generic handler or interceptor sees of an incoming call.
+
+    An abstract base as in grpcio, so that users can subclass it (tests that call a generic
+    handler directly do); the server hands out :class:`CallDetails`.
+    """
 
     method: str
-    invocation_metadata: Metadata
+    invocation_metadata: tuple[Metadatum, ...]
+
+
+class CallDetails(NamedTuple):
+    """The server's HandlerCallDetails (registered as one; a NamedTuple cannot subclass an ABC)."""
+
+    method: str
+    invocation_metadata: tuple[Metadatum, ...]
+
+
+HandlerCallDetails.register(CallDetails)
 
 
 class GenericRpcHandler(abc.ABC):

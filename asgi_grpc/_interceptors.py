@@ -1,8 +1,9 @@
 """Server interceptors: grpc.ServerInterceptor (sync) and grpc.aio.ServerInterceptor (async).
 
-A server accepts both, ours or grpcio's: an interceptor whose ``intercept_service`` is a
-coroutine function gets an async continuation (grpc.aio style), any other gets a plain one
-(grpc style). Method lookup itself never blocks, so both run on the event loop.
+``grpc.aio.server`` takes grpc.aio interceptors only (ours or grpcio's; ValueError otherwise, as
+grpcio), ``grpc.server`` grpc ones; the ASGI app runs both: an interceptor whose
+``intercept_service`` is a coroutine function gets an async continuation (grpc.aio style), any
+other gets a plain one (grpc style). Method lookup itself never blocks, so both run on the loop.
 """
 
 from __future__ import annotations

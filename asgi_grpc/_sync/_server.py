@@ -8,6 +8,7 @@ blocking lifecycle: ``start()`` returns once the ports listen, ``stop(grace)`` r
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -20,6 +21,23 @@ from ..server._server import Server as AioServer
 from . import _abc, _loop
 
 _abc.ServicerContext.register(_SyncContext)
+
+
+class _AioServer(AioServer):
+    """The aio server under a grpc.Server: it takes grpc (sync) server interceptors too."""
+
+    @staticmethod
+    def _check_interceptors(interceptors: Sequence[Any]) -> None:
+        pass
+
+
+def _check_generic_handlers(handlers: Iterable[Any]) -> None:
+    for handler in handlers:
+        if getattr(handler, "service", None) is None:
+            raise AttributeError(
+                f"{handler!r} must conform to grpc.GenericRpcHandler type but does not have a "
+                "'service' method"
+            )
 
 
 class Server(_abc.Server):
@@ -35,13 +53,8 @@ class Server(_abc.Server):
         compression: Compression | None = None,
     ) -> None:
         handlers = list(handlers or ())
-        for handler in handlers:
-            if not callable(getattr(handler, "service", None)):
-                raise AttributeError(
-                    f'"{handler}" must conform to grpc.GenericRpcHandler type but does not have '
-                    '"service" method!'
-                )
-        self._aio = AioServer(
+        _check_generic_handlers(handlers)
+        self._aio = _AioServer(
             thread_pool, handlers, interceptors, options, maximum_concurrent_rpcs, compression
         )
         self._lock = threading.Lock()
@@ -56,6 +69,8 @@ class Server(_abc.Server):
         return self._aio.app
 
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
+        generic_rpc_handlers = list(generic_rpc_handlers)
+        _check_generic_handlers(generic_rpc_handlers)
         self._aio.add_generic_rpc_handlers(generic_rpc_handlers)
 
     def add_registered_method_handlers(self, service_name: str, method_handlers: Any) -> None:
@@ -84,12 +99,10 @@ class Server(_abc.Server):
         (in-flight RPCs are cancelled at once, as grpcio does)."""
         event = threading.Event()
         with self._lock:
-            if not self._started:
-                self._started = True  # a stopped server cannot be started
-                self._terminated.set()
-        if self._terminated.is_set():
-            # Never started (or already stopped): release the ports and we are done.
-            _loop.run(lambda: self._aio.stop(None))
+            started = self._started
+        if not started or self._terminated.is_set():
+            # Nothing to stop (as grpcio: a server not yet started may still be started; its
+            # ports are released when it is dropped).
             event.set()
             return event
         future = _loop.submit(self._aio.stop(grace))
@@ -110,6 +123,15 @@ class Server(_abc.Server):
     async def _close_at_exit(self) -> None:
         await self._aio.stop(0)
         self._terminated.set()
+
+    def __del__(self) -> None:
+        # As grpcio's: a server that is garbage collected (or whose __del__ is called) while
+        # serving shuts down at once, which also ends wait_for_termination() in other threads.
+        terminated = getattr(self, "_terminated", None)
+        if terminated is None or terminated.is_set() or not getattr(self, "_started", False):
+            return  # (an unstarted aio server releases its ports when dropped)
+        with contextlib.suppress(Exception):  # the loop may be gone at interpreter exit
+            _loop.submit(self._aio.stop(None)).add_done_callback(lambda _: terminated.set())
 
 
 def server(

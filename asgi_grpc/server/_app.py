@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -24,13 +25,15 @@ from .._core import (
     response_headers,
     trailers,
 )
-from .._handlers import GenericHandlerLike, HandlerCallDetails
+from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from . import _guard, _hypercorn
 from ._call import ServicerContext
 from ._config import ServerConfig
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
 
 T = TypeVar("T")
+
+logger = logging.getLogger("asgi_grpc.server")
 
 
 class GrpcApp:
@@ -68,7 +71,10 @@ class GrpcApp:
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[GenericHandlerLike]) -> None:
         for handler in generic_rpc_handlers:
             if not callable(getattr(handler, "service", None)):
-                raise TypeError(f"{handler!r} is not a GenericRpcHandler (no service() method)")
+                raise AttributeError(  # grpcio's exception type
+                    f"{handler!r} must conform to grpc.GenericRpcHandler type but does not have "
+                    "a 'service' method"
+                )
             self._generic.append(handler)
 
     def add_registered_method_handlers(
@@ -144,7 +150,14 @@ class GrpcApp:
                 f"Compression algorithm '{head.encoding}' is not supported",
             )
             return
-        handler = await self._lookup(method, head)
+        try:
+            handler = await self._lookup(method, head)
+        except Exception as exc:
+            # A generic handler's service() or an interceptor raised: the call ends UNKNOWN, as
+            # in grpcio (not an HTTP 500).
+            logger.exception("Exception servicing handler for %s", method)
+            await _reject(scope, send, StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+            return
         if handler is None:
             await _reject(scope, send, StatusCode.UNIMPLEMENTED, "Method not found!")
             return
@@ -176,8 +189,9 @@ class GrpcApp:
             handler = self._registered.get(method)
             if handler is not None:
                 return handler
-            return self._lookup_generic(HandlerCallDetails(method, head.metadata))
-        return await self._intercepted(0, HandlerCallDetails(method, head.metadata))
+            return self._lookup_generic(CallDetails(method, metadata_pairs(head.metadata)))
+        # grpcio hands generic handlers and interceptors the metadata as a tuple of pairs.
+        return await self._intercepted(0, CallDetails(method, metadata_pairs(head.metadata)))
 
     def _lookup_any(self, details: Any) -> Any:
         handler = self._registered.get(details.method)

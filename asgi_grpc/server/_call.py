@@ -256,16 +256,35 @@ class ServicerContext:
         slots = threading.Semaphore(_SYNC_STREAM_BUFFER)
         stop = threading.Event()
 
+        def send(response: Any) -> bool:
+            while not slots.acquire(timeout=0.1):
+                if stop.is_set():
+                    return False
+            if stop.is_set():
+                return False
+            loop.call_soon_threadsafe(put, (True, response))
+            return True
+
+        def send_response(response: Any) -> None:
+            # grpcio's experimental_non_blocking callback: None ends the call (with the status
+            # set on the context, OK by default).
+            if response is None:
+                loop.call_soon_threadsafe(put, (False, None))
+            else:
+                send(response)
+
+        non_blocking = getattr(behavior, "experimental_non_blocking", False)
+
         def produce() -> None:
             try:
+                if non_blocking:
+                    # Returns at once; responses come through send_response from any thread.
+                    behavior(request, _SyncContext(self), send_response)
+                    return
                 responses = behavior(request, _SyncContext(self))
                 for response in responses if responses is not None else ():
-                    while not slots.acquire(timeout=0.1):
-                        if stop.is_set():
-                            return
-                    if stop.is_set():
+                    if not send(response):
                         return
-                    loop.call_soon_threadsafe(put, (True, response))
             except BaseException as exc:  # handed to the loop, raised there
                 loop.call_soon_threadsafe(put, (False, exc))
             else:

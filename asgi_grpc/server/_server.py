@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -17,10 +18,14 @@ from hypercorn.utils import wrap_app
 
 from .._core import Compression
 from .._credentials import AUTH_CONTEXT_KEY, ServerCredentials, auth_context
+from .._errors import UsageError
 from .._handlers import GenericHandlerLike
+from .._interceptors import AioServerInterceptor
 from . import _hypercorn
 from ._app import GrpcApp
 from ._config import ChannelArgument, ServerConfig
+
+logger = logging.getLogger("asgi_grpc.server")
 
 
 class Server:
@@ -35,6 +40,7 @@ class Server:
         maximum_concurrent_rpcs: int | None = None,
         compression: Compression | None = None,
     ) -> None:
+        self._check_interceptors(interceptors or ())
         config = ServerConfig.from_options(
             options,
             maximum_concurrent_rpcs=maximum_concurrent_rpcs,
@@ -47,7 +53,8 @@ class Server:
         self._connections: set[asyncio.Task[None]] = set()
         self._context: Any = None
         self._started = False
-        self._stopping: asyncio.Task[None] | None = None
+        # Set by the first stop() of a started server; every later stop() joins it.
+        self._stopping: asyncio.Future[None] | None = None
         self._terminated: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ grpc.aio.Server
@@ -56,6 +63,11 @@ class Server:
         self.app.add_generic_rpc_handlers(generic_rpc_handlers)
 
     def add_registered_method_handlers(self, service_name: str, method_handlers: Any) -> None:
+        if self._started:
+            # grpcio logs this and ignores the handlers (generated add_XServicer_to_server also
+            # adds a generic handler, which still serves the methods).
+            logger.warning("Cannot register method handlers once server has started")
+            return
         self.app.add_registered_method_handlers(service_name, method_handlers)
 
     def add_insecure_port(self, address: str) -> int:
@@ -67,10 +79,13 @@ class Server:
         return self._add_port(address, server_credentials.ssl_context())
 
     async def start(self) -> None:
+        """Start serving on the ports added so far (none is fine, as in grpcio).
+
+        Starting a running server again does nothing; a stopped server cannot be restarted."""
+        if self._stopping is not None:
+            raise UsageError("Server not in ready state")
         if self._started:
-            raise RuntimeError("the server has already been started")
-        if not self._ports:
-            raise RuntimeError("add a port (add_insecure_port / add_secure_port) before start()")
+            return
         self._started = True
         config = _hypercorn.grpc_config()
         app = wrap_app(cast(Any, self.app), config.wsgi_max_body_size, "asgi")
@@ -108,73 +123,89 @@ class Server:
     async def stop(self, grace: float | None) -> None:
         """Refuse new RPCs, give in-flight ones ``grace`` seconds, then cancel what is left.
 
-        Concurrent calls share one shutdown: a later call with a shorter grace shortens it.
+        As in grpcio, any number of stop() calls may run at once: they share one shutdown, each
+        returns once the server has stopped, and the shortest grace wins (None: cancel at once).
         """
         if not self._started:
-            self._close_ports()
+            # As grpcio: nothing to stop yet; the ports stay bound and start() still serves them
+            # (they are released when the server is dropped, see __del__).
             return
-        if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._shutdown(grace))
-        elif grace is None or grace < (self._grace or 0):
-            self._grace = grace
-            self._grace_changed.set()
-        await asyncio.shield(self._stopping)
+        stopping = self._stopping
+        if stopping is None:
+            # Everything that must happen once is done here, before the first await, so a
+            # concurrent stop() always finds the shutdown under way.
+            for server in self._servers:
+                server.close()  # no new connections
+            stopping = self._stopping = asyncio.ensure_future(self._drain())
+        if grace is None:
+            await self._cancel_in_flight()
+        else:
+            try:
+                await asyncio.wait_for(asyncio.shield(stopping), grace)
+            except asyncio.TimeoutError:
+                await self._cancel_in_flight()
+        await asyncio.shield(stopping)
 
     async def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped; True if ``timeout`` ran out first (as in grpcio)."""
         if self._terminated is None:
             self._terminated = asyncio.Event()
+        if self._terminated.is_set():
+            return False
         try:
             await asyncio.wait_for(self._terminated.wait(), timeout)
         except asyncio.TimeoutError:
             return True
         return False
 
+    def __del__(self) -> None:
+        # A server dropped before it started still holds its listening sockets: release them
+        # (a started server releases them when it stops).
+        if not getattr(self, "_started", True):
+            with contextlib.suppress(Exception):
+                self._close_ports()
+
     # ------------------------------------------------------------------ internals
 
-    _grace: float | None = None
-    _grace_changed: asyncio.Event
-
-    async def _shutdown(self, grace: float | None) -> None:
-        self._grace = grace
-        self._grace_changed = asyncio.Event()
-        # Stop accepting connections; existing ones send GOAWAY and refuse new streams.
-        await self._context.terminated.set()
-        for server in self._servers:
-            server.close()
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        while self._connections:
-            remaining = None if self._grace is None else self._grace - (loop.time() - start)
-            if remaining is not None and remaining <= 0:
-                break
-            if self._grace is None:
-                break
-            waiter = asyncio.ensure_future(self._grace_changed.wait())
-            done, _ = await asyncio.wait(
-                [*self._connections, waiter], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+    @staticmethod
+    def _check_interceptors(interceptors: Sequence[Any]) -> None:
+        """grpc.aio takes grpc.aio.ServerInterceptors only (ours or grpcio's): ValueError."""
+        invalid = [item for item in interceptors if not _is_aio_interceptor(item)]
+        if invalid:
+            raise ValueError(
+                f"Interceptor must be ServerInterceptor, the following are invalid: {invalid}"
             )
-            waiter.cancel()
-            self._grace_changed.clear()
-            if not self._connections or (done == set() and remaining is not None):
-                break
-        await self.app.cancel_all()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+
+    async def _drain(self) -> None:
+        """The shutdown: GOAWAY on every connection, wait for them to end (stop() cancels the
+        calls once the shortest grace has passed), then release the ports."""
+        await self._context.terminated.set()
+        while self._connections:
+            await asyncio.wait(list(self._connections))
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         self._close_ports()
-        assert self._terminated is not None
+        if self._terminated is None:
+            self._terminated = asyncio.Event()
         self._terminated.set()
+
+    async def _cancel_in_flight(self) -> None:
+        """Grace is over: cancel every call (they end UNAVAILABLE), then every connection."""
+        await self.app.cancel_all()
+        for task in list(self._connections):
+            task.cancel()
 
     def _add_port(self, address: str, ssl_context: ssl.SSLContext | None) -> int:
         if self._started:
             raise RuntimeError("ports must be added before the server starts")
-        sock, port = _bind(address)
+        reuseport = bool(self.app.config.options.get("grpc.so_reuseport", 1))
+        try:
+            sock, port = _bind(address, reuseport=reuseport)
+        except (OSError, ValueError) as exc:
+            # grpcio's exception type for an address that cannot be bound (in use, not local,
+            # not resolvable, not an address).
+            raise RuntimeError(f"Failed to bind to address {address}: {exc}") from exc
         self._ports.append((sock, ssl_context))
         return port
 
@@ -189,8 +220,13 @@ class Server:
         self._ports.clear()
 
 
-def _bind(address: str) -> tuple[socket.socket, int]:
-    """A listening socket for a grpcio-style address."""
+def _bind(address: str, *, reuseport: bool = False) -> tuple[socket.socket, int]:
+    """A listening socket for a grpcio-style address.
+
+    ``reuseport`` sets SO_REUSEPORT (where the platform has it) on TCP sockets: the Server does,
+    as grpcio does unless ``("grpc.so_reuseport", 0)``, so several processes can serve one port.
+    ``asgi-grpc serve`` does not: it binds once and hands the socket to its workers, and a port
+    that another server holds must stay an error there."""
     if address.startswith("unix:"):
         path = address[len("unix:") :]
         if path.startswith("//"):
@@ -214,14 +250,30 @@ def _bind(address: str) -> tuple[socket.socket, int]:
     )
     family, kind, proto, _, sockaddr = infos[0]
     sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if family == socket.AF_INET6 and host == "::":
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(sockaddr)
-    sock.listen(1024)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuseport and hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(sockaddr)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
     sock.setblocking(False)
     return sock, sock.getsockname()[1]
+
+
+def _is_aio_interceptor(interceptor: Any) -> bool:
+    if isinstance(interceptor, AioServerInterceptor):
+        return True
+    # grpcio's own grpc.aio.ServerInterceptor, without importing grpcio.
+    return any(
+        cls.__name__ == "ServerInterceptor" and cls.__module__ == "grpc.aio._interceptor"
+        for cls in type(interceptor).__mro__
+    )
 
 
 def server(
