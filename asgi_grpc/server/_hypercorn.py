@@ -47,6 +47,7 @@ import asyncio
 import binascii
 import contextlib
 from collections import deque
+from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
@@ -74,10 +75,14 @@ from hypercorn.protocol.events import (
 )
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from ._hypercorn_h2 import GrpcH2Connection
+from ._hypercorn_h11 import GrpcH11Protocol
+from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
 from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, GrpcHTTPStream, TrailersOnly
 
 __all__ = [
@@ -86,6 +91,7 @@ __all__ = [
     "grpc_config",
     "install",
     "is_installed",
+    "options_to_settings",
 ]
 
 _SUPPORTED = "0.18."
@@ -112,9 +118,31 @@ _DRAIN_PING_TIMEOUT = 1.0
 
 _DRAIN_NONE, _DRAIN_ANNOUNCED, _DRAIN_FINAL = 0, 1, 2
 
+# Frames the read loop makes the server send (SETTINGS and PING acks, RST_STREAMs, WINDOW_UPDATEs)
+# wait for the writer; once this many bytes of them wait (the client is not reading), the read loop
+# waits too, so a client cannot grow them without bound (grpc-core: max_pending_induced_frames).
+_MAX_PENDING = 256 * 1024
 
-def _goaway(last_stream_id: int) -> bytes:
-    return bytes(GoAwayFrame(0, last_stream_id=last_stream_id, error_code=0).serialize())
+# Keepalive enforcement (grpc-core's defaults, see PingPolicy) and the rapid-reset budget.
+DEFAULT_MIN_PING_INTERVAL = 300.0
+DEFAULT_MAX_PING_STRIKES = 2
+DEFAULT_RESET_BURST = 1000
+DEFAULT_RESET_RATE = 200.0
+
+_REFUSED_GRPC = [
+    (b":status", b"200"),
+    (b"content-type", b"application/grpc"),
+    (b"grpc-status", b"8"),  # RESOURCE_EXHAUSTED, as grpc-core answers oversized metadata
+    (b"grpc-message", b"request metadata is larger than the server's limit"),
+]
+_REFUSED_HTTP = [(b":status", b"431")]
+
+
+def _goaway(last_stream_id: int, error_code: int = 0, debug: bytes = b"") -> bytes:
+    frame = GoAwayFrame(
+        0, last_stream_id=last_stream_id, error_code=error_code, additional_data=debug
+    )
+    return bytes(frame.serialize())
 
 
 class _Outbound:
@@ -180,8 +208,10 @@ class GrpcH2Protocol(H2Protocol):
         config: Config = self.config
         # Our own headers are built by Hypercorn (lower-cased and validated there), so h2 need
         # not validate and normalise them again on every HEADERS frame.
-        self.connection = h2.connection.H2Connection(
-            config=h2.config.H2Configuration(
+        max_header_list = int(config.h2_max_header_list_size)
+        self._max_header_list = max_header_list
+        self.connection: GrpcH2Connection = GrpcH2Connection(
+            h2.config.H2Configuration(
                 client_side=False,
                 header_encoding=None,
                 validate_outbound_headers=False,
@@ -191,7 +221,8 @@ class GrpcH2Protocol(H2Protocol):
                 # grpcio's server accepts it. gRPC parsing validates what it uses (content type,
                 # te, timeout, metadata), and _create_stream checks the pseudo-headers itself.
                 validate_inbound_headers=False,
-            )
+            ),
+            max_header_list,
         )
         max_streams = int(config.h2_max_concurrent_streams)
         stream_window = min(
@@ -213,7 +244,7 @@ class GrpcH2Protocol(H2Protocol):
             client=False,
             initial_values={
                 codes.MAX_CONCURRENT_STREAMS: max_streams,
-                codes.MAX_HEADER_LIST_SIZE: int(config.h2_max_header_list_size),
+                codes.MAX_HEADER_LIST_SIZE: max_header_list,
                 codes.ENABLE_CONNECT_PROTOCOL: 1,
                 codes.INITIAL_WINDOW_SIZE: stream_window,
                 codes.MAX_FRAME_SIZE: frame_size,
@@ -233,6 +264,17 @@ class GrpcH2Protocol(H2Protocol):
         self._last_stream_id = _GOAWAY_ALL
         self._final_goaway_sent = False
         self._terminated_waiter: asyncio.Future[Any] | None = None
+        self._written = asyncio.Event()  # the writer has written what was pending
+        self._pings = PingPolicy(
+            float(getattr(config, "h2_min_ping_interval_without_data", DEFAULT_MIN_PING_INTERVAL)),
+            int(getattr(config, "h2_max_ping_strikes", DEFAULT_MAX_PING_STRIKES)),
+            bool(getattr(config, "h2_keepalive_permit_without_calls", False)),
+        )
+        self._resets = ResetBudget(
+            int(getattr(config, "h2_max_reset_burst", DEFAULT_RESET_BURST)),
+            float(getattr(config, "h2_reset_rate", DEFAULT_RESET_RATE)),
+        )
+        self._refused = 0  # streams h2 refused over the stream limit, counted so far
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -295,20 +337,49 @@ class GrpcH2Protocol(H2Protocol):
                 return
             try:
                 events = self.connection.receive_data(event.data)
-            except h2.exceptions.ProtocolError:
+            except h2.exceptions.ProtocolError as error:
                 # h2 has queued a GOAWAY with the error; send it, then close.
-                self._pull()
-                await self._write_pending()
-                await self.send(Closed())
-            else:
-                await self._handle_events(events)
+                await self._abort(None, str(error).encode("latin-1", "replace")[:256])
+                return
+            refused = self.connection.refused_streams
+            if refused != self._refused:
+                count, self._refused = refused - self._refused, refused
+                if not self._resets.spend(self._loop.time(), count):
+                    await self._abort(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_resets")
+                    return
+            await self._handle_events(events)
+            if self._pending and sum(map(len, self._pending)) > _MAX_PENDING:
+                # The client sends faster than it reads what it provokes: stop reading from it
+                # until the writer has caught up (TCP then slows the client down).
+                self._written.clear()
+                self._wake.set()
+                await self._written.wait()
         elif isinstance(event, Closed):
             await self._on_closed()
+
+    async def _abort(self, error_code: int | None, debug: bytes) -> None:
+        """End the connection with GOAWAY(``error_code``, the last stream id) and close.
+
+        ``error_code`` None: h2 has already queued the GOAWAY (it raised a ProtocolError).
+        """
+        if self.closed:
+            return
+        self._pull()
+        if error_code is not None:
+            self._pending.append(
+                _goaway(self.connection.highest_inbound_stream_id, error_code, debug)
+            )
+        self._final_goaway_sent = True
+        with contextlib.suppress(Exception):
+            # Bounded: a client that does not read would otherwise keep us here.
+            await asyncio.wait_for(self._write_pending(), _DRAIN_PING_TIMEOUT)
+        await self.send(Closed())
 
     async def _on_closed(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self._written.set()
         for timer in (self._idle_timer, self._drain_timer):
             if timer is not None:
                 timer.cancel()
@@ -364,6 +435,7 @@ class GrpcH2Protocol(H2Protocol):
             self._pull()
             if self._pending:
                 await self._write_pending()  # drains above the transport's high-water mark
+            self._written.set()
             if self._drain == _DRAIN_FINAL and not self.streams and not self._out:
                 await self._on_closed()
                 await self.send(Closed())
@@ -388,6 +460,7 @@ class GrpcH2Protocol(H2Protocol):
                         break
                     n = min(out.size, window, connection.max_outbound_frame_size, budget)
                     budget -= n
+                    self._pings.reset()
                     data = out.take(n)
                     if not out.size and out.ended and out.trailers is None:
                         connection.send_data(stream_id, data, end_stream=True)
@@ -407,11 +480,25 @@ class GrpcH2Protocol(H2Protocol):
                     self._wake.set()  # ... which nothing else would start
             except h2.exceptions.ProtocolError:
                 done = True  # reset by the peer, or the connection is gone
+            else:
+                if done:
+                    self._end_request(stream_id)
             if done:
                 del self._out[stream_id]
                 out.release()
             elif out.size <= _SEND_LOW_WATER:
                 out.release()
+
+    def _end_request(self, stream_id: int) -> None:
+        """After our END_STREAM: reset the request if the client has not ended it.
+
+        The response is complete, so the client's half only holds a slot of the stream limit
+        (and lets it keep sending DATA nobody reads). RFC 9113 8.1 allows RST_STREAM NO_ERROR
+        here, and it is what grpc-go and grpc-core servers send; clients keep the response.
+        """
+        stream = self.connection.streams.get(stream_id)
+        if stream is not None and not stream.closed:
+            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.NO_ERROR)
 
     def _schedule(self, stream_id: int, out: _Outbound) -> None:
         if not out.queued:
@@ -448,6 +535,7 @@ class GrpcH2Protocol(H2Protocol):
                     finally:
                         out.waiter = None
             elif isinstance(event, (Response, InformationalResponse)):
+                self._pings.reset()
                 self.connection.send_headers(
                     stream_id,
                     [
@@ -471,11 +559,14 @@ class GrpcH2Protocol(H2Protocol):
                     self._schedule(stream_id, out)
                 else:
                     del self._out[stream_id]
+                    self._pings.reset()
                     self.connection.send_headers(stream_id, event.headers, end_stream=True)
+                    self._end_request(stream_id)
                     self._wake.set()
             elif isinstance(event, TrailersOnly):
                 if self._out.pop(stream_id, None) is None:
                     return
+                self._pings.reset()
                 self.connection.send_headers(
                     stream_id,
                     [
@@ -485,6 +576,7 @@ class GrpcH2Protocol(H2Protocol):
                     ],
                     end_stream=True,
                 )
+                self._end_request(stream_id)
                 self._wake.set()
             elif isinstance(event, StreamClosed):
                 await self._close_stream(stream_id)
@@ -522,12 +614,26 @@ class GrpcH2Protocol(H2Protocol):
                 reset = self._out.pop(event.stream_id, None)
                 if reset is not None:
                     reset.release()
+                    # Reset before we answered it: count it against the rapid-reset budget.
+                    if not self._resets.spend(self._loop.time()):
+                        await self._abort(
+                            h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_resets"
+                        )
+                        return
                 await self._close_stream(event.stream_id)
+            elif isinstance(event, h2.events.TrailersReceived):
+                reason = check_trailers(event.headers)
+                if reason is not None:
+                    await self._malformed(event.stream_id)
             elif isinstance(event, h2.events.WindowUpdated):
                 await self._window_updated(event.stream_id)
             elif isinstance(event, h2.events.RemoteSettingsChanged):
                 if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
                     await self._window_updated(None)
+            elif isinstance(event, h2.events.PingReceived):
+                if self._pings.received(self._loop.time(), bool(self.streams)):
+                    await self._abort(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_pings")
+                    return
             elif isinstance(event, h2.events.PingAckReceived):
                 if event.ping_data == _DRAIN_PING:
                     self._drain_final()
@@ -547,6 +653,25 @@ class GrpcH2Protocol(H2Protocol):
             # Opened after our final GOAWAY: never processed, so the client may retry it.
             self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
+        refusal = check_request_headers(event.headers, self._max_header_list)
+        if refusal is not None:
+            if not refusal.too_large:
+                # Malformed (RFC 9113 8.1.1): a stream error, the connection carries on.
+                self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+                return
+            # Over the advertised SETTINGS_MAX_HEADER_LIST_SIZE (but decodable): refuse this
+            # request alone, as HTTP 431 (RFC 9113 10.5.1), which for gRPC is
+            # RESOURCE_EXHAUSTED as grpc-core answers; then reset the request if still open.
+            grpc = any(
+                name == b"content-type" and value.startswith(b"application/grpc")
+                for name, value in event.headers
+            )
+            self._pings.reset()
+            self.connection.send_headers(
+                stream_id, _REFUSED_GRPC if grpc else _REFUSED_HTTP, end_stream=True
+            )
+            self._end_request(stream_id)
+            return
         await self._create_stream(event)
         if not self._seen_request:
             # Stops TCPServer's idle task for good: from here our own timer (call_later, no task
@@ -561,14 +686,27 @@ class GrpcH2Protocol(H2Protocol):
         ):
             self._begin_drain()
 
+    async def _malformed(self, stream_id: int) -> None:
+        """RST_STREAM PROTOCOL_ERROR for a malformed message on an open stream; the app sees
+        the stream close (http.disconnect)."""
+        out = self._out.pop(stream_id, None)
+        if out is not None:
+            out.release()
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+        await self._close_stream(stream_id)
+
     async def _create_stream(self, request: h2.events.RequestReceived) -> None:
+        # check_request_headers has checked the pseudo-headers, which come first.
         method = raw_path = None
         for name, value in request.headers:
             if name == b":method":
                 method = value.decode("latin-1").upper()
             elif name == b":path":
                 raw_path = value
-        if method is None or raw_path is None:  # h2 validates pseudo-headers; be safe anyway
+            elif name[:1] != b":":
+                break
+        if method is None or raw_path is None:  # plain CONNECT (a tunnel): not served
             self.connection.reset_stream(request.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
         stream_id = request.stream_id
@@ -673,12 +811,17 @@ def is_installed() -> bool:
     return _wrapper_module.H2Protocol is GrpcH2Protocol
 
 
+_H2_SUPPORTED = "4."
+
+
 def install() -> None:
     """Make every HTTP/2 connection Hypercorn accepts in this process use :class:`GrpcH2Protocol`.
 
-    Idempotent. ``hypercorn.protocol.ProtocolWrapper`` looks ``H2Protocol`` up in its module's
-    globals each time it builds a protocol, so replacing that one name is enough. Also makes
-    hyperframe's DATA frame ``repr`` cheap (same output; see :func:`_raw_data_repr`).
+    Idempotent. ``hypercorn.protocol.ProtocolWrapper`` looks ``H2Protocol`` (and ``H11Protocol``)
+    up in its module's globals each time it builds a protocol, so replacing those names is
+    enough; ``H11Protocol`` becomes :class:`GrpcH11Protocol` (garbage instead of a request is
+    refused at once). Also makes hyperframe's DATA frame ``repr`` cheap (same output; see
+    :func:`_raw_data_repr`).
     """
     if is_installed():
         return
@@ -688,12 +831,19 @@ def install() -> None:
             f"asgi_grpc patches Hypercorn {_SUPPORTED}x internals, found Hypercorn {found}: "
             "install hypercorn>=0.18,<0.19"
         )
+    found = version("h2")
+    if not found.startswith(_H2_SUPPORTED):
+        raise RuntimeError(
+            f"asgi_grpc extends h2 {_H2_SUPPORTED}x internals, found h2 {found}: install h2>=4.1,<5"
+        )
     if _wrapper_module.H2Protocol is not H2Protocol:
         raise RuntimeError(
             "hypercorn.protocol.H2Protocol was already replaced by someone else "
             f"({_wrapper_module.H2Protocol!r}); refusing to stack patches"
         )
     _wrapper_module.H2Protocol = GrpcH2Protocol
+    if _wrapper_module.H11Protocol is H11Protocol:
+        _wrapper_module.H11Protocol = GrpcH11Protocol
     if version("hyperframe").startswith("6.") and _hyperframe._raw_data_repr is (
         _stock_raw_data_repr
     ):
@@ -712,7 +862,12 @@ def grpc_config(**overrides: Any) -> Config:
       long server stream legitimately reads nothing for long;
     - 1 MiB stream and 16 MiB (at least streams x stream window) connection receive windows, and
       a 1 MiB maximum inbound frame size, all announced in the server's SETTINGS;
-    - ALPN ``h2`` then ``http/1.1``; ``graceful_timeout`` 10 s (set it to the server's grace).
+    - ALPN ``h2`` then ``http/1.1``; ``graceful_timeout`` 10 s (set it to the server's grace);
+    - grpc-core's keepalive enforcement: ``h2_min_ping_interval_without_data`` 300 s,
+      ``h2_max_ping_strikes`` 2, ``h2_keepalive_permit_without_calls`` False (see
+      :class:`PingPolicy`; :func:`options_to_settings` maps grpcio's option names);
+    - a rapid-reset budget of ``h2_max_reset_burst`` 1000 streams reset before their answer,
+      refilled at ``h2_reset_rate`` 200 per second (see :class:`ResetBudget`).
     """
     config = Config()
     config.accesslog = None
@@ -727,9 +882,41 @@ def grpc_config(**overrides: Any) -> Config:
     config.h2_max_inbound_frame_size = 1 * MiB
     config.h2_stream_window_size = DEFAULT_STREAM_WINDOW  # type: ignore[attr-defined]
     config.h2_connection_window_size = DEFAULT_CONNECTION_WINDOW  # type: ignore[attr-defined]
+    config.h2_min_ping_interval_without_data = DEFAULT_MIN_PING_INTERVAL  # type: ignore[attr-defined]
+    config.h2_max_ping_strikes = DEFAULT_MAX_PING_STRIKES  # type: ignore[attr-defined]
+    config.h2_keepalive_permit_without_calls = False  # type: ignore[attr-defined]
+    config.h2_max_reset_burst = DEFAULT_RESET_BURST  # type: ignore[attr-defined]
+    config.h2_reset_rate = DEFAULT_RESET_RATE  # type: ignore[attr-defined]
     for name, value in overrides.items():
         if name == "bind" or hasattr(config, name) or name.startswith("h2_"):
             setattr(config, name, value)
         else:
             raise TypeError(f"grpc_config() got an unknown Hypercorn setting {name!r}")
     return config
+
+
+def options_to_settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`grpc_config` overrides that grpcio server ``options`` ask for.
+
+    ``grpc.http2.min_ping_interval_without_data_ms``, ``grpc.http2.max_ping_strikes``,
+    ``grpc.keepalive_permit_without_calls``, ``grpc.max_concurrent_streams`` and
+    ``grpc.max_metadata_size`` (the advertised SETTINGS_MAX_HEADER_LIST_SIZE); other options are
+    not the HTTP/2 layer's.
+    """
+    settings: dict[str, Any] = {}
+    value = options.get("grpc.http2.min_ping_interval_without_data_ms")
+    if value is not None:
+        settings["h2_min_ping_interval_without_data"] = max(0, int(value)) / 1000
+    value = options.get("grpc.http2.max_ping_strikes")
+    if value is not None:
+        settings["h2_max_ping_strikes"] = max(0, int(value))
+    value = options.get("grpc.keepalive_permit_without_calls")
+    if value is not None:
+        settings["h2_keepalive_permit_without_calls"] = bool(int(value))
+    value = options.get("grpc.max_concurrent_streams")
+    if value is not None and int(value) > 0:
+        settings["h2_max_concurrent_streams"] = int(value)
+    value = options.get("grpc.max_metadata_size")
+    if value is not None and int(value) > 0:
+        settings["h2_max_header_list_size"] = int(value)
+    return settings
