@@ -123,6 +123,9 @@ _DRAIN_NONE, _DRAIN_ANNOUNCED, _DRAIN_FINAL = 0, 1, 2
 # waits too, so a client cannot grow them without bound (grpc-core: max_pending_induced_frames).
 _MAX_PENDING = 256 * 1024
 
+# After a connection error, how long the client's input is read and dropped before the close.
+_LINGER = 1.0
+
 # Keepalive enforcement (grpc-core's defaults, see PingPolicy) and the rapid-reset budget.
 DEFAULT_MIN_PING_INTERVAL = 300.0
 DEFAULT_MAX_PING_STRIKES = 2
@@ -275,6 +278,9 @@ class GrpcH2Protocol(H2Protocol):
             float(getattr(config, "h2_reset_rate", DEFAULT_RESET_RATE)),
         )
         self._refused = 0  # streams h2 refused over the stream limit, counted so far
+        self._aborted = False  # a connection error was sent: input is dropped until the close
+        self._linger: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -333,8 +339,8 @@ class GrpcH2Protocol(H2Protocol):
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, RawData):
-            if self.closed:
-                return
+            if self.closed or self._aborted:
+                return  # after a connection error: dropped (see _abort)
             try:
                 events = self.connection.receive_data(event.data)
             except h2.exceptions.ProtocolError as error:
@@ -361,9 +367,13 @@ class GrpcH2Protocol(H2Protocol):
         """End the connection with GOAWAY(``error_code``, the last stream id) and close.
 
         ``error_code`` None: h2 has already queued the GOAWAY (it raised a ProtocolError).
+        Closing a socket with unread input makes the kernel send a TCP RST, and a client that
+        gets the RST before it has read the GOAWAY loses it (and the reason). So the input is
+        read and dropped for a moment (a "lingering close") before the socket is closed.
         """
-        if self.closed:
+        if self.closed or self._aborted:
             return
+        self._aborted = True
         self._pull()
         if error_code is not None:
             self._pending.append(
@@ -373,14 +383,18 @@ class GrpcH2Protocol(H2Protocol):
         with contextlib.suppress(Exception):
             # Bounded: a client that does not read would otherwise keep us here.
             await asyncio.wait_for(self._write_pending(), _DRAIN_PING_TIMEOUT)
-        await self.send(Closed())
+        self._linger = self._loop.call_later(_LINGER, self._close_after_linger)
+
+    def _close_after_linger(self) -> None:
+        if not self.closed:
+            self._closing = asyncio.ensure_future(self.send(Closed()))
 
     async def _on_closed(self) -> None:
         if self.closed:
             return
         self.closed = True
         self._written.set()
-        for timer in (self._idle_timer, self._drain_timer):
+        for timer in (self._idle_timer, self._drain_timer, self._linger):
             if timer is not None:
                 timer.cancel()
         if self._terminated_waiter is not None:
