@@ -492,11 +492,10 @@ class GrpcH2Protocol(H2Protocol):
                     out.queued = True
                     ready.append(stream_id)  # out of budget, not of window: next round
                     self._wake.set()  # ... which nothing else would start
-            except h2.exceptions.ProtocolError:
-                done = True  # reset by the peer, or the connection is gone
-            else:
                 if done:
                     self._end_request(stream_id)
+            except h2.exceptions.ProtocolError:
+                done = True  # reset by the peer, or the connection is gone
             if done:
                 del self._out[stream_id]
                 out.release()
@@ -512,7 +511,8 @@ class GrpcH2Protocol(H2Protocol):
         """
         stream = self.connection.streams.get(stream_id)
         if stream is not None and not stream.closed:
-            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.NO_ERROR)
 
     def _schedule(self, stream_id: int, out: _Outbound) -> None:
         if not out.queued:
@@ -617,7 +617,8 @@ class GrpcH2Protocol(H2Protocol):
                     await stream.handle(Body(stream_id=stream_id, data=event.data))
                     self._consumed(stream_id, event.flow_controlled_length)
             elif isinstance(event, h2.events.RequestReceived):
-                await self._request_received(event)
+                if not self._refuse_bad_request(event):
+                    await self._request_received(event)
             elif isinstance(event, h2.events.StreamEnded):
                 stream = self.streams.get(event.stream_id)
                 if isinstance(stream, GrpcHTTPStream):
@@ -661,30 +662,39 @@ class GrpcH2Protocol(H2Protocol):
         if self._pending:
             self._wake.set()
 
+    def _refuse_bad_request(self, event: h2.events.RequestReceived) -> bool:
+        """Refuse a request whose headers are malformed or too large; True if refused.
+
+        Not for the HTTP/1.1 request of an h2c upgrade, which h11 has parsed (and whose
+        headers Hypercorn turns into an HTTP/2 request of its own shape).
+        """
+        refusal = check_request_headers(event.headers, self._max_header_list)
+        if refusal is None:
+            return False
+        stream_id = event.stream_id
+        if not refusal.too_large:
+            # Malformed (RFC 9113 8.1.1): a stream error, the connection carries on.
+            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            return True
+        # Over the advertised SETTINGS_MAX_HEADER_LIST_SIZE (but decodable): refuse this request
+        # alone, as HTTP 431 (RFC 9113 10.5.1), which for gRPC is RESOURCE_EXHAUSTED as
+        # grpc-core answers; then reset the request if it is still open.
+        grpc = any(
+            name == b"content-type" and value.startswith(b"application/grpc")
+            for name, value in event.headers
+        )
+        self._pings.reset()
+        self.connection.send_headers(
+            stream_id, _REFUSED_GRPC if grpc else _REFUSED_HTTP, end_stream=True
+        )
+        self._end_request(stream_id)
+        return True
+
     async def _request_received(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
         if self._drain == _DRAIN_FINAL and stream_id > self._last_stream_id:
             # Opened after our final GOAWAY: never processed, so the client may retry it.
             self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
-            return
-        refusal = check_request_headers(event.headers, self._max_header_list)
-        if refusal is not None:
-            if not refusal.too_large:
-                # Malformed (RFC 9113 8.1.1): a stream error, the connection carries on.
-                self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
-                return
-            # Over the advertised SETTINGS_MAX_HEADER_LIST_SIZE (but decodable): refuse this
-            # request alone, as HTTP 431 (RFC 9113 10.5.1), which for gRPC is
-            # RESOURCE_EXHAUSTED as grpc-core answers; then reset the request if still open.
-            grpc = any(
-                name == b"content-type" and value.startswith(b"application/grpc")
-                for name, value in event.headers
-            )
-            self._pings.reset()
-            self.connection.send_headers(
-                stream_id, _REFUSED_GRPC if grpc else _REFUSED_HTTP, end_stream=True
-            )
-            self._end_request(stream_id)
             return
         await self._create_stream(event)
         if not self._seen_request:
