@@ -33,6 +33,20 @@ e. ``http.response.trailers`` with no prior ``http.response.start`` is sent as o
    ``"asgi_grpc.trailers_only"`` to say so.
 f. An app that dies mid-response left its stream open forever (the client waited for its
    deadline); the stream is now reset with INTERNAL_ERROR.
+g. Hostile clients (tests in ``tests/hostile/test_server_h2*.py``): the h2 connection is
+   :class:`~._hypercorn_h2.GrpcH2Connection` (SETTINGS first after the preface, frame lengths
+   and header blocks bounded as frames arrive, one stream over the limit refused with
+   REFUSED_STREAM instead of a GOAWAY); request headers and trailers are validated (RFC 9113 8.2,
+   8.3: a malformed request is reset with PROTOCOL_ERROR, a header list over the advertised
+   size is refused like HTTP 431, as RESOURCE_EXHAUSTED for gRPC); PINGs follow grpc-core's
+   keepalive policy (GOAWAY ENHANCE_YOUR_CALM "too_many_pings"); streams reset before their
+   answer spend a budget (GOAWAY ENHANCE_YOUR_CALM "too_many_resets"); frames the client provokes
+   but does not read stop the read loop past ``_MAX_PENDING``; after a connection error the
+   input is dropped for a second before the close, so that the GOAWAY reaches the client. See
+   ``_hypercorn_limits``. Cleartext garbage instead of a request is refused by
+   :class:`~._hypercorn_h11.GrpcH11Protocol`.
+h. After our END_STREAM, a request the client has not ended is reset with NO_ERROR (RFC 9113
+   8.1; grpc-go and grpc-core do the same), so it stops holding a slot of the stream limit.
 
 Speed (see ``bench/hypercorn_raw.py``): a single writer task frames DATA round-robin over the
 streams that have data (no ``priority`` tree: RFC 9113 deprecates priorities) in frames as large as

@@ -170,7 +170,9 @@ class Peer:
     cleared). SETTINGS are acknowledged unless ``ack_settings`` is False; PINGs are not answered.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, read: bool = True
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.encoder = hpack.Encoder()
@@ -180,19 +182,28 @@ class Peer:
         self.ack_settings = True
         self.next_stream_id = 1
         self._arrived = asyncio.Event()
+        self._task: asyncio.Future[None] | None = None
+        if read:
+            self.start_reading()
+
+    def start_reading(self) -> None:
+        """Start the background reader (for a test that first reads raw bytes itself)."""
         self._task = asyncio.ensure_future(self._read())
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, port: int, *, preface: bool = True) -> AsyncIterator[Peer]:
+    async def connect(
+        cls, port: int, *, preface: bool = True, read: bool = True
+    ) -> AsyncIterator[Peer]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=4 * MiB)
-        peer = cls(reader, writer)
+        peer = cls(reader, writer, read=read)
         if preface:
             writer.write(PREFACE + SettingsFrame(0).serialize())
         try:
             yield peer
         finally:
-            peer._task.cancel()
+            if peer._task is not None:
+                peer._task.cancel()
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()

@@ -85,6 +85,26 @@ async def test_http1_still_reaches_the_server(asgi: ServerProcess) -> None:
     assert data.startswith(b"HTTP/1.1 ")
 
 
+async def test_h2c_upgrade_still_works(asgi: ServerProcess) -> None:
+    """The HTTP/1.1 request of an h2c upgrade (connection and upgrade headers included) becomes
+    stream 1 and is answered: the HTTP/2 header checks do not apply to it."""
+    async with Peer.connect(asgi.port, preface=False, read=False) as peer:
+        peer.write(
+            b"POST /h.H/Unary HTTP/1.1\r\nhost: localhost\r\n"
+            b"connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n"
+            b"http2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+            b"content-type: application/grpc\r\nte: trailers\r\n\r\n"
+        )
+        switched = await asyncio.wait_for(peer.reader.readuntil(b"\r\n\r\n"), 5)
+        assert switched.startswith(b"HTTP/1.1 101")
+        peer.start_reading()
+        peer.write(PREFACE, SettingsFrame(0))
+        response = await peer.response(1)
+    assert isinstance(response, dict)
+    assert response[b":status"] == b"200"
+    assert b"grpc-status" in response
+
+
 # -- item 8: keepalive enforcement --------------------------------------------------------------
 
 
