@@ -158,9 +158,22 @@ async def test_header_list_over_the_limit_refuses_that_call_only(asgi: ServerPro
 async def test_stream_over_the_limit_is_refused_alone(asgi: ServerProcess) -> None:
     """SETTINGS_MAX_CONCURRENT_STREAMS + 1 streams at once: the extra one is refused with
     RST_STREAM REFUSED_STREAM; the others, and the connection, carry on."""
-    async with Peer.connect(asgi.port) as peer:
+    await over_the_limit(asgi, 100)
+
+
+@pytest.mark.parametrize("impl", ["asgi_grpc", "grpcio"])
+async def test_stream_limit_option(impl: str) -> None:
+    """grpcio's ``grpc.max_concurrent_streams`` option sets the advertised limit, and one stream
+    over it is refused alone, as grpcio's server does."""
+    with server_process(impl, [("grpc.max_concurrent_streams", 5)]) as server:
+        await over_the_limit(server, 5)
+
+
+async def over_the_limit(server: ServerProcess, expected: int) -> None:
+    async with Peer.connect(server.port) as peer:
         await peer.wait(lambda f: isinstance(f, SettingsFrame))
         limit = advertised(peer, 0x3)
+        assert limit == expected
         held = [peer.headers(request_headers("/h.H/Hold")) for _ in range(limit)]
         extra = peer.request()
         assert await peer.response(extra) == REFUSED_STREAM
@@ -171,7 +184,22 @@ async def test_stream_over_the_limit_is_refused_alone(asgi: ServerProcess) -> No
         assert not {f.stream_id for f in peer.frames if isinstance(f, RstStreamFrame)} & set(
             held[1:]
         )
-    assert asgi.witness() == b"witness"
+    assert server.witness() == b"witness"
+
+
+async def test_header_list_size_option() -> None:
+    """``grpc.max_metadata_size`` sets the advertised SETTINGS_MAX_HEADER_LIST_SIZE, and the
+    limit applied."""
+    with server_process("asgi_grpc", [("grpc.max_metadata_size", 2048)]) as server:
+        async with Peer.connect(server.port) as peer:
+            await peer.wait(lambda f: isinstance(f, SettingsFrame))
+            assert advertised(peer, 0x6) == 2048
+            stream_id = peer.headers([*request_headers(), (b"k", b"v" * 3000)])
+            peer.write(DataFrame(stream_id, data=grpc_message(b"x"), flags=["END_STREAM"]))
+            response = await peer.response(stream_id)
+            assert isinstance(response, dict)
+            assert response[b"grpc-status"] == b"8"
+            await ok(peer)
 
 
 # -- item 6: malformed requests -----------------------------------------------------------------
