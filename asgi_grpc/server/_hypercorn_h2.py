@@ -15,12 +15,18 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   the advertised SETTINGS_MAX_HEADER_LIST_SIZE) with GOAWAY ENHANCE_YOUR_CALM. Why a connection
   error and not a refusal of that stream alone: the block must be decoded to keep the HPACK
   context in step with the client (RFC 9113 10.5.1: "the field block MUST be processed ... unless
-  the connection is closed"), and decoding it means buffering it, which is the attack.
-  ENHANCE_YOUR_CALM is what h2 and grpc-core send for this kind of excess (h2: too many
-  CONTINUATIONs, an oversized header list). A block that fits in twice the limit is decoded (the
-  decoder's own list-size limit is set to four times the limit, so decoding is bounded too), and a
-  header list over the advertised limit then refuses that stream only, like an HTTP 431: see
-  ``_hypercorn_limits`` and ``GrpcH2Protocol``.
+  the connection is closed"), and h2's HPACK decoder takes a block in one piece, so decoding it
+  means buffering it, which is the attack. (grpc-core decodes blocks incrementally and drops what
+  is over its limit, so it can afford to fail the call alone however large the block; measured,
+  grpcio 1.85 served a 300 KB header while advertising 16 KiB.) ENHANCE_YOUR_CALM, not
+  COMPRESSION_ERROR (the block was not undecodable) nor PROTOCOL_ERROR (no rule was broken: the
+  advertised size is advisory), is the code for a peer causing excessive load, as h2 itself
+  uses for too many CONTINUATIONs and oversized header lists. A block that fits in twice the
+  limit is decoded (the decoder's own list-size limit is set to four times the limit, so decoding
+  is bounded too), and a header list over the advertised limit then refuses that stream only,
+  like an HTTP 431 (``_hypercorn_limits``, ``GrpcH2Protocol``). A block that decodes to more than
+  four times the limit (an HPACK bomb: indexes of large table entries) still ends the connection,
+  as in stock h2, since its decoding stopped half way.
 - **A HEADERS frame opening one stream more than SETTINGS_MAX_CONCURRENT_STREAMS refuses that
   stream** with RST_STREAM REFUSED_STREAM (RFC 9113 5.1.2: "treat this as a stream error ... of
   type PROTOCOL_ERROR or REFUSED_STREAM"; REFUSED_STREAM tells the client that nothing was
@@ -47,7 +53,9 @@ from hyperframe.frame import Frame
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 
 _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x1, 0x4, 0x5, 0x9
+_HEADER_BLOCK = frozenset((_HEADERS, _CONTINUATION, _PUSH_PROMISE))
 _ACK = 0x1
+_stock_next = h2.frame_buffer.FrameBuffer.__next__
 
 
 class InvalidPreface(h2.exceptions.ProtocolError):
@@ -81,7 +89,7 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
                 raise h2.exceptions.FrameTooLargeError(
                     f"Received overlong frame: length {length}, max {self.max_frame_size}"
                 )
-            if kind in (_HEADERS, _CONTINUATION, _PUSH_PROMISE):
+            if kind in _HEADER_BLOCK:
                 block = length
                 for frame in self._headers_buffer:
                     block += len(frame.data)
@@ -89,7 +97,7 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
                     raise HeaderBlockTooLarge(
                         f"header block of more than {self.max_header_block} bytes"
                     )
-        return super().__next__()
+        return _stock_next(self)
 
 
 class GrpcH2Connection(h2.connection.H2Connection):
