@@ -644,8 +644,9 @@ class GrpcH2Protocol(H2Protocol):
                 reset = self._out.pop(event.stream_id, None)
                 if reset is not None:
                     reset.release()
-                    # Reset before we answered it: count it against the rapid-reset budget.
-                    if not self._resets.spend(self._loop.time()):
+                    # Reset by the client before we answered it: count it against the
+                    # rapid-reset budget.
+                    if event.remote_reset and not self._resets.spend(self._loop.time()):
                         await self._abort(
                             h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_resets"
                         )
