@@ -4,8 +4,9 @@ This is the only place that reaches into h2 internals (``h2>=4.1,<5``; the names
 in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and why:
 
 - **The first frame after the client preface must be SETTINGS** (RFC 9113 3.4), else GOAWAY
-  PROTOCOL_ERROR at once. h2 accepts any frame there (a PING, say), so a peer that is not speaking
-  HTTP/2 at all could keep a connection open.
+  PROTOCOL_ERROR at once. h2 accepts any frame there (a PING, say), so a peer that is not
+  speaking HTTP/2 at all could keep a connection open. A bad preface gets that GOAWAY too (h2
+  sent none).
 - **Frame lengths are checked from the 9-byte frame header**, before the body is buffered. h2
   checks a frame's length only once the whole body has arrived, so a frame announcing 16 MiB made
   the server buffer 16 MiB before refusing it.
@@ -111,6 +112,16 @@ class GrpcH2Connection(h2.connection.H2Connection):
         self.max_header_list_size = max_header_list_size
         self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
         self.decoder.max_header_list_size = 4 * max_header_list_size
+
+    def receive_data(self, data: Any) -> Any:
+        try:
+            return super().receive_data(data)
+        except h2.exceptions.ProtocolError as error:
+            # h2 checks the preface outside the handler that queues a GOAWAY for errors: queue
+            # it here, so a bad preface gets GOAWAY PROTOCOL_ERROR like any connection error.
+            if self.state_machine.state != h2.connection.ConnectionState.CLOSED:
+                self._terminate_connection(error.error_code)
+            raise
 
     def _local_settings_acked(self) -> Any:
         changes = super()._local_settings_acked()

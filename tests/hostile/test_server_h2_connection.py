@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hyperframe.frame import PingFrame, RstStreamFrame, SettingsFrame
+
+import asgi_grpc
+from tests.conftest import TLS
 
 from ._server_h2 import (
     ENHANCE_YOUR_CALM,
@@ -72,6 +76,34 @@ async def test_ping_as_the_first_frame_is_a_protocol_error(both: ServerProcess) 
         assert goaway is not None
         assert goaway.error_code == PROTOCOL_ERROR
     assert both.witness() == b"witness"
+
+
+@pytest.mark.parametrize("first", [b"\x00" * 4096, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(9)])
+async def test_bad_preface_over_tls(tls: TLS, first: bytes) -> None:
+    """Over TLS (ALPN h2) the same: garbage instead of the preface, or a preface followed by a
+    frame that is not SETTINGS (here DATA), gets GOAWAY PROTOCOL_ERROR at once."""
+    server = asgi_grpc.aio.server()
+    port = server.add_secure_port(
+        "127.0.0.1:0", asgi_grpc.ssl_server_credentials([(tls.server_key, tls.server_chain)])
+    )
+    await server.start()
+    try:
+        context = ssl.create_default_context(cadata=tls.ca_pem.decode())
+        context.set_alpn_protocols(["h2"])
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=context, server_hostname="localhost"
+        )
+        try:
+            writer.write(first)
+            data = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+        goaways = [i for i in range(len(data) - 8) if data[i + 3] == 0x7]
+        assert goaways, data
+        at = goaways[-1]
+        assert int.from_bytes(data[at + 13 : at + 17], "big") == PROTOCOL_ERROR
+    finally:
+        await server.stop(None)
 
 
 async def test_http1_still_reaches_the_server(asgi: ServerProcess) -> None:
