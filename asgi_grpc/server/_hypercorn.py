@@ -236,8 +236,8 @@ class GrpcH2Protocol(H2Protocol):
                 normalize_outbound_headers=False,
                 # grpcio clients send metadata values as given, spaces at either end included;
                 # h2's inbound checks would fail the whole connection on one such value, where
-                # grpcio's server accepts it. gRPC parsing validates what it uses (content type,
-                # te, timeout, metadata), and _create_stream checks the pseudo-headers itself.
+                # grpcio's server accepts it. check_request_headers and check_trailers validate
+                # instead (one pass; a malformed request resets its stream only).
                 validate_inbound_headers=False,
             ),
             max_header_list,
