@@ -48,7 +48,6 @@ import h2.connection
 import h2.errors
 import h2.exceptions
 import h2.frame_buffer
-import h2.stream
 from hyperframe.frame import Frame
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
