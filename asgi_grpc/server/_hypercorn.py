@@ -33,6 +33,20 @@ e. ``http.response.trailers`` with no prior ``http.response.start`` is sent as o
    ``"asgi_grpc.trailers_only"`` to say so.
 f. An app that dies mid-response left its stream open forever (the client waited for its
    deadline); the stream is now reset with INTERNAL_ERROR.
+g. Hostile clients (tests in ``tests/hostile/test_server_h2*.py``): the h2 connection is
+   :class:`~._hypercorn_h2.GrpcH2Connection` (SETTINGS first after the preface, frame lengths
+   and header blocks bounded as frames arrive, one stream over the limit refused with
+   REFUSED_STREAM instead of a GOAWAY); request headers and trailers are validated (RFC 9113 8.2,
+   8.3: a malformed request is reset with PROTOCOL_ERROR, a header list over the advertised
+   size is refused like HTTP 431, as RESOURCE_EXHAUSTED for gRPC); PINGs follow grpc-core's
+   keepalive policy (GOAWAY ENHANCE_YOUR_CALM "too_many_pings"); streams reset before their
+   answer spend a budget (GOAWAY ENHANCE_YOUR_CALM "too_many_resets"); frames the client provokes
+   but does not read stop the read loop past ``_MAX_PENDING``; after a connection error the
+   input is dropped for a second before the close, so that the GOAWAY reaches the client. See
+   ``_hypercorn_limits``. Cleartext garbage instead of a request is refused by
+   :class:`~._hypercorn_h11.GrpcH11Protocol`.
+h. After our END_STREAM, a request the client has not ended is reset with NO_ERROR (RFC 9113
+   8.1; grpc-go and grpc-core do the same), so it stops holding a slot of the stream limit.
 
 Speed (see ``bench/hypercorn_raw.py``): a single writer task frames DATA round-robin over the
 streams that have data (no ``priority`` tree: RFC 9113 deprecates priorities) in frames as large as
@@ -74,10 +88,24 @@ from hypercorn.protocol.events import (
 )
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from ._hypercorn_config import (
+    DEFAULT_CONNECTION_WINDOW,
+    DEFAULT_MAX_PING_STRIKES,
+    DEFAULT_MIN_PING_INTERVAL,
+    DEFAULT_RESET_BURST,
+    DEFAULT_RESET_RATE,
+    DEFAULT_STREAM_WINDOW,
+    grpc_config,
+    options_to_settings,
+)
+from ._hypercorn_h2 import GrpcH2Connection
+from ._hypercorn_h11 import GrpcH11Protocol
+from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
 from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, GrpcHTTPStream, TrailersOnly
 
 __all__ = [
@@ -86,13 +114,11 @@ __all__ = [
     "grpc_config",
     "install",
     "is_installed",
+    "options_to_settings",
 ]
 
 _SUPPORTED = "0.18."
 
-MiB = 1024 * 1024
-DEFAULT_STREAM_WINDOW = 1 * MiB
-DEFAULT_CONNECTION_WINDOW = 16 * MiB
 _MAX_WINDOW = 2**31 - 1
 _DEFAULT_WINDOW = 65_535  # RFC 9113's initial window, before any SETTINGS or WINDOW_UPDATE
 _MIN_FRAME, _MAX_FRAME = 2**14, 2**24 - 1
@@ -112,9 +138,29 @@ _DRAIN_PING_TIMEOUT = 1.0
 
 _DRAIN_NONE, _DRAIN_ANNOUNCED, _DRAIN_FINAL = 0, 1, 2
 
+# Frames the read loop makes the server send (SETTINGS and PING acks, RST_STREAMs, WINDOW_UPDATEs)
+# wait for the writer; once this many bytes of them wait (the client is not reading), the read loop
+# waits too, so a client cannot grow them without bound (grpc-core: max_pending_induced_frames).
+_MAX_PENDING = 256 * 1024
 
-def _goaway(last_stream_id: int) -> bytes:
-    return bytes(GoAwayFrame(0, last_stream_id=last_stream_id, error_code=0).serialize())
+# After a connection error, how long the client's input is read and dropped before the close.
+_LINGER = 1.0
+
+
+_REFUSED_GRPC = [
+    (b":status", b"200"),
+    (b"content-type", b"application/grpc"),
+    (b"grpc-status", b"8"),  # RESOURCE_EXHAUSTED, as grpc-core answers oversized metadata
+    (b"grpc-message", b"request metadata is larger than the server's limit"),
+]
+_REFUSED_HTTP = [(b":status", b"431")]
+
+
+def _goaway(last_stream_id: int, error_code: int = 0, debug: bytes = b"") -> bytes:
+    frame = GoAwayFrame(
+        0, last_stream_id=last_stream_id, error_code=error_code, additional_data=debug
+    )
+    return bytes(frame.serialize())
 
 
 class _Outbound:
@@ -180,18 +226,21 @@ class GrpcH2Protocol(H2Protocol):
         config: Config = self.config
         # Our own headers are built by Hypercorn (lower-cased and validated there), so h2 need
         # not validate and normalise them again on every HEADERS frame.
-        self.connection = h2.connection.H2Connection(
-            config=h2.config.H2Configuration(
+        max_header_list = int(config.h2_max_header_list_size)
+        self._max_header_list = max_header_list
+        self.connection: GrpcH2Connection = GrpcH2Connection(
+            h2.config.H2Configuration(
                 client_side=False,
                 header_encoding=None,
                 validate_outbound_headers=False,
                 normalize_outbound_headers=False,
                 # grpcio clients send metadata values as given, spaces at either end included;
                 # h2's inbound checks would fail the whole connection on one such value, where
-                # grpcio's server accepts it. gRPC parsing validates what it uses (content type,
-                # te, timeout, metadata), and _create_stream checks the pseudo-headers itself.
+                # grpcio's server accepts it. check_request_headers and check_trailers validate
+                # instead (one pass; a malformed request resets its stream only).
                 validate_inbound_headers=False,
-            )
+            ),
+            max_header_list,
         )
         max_streams = int(config.h2_max_concurrent_streams)
         stream_window = min(
@@ -213,7 +262,7 @@ class GrpcH2Protocol(H2Protocol):
             client=False,
             initial_values={
                 codes.MAX_CONCURRENT_STREAMS: max_streams,
-                codes.MAX_HEADER_LIST_SIZE: int(config.h2_max_header_list_size),
+                codes.MAX_HEADER_LIST_SIZE: max_header_list,
                 codes.ENABLE_CONNECT_PROTOCOL: 1,
                 codes.INITIAL_WINDOW_SIZE: stream_window,
                 codes.MAX_FRAME_SIZE: frame_size,
@@ -233,6 +282,20 @@ class GrpcH2Protocol(H2Protocol):
         self._last_stream_id = _GOAWAY_ALL
         self._final_goaway_sent = False
         self._terminated_waiter: asyncio.Future[Any] | None = None
+        self._written = asyncio.Event()  # the writer has written what was pending
+        self._pings = PingPolicy(
+            float(getattr(config, "h2_min_ping_interval_without_data", DEFAULT_MIN_PING_INTERVAL)),
+            int(getattr(config, "h2_max_ping_strikes", DEFAULT_MAX_PING_STRIKES)),
+            bool(getattr(config, "h2_keepalive_permit_without_calls", False)),
+        )
+        self._resets = ResetBudget(
+            int(getattr(config, "h2_max_reset_burst", DEFAULT_RESET_BURST)),
+            float(getattr(config, "h2_reset_rate", DEFAULT_RESET_RATE)),
+        )
+        self._refused = 0  # streams h2 refused over the stream limit, counted so far
+        self._aborted = False  # a connection error was sent: input is dropped until the close
+        self._linger: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -291,25 +354,62 @@ class GrpcH2Protocol(H2Protocol):
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, RawData):
-            if self.closed:
-                return
+            if self.closed or self._aborted:
+                return  # after a connection error: dropped (see _abort)
             try:
                 events = self.connection.receive_data(event.data)
-            except h2.exceptions.ProtocolError:
+            except h2.exceptions.ProtocolError as error:
                 # h2 has queued a GOAWAY with the error; send it, then close.
-                self._pull()
-                await self._write_pending()
-                await self.send(Closed())
-            else:
-                await self._handle_events(events)
+                await self._abort(None, str(error).encode("latin-1", "replace")[:256])
+                return
+            refused = self.connection.refused_streams
+            if refused != self._refused:
+                count, self._refused = refused - self._refused, refused
+                if not self._resets.spend(self._loop.time(), count):
+                    await self._abort(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_resets")
+                    return
+            await self._handle_events(events)
+            if self._pending and sum(map(len, self._pending)) > _MAX_PENDING:
+                # The client sends faster than it reads what it provokes: stop reading from it
+                # until the writer has caught up (TCP then slows the client down).
+                self._written.clear()
+                self._wake.set()
+                await self._written.wait()
         elif isinstance(event, Closed):
             await self._on_closed()
+
+    async def _abort(self, error_code: int | None, debug: bytes) -> None:
+        """End the connection with GOAWAY(``error_code``, the last stream id) and close.
+
+        ``error_code`` None: h2 has already queued the GOAWAY (it raised a ProtocolError).
+        Closing a socket with unread input makes the kernel send a TCP RST, and a client that
+        gets the RST before it has read the GOAWAY loses it (and the reason). So the input is
+        read and dropped for a moment (a "lingering close") before the socket is closed.
+        """
+        if self.closed or self._aborted:
+            return
+        self._aborted = True
+        self._pull()
+        if error_code is not None:
+            self._pending.append(
+                _goaway(self.connection.highest_inbound_stream_id, error_code, debug)
+            )
+        self._final_goaway_sent = True
+        with contextlib.suppress(Exception):
+            # Bounded: a client that does not read would otherwise keep us here.
+            await asyncio.wait_for(self._write_pending(), _DRAIN_PING_TIMEOUT)
+        self._linger = self._loop.call_later(_LINGER, self._close_after_linger)
+
+    def _close_after_linger(self) -> None:
+        if not self.closed:
+            self._closing = asyncio.ensure_future(self.send(Closed()))
 
     async def _on_closed(self) -> None:
         if self.closed:
             return
         self.closed = True
-        for timer in (self._idle_timer, self._drain_timer):
+        self._written.set()
+        for timer in (self._idle_timer, self._drain_timer, self._linger):
             if timer is not None:
                 timer.cancel()
         if self._terminated_waiter is not None:
@@ -364,6 +464,7 @@ class GrpcH2Protocol(H2Protocol):
             self._pull()
             if self._pending:
                 await self._write_pending()  # drains above the transport's high-water mark
+            self._written.set()
             if self._drain == _DRAIN_FINAL and not self.streams and not self._out:
                 await self._on_closed()
                 await self.send(Closed())
@@ -388,6 +489,7 @@ class GrpcH2Protocol(H2Protocol):
                         break
                     n = min(out.size, window, connection.max_outbound_frame_size, budget)
                     budget -= n
+                    self._pings.reset()
                     data = out.take(n)
                     if not out.size and out.ended and out.trailers is None:
                         connection.send_data(stream_id, data, end_stream=True)
@@ -405,6 +507,8 @@ class GrpcH2Protocol(H2Protocol):
                     out.queued = True
                     ready.append(stream_id)  # out of budget, not of window: next round
                     self._wake.set()  # ... which nothing else would start
+                if done:
+                    self._end_request(stream_id)
             except h2.exceptions.ProtocolError:
                 done = True  # reset by the peer, or the connection is gone
             if done:
@@ -412,6 +516,18 @@ class GrpcH2Protocol(H2Protocol):
                 out.release()
             elif out.size <= _SEND_LOW_WATER:
                 out.release()
+
+    def _end_request(self, stream_id: int) -> None:
+        """After our END_STREAM: reset the request if the client has not ended it.
+
+        The response is complete, so the client's half only holds a slot of the stream limit
+        (and lets it keep sending DATA nobody reads). RFC 9113 8.1 allows RST_STREAM NO_ERROR
+        here, and it is what grpc-go and grpc-core servers send; clients keep the response.
+        """
+        stream = self.connection.streams.get(stream_id)
+        if stream is not None and not stream.closed:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.NO_ERROR)
 
     def _schedule(self, stream_id: int, out: _Outbound) -> None:
         if not out.queued:
@@ -448,6 +564,7 @@ class GrpcH2Protocol(H2Protocol):
                     finally:
                         out.waiter = None
             elif isinstance(event, (Response, InformationalResponse)):
+                self._pings.reset()
                 self.connection.send_headers(
                     stream_id,
                     [
@@ -471,11 +588,14 @@ class GrpcH2Protocol(H2Protocol):
                     self._schedule(stream_id, out)
                 else:
                     del self._out[stream_id]
+                    self._pings.reset()
                     self.connection.send_headers(stream_id, event.headers, end_stream=True)
+                    self._end_request(stream_id)
                     self._wake.set()
             elif isinstance(event, TrailersOnly):
                 if self._out.pop(stream_id, None) is None:
                     return
+                self._pings.reset()
                 self.connection.send_headers(
                     stream_id,
                     [
@@ -485,6 +605,7 @@ class GrpcH2Protocol(H2Protocol):
                     ],
                     end_stream=True,
                 )
+                self._end_request(stream_id)
                 self._wake.set()
             elif isinstance(event, StreamClosed):
                 await self._close_stream(stream_id)
@@ -511,7 +632,8 @@ class GrpcH2Protocol(H2Protocol):
                     await stream.handle(Body(stream_id=stream_id, data=event.data))
                     self._consumed(stream_id, event.flow_controlled_length)
             elif isinstance(event, h2.events.RequestReceived):
-                await self._request_received(event)
+                if not self._refuse_bad_request(event):
+                    await self._request_received(event)
             elif isinstance(event, h2.events.StreamEnded):
                 stream = self.streams.get(event.stream_id)
                 if isinstance(stream, GrpcHTTPStream):
@@ -522,12 +644,27 @@ class GrpcH2Protocol(H2Protocol):
                 reset = self._out.pop(event.stream_id, None)
                 if reset is not None:
                     reset.release()
+                    # Reset by the client before we answered it: count it against the
+                    # rapid-reset budget.
+                    if event.remote_reset and not self._resets.spend(self._loop.time()):
+                        await self._abort(
+                            h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_resets"
+                        )
+                        return
                 await self._close_stream(event.stream_id)
+            elif isinstance(event, h2.events.TrailersReceived):
+                reason = check_trailers(event.headers)
+                if reason is not None:
+                    await self._malformed(event.stream_id)
             elif isinstance(event, h2.events.WindowUpdated):
                 await self._window_updated(event.stream_id)
             elif isinstance(event, h2.events.RemoteSettingsChanged):
                 if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
                     await self._window_updated(None)
+            elif isinstance(event, h2.events.PingReceived):
+                if self._pings.received(self._loop.time(), bool(self.streams)):
+                    await self._abort(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_pings")
+                    return
             elif isinstance(event, h2.events.PingAckReceived):
                 if event.ping_data == _DRAIN_PING:
                     self._drain_final()
@@ -540,6 +677,34 @@ class GrpcH2Protocol(H2Protocol):
         self._pull()
         if self._pending:
             self._wake.set()
+
+    def _refuse_bad_request(self, event: h2.events.RequestReceived) -> bool:
+        """Refuse a request whose headers are malformed or too large; True if refused.
+
+        Not for the HTTP/1.1 request of an h2c upgrade, which h11 has parsed (and whose
+        headers Hypercorn turns into an HTTP/2 request of its own shape).
+        """
+        refusal = check_request_headers(event.headers, self._max_header_list)
+        if refusal is None:
+            return False
+        stream_id = event.stream_id
+        if not refusal.too_large:
+            # Malformed (RFC 9113 8.1.1): a stream error, the connection carries on.
+            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            return True
+        # Over the advertised SETTINGS_MAX_HEADER_LIST_SIZE (but decodable): refuse this request
+        # alone, as HTTP 431 (RFC 9113 10.5.1), which for gRPC is RESOURCE_EXHAUSTED as
+        # grpc-core answers; then reset the request if it is still open.
+        grpc = any(
+            name == b"content-type" and value.startswith(b"application/grpc")
+            for name, value in event.headers
+        )
+        self._pings.reset()
+        self.connection.send_headers(
+            stream_id, _REFUSED_GRPC if grpc else _REFUSED_HTTP, end_stream=True
+        )
+        self._end_request(stream_id)
+        return True
 
     async def _request_received(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
@@ -561,14 +726,27 @@ class GrpcH2Protocol(H2Protocol):
         ):
             self._begin_drain()
 
+    async def _malformed(self, stream_id: int) -> None:
+        """RST_STREAM PROTOCOL_ERROR for a malformed message on an open stream; the app sees
+        the stream close (http.disconnect)."""
+        out = self._out.pop(stream_id, None)
+        if out is not None:
+            out.release()
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+        await self._close_stream(stream_id)
+
     async def _create_stream(self, request: h2.events.RequestReceived) -> None:
+        # check_request_headers has checked the pseudo-headers, which come first.
         method = raw_path = None
         for name, value in request.headers:
             if name == b":method":
                 method = value.decode("latin-1").upper()
             elif name == b":path":
                 raw_path = value
-        if method is None or raw_path is None:  # h2 validates pseudo-headers; be safe anyway
+            elif name[:1] != b":":
+                break
+        if method is None or raw_path is None:  # plain CONNECT (a tunnel): not served
             self.connection.reset_stream(request.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
         stream_id = request.stream_id
@@ -673,12 +851,17 @@ def is_installed() -> bool:
     return _wrapper_module.H2Protocol is GrpcH2Protocol
 
 
+_H2_SUPPORTED = "4."
+
+
 def install() -> None:
     """Make every HTTP/2 connection Hypercorn accepts in this process use :class:`GrpcH2Protocol`.
 
-    Idempotent. ``hypercorn.protocol.ProtocolWrapper`` looks ``H2Protocol`` up in its module's
-    globals each time it builds a protocol, so replacing that one name is enough. Also makes
-    hyperframe's DATA frame ``repr`` cheap (same output; see :func:`_raw_data_repr`).
+    Idempotent. ``hypercorn.protocol.ProtocolWrapper`` looks ``H2Protocol`` (and ``H11Protocol``)
+    up in its module's globals each time it builds a protocol, so replacing those names is
+    enough; ``H11Protocol`` becomes :class:`GrpcH11Protocol` (garbage instead of a request is
+    refused at once). Also makes hyperframe's DATA frame ``repr`` cheap (same output; see
+    :func:`_raw_data_repr`).
     """
     if is_installed():
         return
@@ -688,48 +871,20 @@ def install() -> None:
             f"asgi_grpc patches Hypercorn {_SUPPORTED}x internals, found Hypercorn {found}: "
             "install hypercorn>=0.18,<0.19"
         )
+    found = version("h2")
+    if not found.startswith(_H2_SUPPORTED):
+        raise RuntimeError(
+            f"asgi_grpc extends h2 {_H2_SUPPORTED}x internals, found h2 {found}: install h2>=4.1,<5"
+        )
     if _wrapper_module.H2Protocol is not H2Protocol:
         raise RuntimeError(
             "hypercorn.protocol.H2Protocol was already replaced by someone else "
             f"({_wrapper_module.H2Protocol!r}); refusing to stack patches"
         )
     _wrapper_module.H2Protocol = GrpcH2Protocol
+    if _wrapper_module.H11Protocol is H11Protocol:
+        _wrapper_module.H11Protocol = GrpcH11Protocol
     if version("hyperframe").startswith("6.") and _hyperframe._raw_data_repr is (
         _stock_raw_data_repr
     ):
         _hyperframe._raw_data_repr = _raw_data_repr
-
-
-def grpc_config(**overrides: Any) -> Config:
-    """A Hypercorn :class:`~hypercorn.config.Config` tuned for gRPC; ``overrides`` are set last.
-
-    - no access log, no ``date``/``server`` response headers (gRPC clients would see them as
-      initial metadata);
-    - ``keep_alive_max_requests`` effectively unlimited (a connection carries millions of RPCs;
-      with :func:`install` reaching it drains the connection gracefully anyway);
-    - ``keep_alive_timeout`` 300 s: gRPC channels keep idle connections open, and reconnecting
-      costs a handshake (closing is graceful, GOAWAY first); ``read_timeout`` off, since a
-      long server stream legitimately reads nothing for long;
-    - 1 MiB stream and 16 MiB (at least streams x stream window) connection receive windows, and
-      a 1 MiB maximum inbound frame size, all announced in the server's SETTINGS;
-    - ALPN ``h2`` then ``http/1.1``; ``graceful_timeout`` 10 s (set it to the server's grace).
-    """
-    config = Config()
-    config.accesslog = None
-    config.include_date_header = False
-    config.include_server_header = False
-    config.keep_alive_max_requests = 2**62
-    config.keep_alive_timeout = 300.0
-    config.read_timeout = None
-    config.graceful_timeout = 10.0
-    config.alpn_protocols = ["h2", "http/1.1"]
-    config.h2_max_concurrent_streams = 100
-    config.h2_max_inbound_frame_size = 1 * MiB
-    config.h2_stream_window_size = DEFAULT_STREAM_WINDOW  # type: ignore[attr-defined]
-    config.h2_connection_window_size = DEFAULT_CONNECTION_WINDOW  # type: ignore[attr-defined]
-    for name, value in overrides.items():
-        if name == "bind" or hasattr(config, name) or name.startswith("h2_"):
-            setattr(config, name, value)
-        else:
-            raise TypeError(f"grpc_config() got an unknown Hypercorn setting {name!r}")
-    return config

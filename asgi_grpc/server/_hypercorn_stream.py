@@ -5,7 +5,10 @@ awaits ``queue.put`` from the connection's single read loop, granting HTTP/2 flo
 once. A handler that does not read its body therefore blocks the read loop of the whole connection
 (head-of-line blocking across RPCs). :class:`GrpcHTTPStream` instead appends chunks to a deque
 without awaiting, and credit for a chunk is granted (``consumed``) only when the app's
-``receive()`` takes it, so what a stream can buffer is bounded by its HTTP/2 receive window.
+``receive()`` takes it, so what a stream can buffer is bounded by its HTTP/2 receive window: the
+credit is the frame's whole flow-controlled length (padding included), returned only once the app
+has taken the bytes. Small chunks are merged as they arrive, so a window's worth of one-byte DATA
+frames costs about a window of memory, not a Python object per frame.
 
 The response side (``app_send``) is stock, except that ``http.response.trailers`` sent before any
 ``http.response.start`` becomes a :class:`TrailersOnly` event: one HEADERS frame with END_STREAM,
@@ -32,6 +35,9 @@ from hypercorn.utils import build_and_validate_headers
 TRAILERS_ONLY_EXTENSION = "asgi_grpc.trailers_only"
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
+
+# Chunks shorter than this are appended to the previous one instead of queued on their own.
+_SMALL_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class GrpcHTTPStream(HTTPStream):
         self._inner_app = app
         self.app = self._call_app
         self._consumed = consumed
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[bytes | bytearray] = deque()
         self._unacknowledged = 0  # flow-controlled bytes buffered and not yet credited
         self._ended = False  # END_STREAM received
         self._end_delivered = False  # the app was told more_body=False
@@ -93,7 +99,19 @@ class GrpcHTTPStream(HTTPStream):
             self._consumed(self.stream_id, flow_controlled_length)
             return
         if data:
-            self._chunks.append(data)
+            chunks = self._chunks
+            if len(data) < _SMALL_CHUNK and chunks:
+                last = chunks[-1]
+                if type(last) is bytearray:
+                    last += data
+                elif len(last) < _SMALL_CHUNK:
+                    merged = bytearray(last)
+                    merged += data
+                    chunks[-1] = merged
+                else:
+                    chunks.append(data)
+            else:
+                chunks.append(data)
         self._unacknowledged += flow_controlled_length
         self._wake()
 
@@ -142,7 +160,7 @@ class GrpcHTTPStream(HTTPStream):
                 return _DISCONNECT
             if self._chunks:
                 chunks = self._chunks
-                body = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+                body = bytes(chunks.popleft()) if len(chunks) == 1 else b"".join(chunks)
                 chunks.clear()
                 credit, self._unacknowledged = self._unacknowledged, 0
                 self._consumed(self.stream_id, credit)

@@ -87,7 +87,7 @@ class Server:
         if self._started:
             return
         self._started = True
-        config = _hypercorn.grpc_config()
+        config = _hypercorn.grpc_config(**_hypercorn.options_to_settings(self.app.config.options))
         app = wrap_app(cast(Any, self.app), config.wsgi_max_body_size, "asgi")
         self._context = context = WorkerContext(None)
         self._terminated = asyncio.Event()

@@ -1,0 +1,152 @@
+"""h2's server connection with the limits a hostile client needs: :class:`GrpcH2Connection`.
+
+This is the only place that reaches into h2 internals (``h2>=4.1,<5``; the names used are the same
+in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and why:
+
+- **The first frame after the client preface must be SETTINGS** (RFC 9113 3.4), else GOAWAY
+  PROTOCOL_ERROR at once. h2 accepts any frame there (a PING, say), so a peer that is not
+  speaking HTTP/2 at all could keep a connection open. A bad preface gets that GOAWAY too (h2
+  sent none).
+- **Frame lengths are checked from the 9-byte frame header**, before the body is buffered. h2
+  checks a frame's length only once the whole body has arrived, so a frame announcing 16 MiB made
+  the server buffer 16 MiB before refusing it.
+- **A header block is bounded as its frames arrive** (HEADERS plus CONTINUATIONs): h2 only counts
+  CONTINUATION frames (64), so with 1 MiB frames one connection could make the server hold 64 MiB
+  of header block. A block is refused once its encoded size passes ``max_header_block`` (twice
+  the advertised SETTINGS_MAX_HEADER_LIST_SIZE) with GOAWAY ENHANCE_YOUR_CALM. Why a connection
+  error and not a refusal of that stream alone: the block must be decoded to keep the HPACK
+  context in step with the client (RFC 9113 10.5.1: "the field block MUST be processed ... unless
+  the connection is closed"), and h2's HPACK decoder takes a block in one piece, so decoding it
+  means buffering it, which is the attack. (grpc-core decodes blocks incrementally and drops what
+  is over its limit, so it can afford to fail the call alone however large the block; measured,
+  grpcio 1.85 served a 300 KB header while advertising 16 KiB.) ENHANCE_YOUR_CALM, not
+  COMPRESSION_ERROR (the block was not undecodable) nor PROTOCOL_ERROR (no rule was broken: the
+  advertised size is advisory), is the code for a peer causing excessive load, as h2 itself
+  uses for too many CONTINUATIONs and oversized header lists. A block that fits in twice the
+  limit is decoded (the decoder's own list-size limit is set to four times the limit, so decoding
+  is bounded too), and a header list over the advertised limit then refuses that stream only,
+  like an HTTP 431 (``_hypercorn_limits``, ``GrpcH2Protocol``). A block that decodes to more than
+  four times the limit (an HPACK bomb: indexes of large table entries) still ends the connection,
+  as in stock h2, since its decoding stopped half way.
+- **A HEADERS frame opening one stream more than SETTINGS_MAX_CONCURRENT_STREAMS refuses that
+  stream** with RST_STREAM REFUSED_STREAM (RFC 9113 5.1.2: "treat this as a stream error ... of
+  type PROTOCOL_ERROR or REFUSED_STREAM"; REFUSED_STREAM tells the client that nothing was
+  processed, so gRPC clients retry it). h2 raised a connection error (GOAWAY PROTOCOL_ERROR), which
+  killed every legitimate call on the connection. The block is still decoded (HPACK).
+
+h2 already answers a DATA frame that overruns a stream's or the connection's receive window with
+GOAWAY FLOW_CONTROL_ERROR (its window managers raise FlowControlError); every DATA byte, padding
+included, counts (``flow_controlled_length``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.exceptions
+import h2.frame_buffer
+from hyperframe.frame import Frame
+
+__all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
+
+_HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x1, 0x4, 0x5, 0x9
+_HEADER_BLOCK = frozenset((_HEADERS, _CONTINUATION, _PUSH_PROMISE))
+_ACK = 0x1
+_stock_next = h2.frame_buffer.FrameBuffer.__next__
+
+
+class InvalidPreface(h2.exceptions.ProtocolError):
+    """The client preface was not followed by a SETTINGS frame (RFC 9113 3.4)."""
+
+    error_code = h2.errors.ErrorCodes.PROTOCOL_ERROR
+
+
+class HeaderBlockTooLarge(h2.exceptions.DenialOfServiceError):
+    """A header block grew past what this server decodes (GOAWAY ENHANCE_YOUR_CALM)."""
+
+
+class _FrameBuffer(h2.frame_buffer.FrameBuffer):
+    """h2's server frame buffer, checking each frame's header before its body is buffered."""
+
+    def __init__(self, max_header_block: int) -> None:
+        super().__init__(server=True)
+        self.max_header_block = max_header_block
+        self._settings_seen = False
+
+    def __next__(self) -> Frame:
+        data = self._data
+        if len(data) >= 9:
+            length = (data[0] << 16) | (data[1] << 8) | data[2]
+            kind = data[3]
+            if not self._settings_seen:
+                if kind != _SETTINGS or data[4] & _ACK:
+                    raise InvalidPreface("the client preface must be followed by SETTINGS")
+                self._settings_seen = True
+            if length > self.max_frame_size:
+                raise h2.exceptions.FrameTooLargeError(
+                    f"Received overlong frame: length {length}, max {self.max_frame_size}"
+                )
+            if kind in _HEADER_BLOCK:
+                block = length
+                for frame in self._headers_buffer:
+                    block += len(frame.data)
+                if block > self.max_header_block:
+                    raise HeaderBlockTooLarge(
+                        f"header block of more than {self.max_header_block} bytes"
+                    )
+        return _stock_next(self)
+
+
+class GrpcH2Connection(h2.connection.H2Connection):
+    """A server-side ``H2Connection`` with the limits listed in the module docstring.
+
+    ``max_header_list_size`` is the SETTINGS_MAX_HEADER_LIST_SIZE the protocol advertises.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration, max_header_list_size: int) -> None:
+        super().__init__(config=config)
+        self.max_header_list_size = max_header_list_size
+        self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
+        self.decoder.max_header_list_size = 4 * max_header_list_size
+
+    def receive_data(self, data: Any) -> Any:
+        try:
+            return super().receive_data(data)
+        except h2.exceptions.ProtocolError as error:
+            # h2 checks the preface outside the handler that queues a GOAWAY for errors: queue
+            # it here, so a bad preface gets GOAWAY PROTOCOL_ERROR like any connection error.
+            if self.state_machine.state != h2.connection.ConnectionState.CLOSED:
+                self._terminate_connection(error.error_code)
+            raise
+
+    def _local_settings_acked(self) -> Any:
+        changes = super()._local_settings_acked()
+        # h2 sets the decoder's limit to the advertised one, and a header list over it would
+        # end the whole connection; decode up to four times as much, so the protocol can refuse
+        # only the stream that carried it.
+        self.decoder.max_header_list_size = 4 * self.max_header_list_size
+        return changes
+
+    def _receive_headers_frame(self, frame: Any) -> Any:
+        if (
+            frame.stream_id in self.streams
+            or self.open_inbound_streams < self.local_settings.max_concurrent_streams
+        ):
+            return super()._receive_headers_frame(frame)
+        # One stream too many: decode the block anyway (the HPACK context is shared by the
+        # connection), open the stream in h2's state machine (so its id is used up and later
+        # frames on it are stream errors), and refuse it.
+        headers = h2.connection._decode_headers(self.decoder, frame.data)
+        events = self.state_machine.process_input(h2.connection.ConnectionInputs.RECV_HEADERS)
+        stream = self._get_or_create_stream(
+            frame.stream_id, h2.connection.AllowedStreamIDs(not self.config.client_side)
+        )
+        stream.receive_headers(headers, "END_STREAM" in frame.flags, self.config.header_encoding)
+        frames = stream.reset_stream(h2.errors.ErrorCodes.REFUSED_STREAM)
+        self.refused_streams += 1
+        return frames, events
+
+    refused_streams = 0
