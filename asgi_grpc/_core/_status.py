@@ -136,10 +136,11 @@ _HTTP_TO_GRPC = {
 
 def parse_http_status(value: bytes | None) -> int:
     """A response's ``:status``: 0 when missing, :data:`MALFORMED_HTTP_STATUS` (-1) when it
-    is not three ASCII digits (RFC 9110 15), never an exception."""
+    is not a number, never an exception. Like grpcio, any decimal number is taken (RFC 9110
+    wants three digits; "2000" maps to UNKNOWN like any other status without a mapping)."""
     if value is None:
         return 0
-    if len(value) != 3 or not value.isdigit():
+    if not 0 < len(value) <= 9 or not value.isdigit() or not value.isascii():
         return MALFORMED_HTTP_STATUS
     return int(value)
 

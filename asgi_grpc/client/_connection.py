@@ -125,6 +125,9 @@ class Connection(asyncio.Protocol):
         self.proven = False
         #: Why the connection stopped taking streams (GOAWAY, close), for the pool's errors.
         self.end_reason = ""
+        #: Loop times the peer's SETTINGS arrived and the connection stopped taking streams.
+        self.ready_at: float | None = None
+        self.ended_at: float | None = None
         self.pings_without_data = 0  # reset by every HEADERS or DATA we send
         self._keepalive = Keepalive(self, settings, self._loop)
         self._handlers: dict[type[h2.events.Event], Callable[[Any], None]] = {
@@ -505,6 +508,7 @@ class Connection(asyncio.Protocol):
                 stream._wake_sender()
         if not self._ready.done():
             self._ready.set_result(None)
+            self.ready_at = self._loop.time()
         elif (
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS in changed
             and self._on_capacity is not None
@@ -531,7 +535,12 @@ class Connection(asyncio.Protocol):
         if self._on_goaway_cb is not None:
             self._on_goaway_cb(self, error_code, event.additional_data or b"")
 
+    def _ended(self) -> None:
+        if self.ended_at is None:
+            self.ended_at = self._loop.time()
+
     def _start_draining(self) -> None:
+        self._ended()
         if self._draining:
             return
         self._draining = True
@@ -559,6 +568,7 @@ class Connection(asyncio.Protocol):
         self._fail_ready(ConnectError(message))
 
     def _shutdown(self, error: TransportError) -> None:
+        self._ended()
         self._keepalive.stop()
         if self._closed and not self._streams:
             return

@@ -3,8 +3,10 @@
 Every ``keepalive_time`` seconds from the end of the handshake a PING may go out; it is held
 back when no call is open (unless ``keepalive_permit_without_calls``), or when
 ``max_pings_without_data`` pings have already gone out since we last sent HEADERS or DATA (0:
-no such limit). A PING not acknowledged within ``keepalive_timeout`` fails the connection, so a
-peer that vanished without closing its socket is noticed.
+no such limit). Pings also go out at most once a second (grpc-core's client ping rate: one
+due sooner waits for it), so a tiny ``keepalive_time`` cannot flood the peer. A PING not
+acknowledged within ``keepalive_timeout`` fails the connection, so a peer that vanished
+without closing its socket is noticed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ._settings import ConnectionSettings
 __all__ = ["Keepalive"]
 
 _PING_DATA = b"agkalive"
+#: grpc-core's minimum interval between a client's pings (its ping rate policy).
+MIN_PING_INTERVAL = 1.0
 
 
 class _Pinged(Protocol):
@@ -36,7 +40,7 @@ class _Pinged(Protocol):
 class Keepalive:
     """The keepalive timer and watchdog of one connection."""
 
-    __slots__ = ("_conn", "_loop", "_settings", "_timer", "_watchdog")
+    __slots__ = ("_conn", "_last_ping", "_loop", "_settings", "_timer", "_watchdog")
 
     def __init__(
         self, conn: _Pinged, settings: ConnectionSettings, loop: asyncio.AbstractEventLoop
@@ -46,6 +50,7 @@ class Keepalive:
         self._loop = loop
         self._timer: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._last_ping = -MIN_PING_INTERVAL
 
     def start(self) -> None:
         """The handshake is done: start the period (a no-op when keepalive is off)."""
@@ -56,6 +61,11 @@ class Keepalive:
     def _tick(self) -> None:
         settings = self._settings
         assert settings.keepalive_time is not None
+        now = self._loop.time()
+        allowed = self._last_ping + MIN_PING_INTERVAL
+        if now < allowed:
+            self._timer = self._loop.call_at(allowed, self._tick)  # too soon: the ping waits
+            return
         self._timer = self._loop.call_later(settings.keepalive_time, self._tick)
         if self._watchdog is not None:
             return  # the last ping is still out; its watchdog judges it
@@ -66,6 +76,7 @@ class Keepalive:
         if limit and conn.pings_without_data >= limit:
             return
         conn.pings_without_data += 1
+        self._last_ping = now
         conn.send_ping(_PING_DATA)
         self._watchdog = self._loop.call_later(settings.keepalive_timeout, self._expired)
 

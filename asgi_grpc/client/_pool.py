@@ -253,15 +253,26 @@ class ConnectionPool:
         return all(c.active_streams or c.closed or c.draining for c in self._connections)
 
     def _judge_last(self) -> float:
-        """The loop time the next connect may start: the latest connection either answered a
-        stream (backoff reset) or stopped without answering one (one more backoff step)."""
+        """The loop time the next connect may start.
+
+        The latest connection succeeded (backoff reset) if it answered a stream, or if it
+        stayed up at least as long as the next backoff step (a connection a server closes when
+        idle, say): reconnecting at once is then no faster than the backoff would allow. One
+        that ended sooner without answering (a peer saying SETTINGS then GOAWAY, or closing)
+        counts as a failed attempt: one more backoff step.
+        """
         last = self._last
         if last is not None:
             if last.proven:
                 self._backoff.reset()
                 self._last = None
-            elif last.closed or last.draining:
-                self._fail_attempt(last.end_reason or "connection closed")
+            elif last.ended_at is not None:
+                lived = last.ended_at - (last.ready_at or last.ended_at)
+                if lived >= self._backoff.current:
+                    self._backoff.reset()
+                    self._last = None
+                else:
+                    self._fail_attempt(last.end_reason or "connection closed")
         return self._retry_at
 
     def _fail_attempt(self, reason: str) -> None:
@@ -305,6 +316,9 @@ class ConnectionPool:
 
     def _on_goaway(self, connection: Connection, error_code: int, data: bytes) -> None:
         if error_code == ErrorCodes.ENHANCE_YOUR_CALM and data == b"too_many_pings":
+            # The peer serves, it only wants fewer pings: reconnect at once (no backoff) with
+            # the keepalive time doubled, as grpc-core does.
+            connection.proven = True
             old = self._settings.keepalive_time
             self._settings = self._settings.throttled()
             logger.error(
