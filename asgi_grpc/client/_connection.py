@@ -71,7 +71,7 @@ __all__ = ["Connection", "ConnectionSettings", "Stream"]
 
 _DEFAULT_WINDOW = 65535
 #: How long a TLS close waits for the peer's close_notify before aborting the socket.
-_TLS_CLOSE_GRACE = 0.05
+_TLS_CLOSE_GRACE = 0.02
 
 
 class Connection(asyncio.Protocol):

@@ -36,7 +36,8 @@ class Outcome:
 
 def _outcome(exc: BaseException, started: float) -> Outcome:
     if isinstance(exc, grpc.RpcError | asgi_grpc.RpcError) and hasattr(exc, "code"):
-        return Outcome(exc.code().name, exc.details() or "", time.monotonic() - started)
+        error: Any = exc
+        return Outcome(error.code().name, error.details() or "", time.monotonic() - started)
     raise exc  # a foreign exception is a failure of the test
 
 

@@ -132,16 +132,16 @@ async def _serve(
                 break
             for event in events:
                 if isinstance(event, h2.events.RequestReceived):
-                    conn.requests[event.stream_id] = list(event.headers)  # type: ignore[arg-type]
+                    conn.requests[event.stream_id] = list(event.headers)
                 elif isinstance(event, h2.events.DataReceived):
                     conn.h2.acknowledge_received_data(
                         event.flow_controlled_length,
-                        event.stream_id,  # type: ignore[arg-type]
+                        event.stream_id,
                     )
                 elif isinstance(event, h2.events.StreamEnded):
-                    conn.ended.add(event.stream_id)  # type: ignore[arg-type]
+                    conn.ended.add(event.stream_id)
                 elif isinstance(event, h2.events.StreamReset):
-                    conn.resets[event.stream_id] = int(event.error_code)  # type: ignore[arg-type]
+                    conn.resets[event.stream_id] = int(event.error_code)
                 elif isinstance(event, h2.events.PingReceived):
                     conn.pings += 1
                 script.on_event(conn, event)
