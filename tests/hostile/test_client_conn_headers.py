@@ -83,6 +83,10 @@ def test_oversized_header_block_fails_only_its_call(
     before = server.accepted
     big, small, details = _pair(kind, server.target, where)
     assert (big, small) == ("RESOURCE_EXHAUSTED", "OK"), details
-    assert server.accepted == before + 1  # one connection for both calls
+    # One connection for both calls (grpcio may even reuse the previous test's: its
+    # subchannels are shared process-wide).
+    assert server.accepted - before <= 1
+    if kind in OURS:
+        assert server.accepted - before == 1
     if kind in OURS:
         assert "metadata size exceeds limit (20" in details
