@@ -144,7 +144,7 @@ class ConnectionPool:
             except TransportError:
                 # A server may answer before it has read the whole request, then reset the
                 # stream (NO_ERROR) to stop the upload (RFC 9113 8.1): its response stands.
-                if not stream._ended:
+                if not stream.ended:
                     stream.close()
                     raise
             except BaseException:

@@ -81,6 +81,11 @@ class Stream:
         return 0
 
     @property
+    def ended(self) -> bool:
+        """The peer ended the response normally (END_STREAM)."""
+        return self._ended
+
+    @property
     def done(self) -> bool:
         """The response is over: ended, reset, failed or closed."""
         return self._ended or self._error is not None or self._closed

@@ -12,9 +12,11 @@ from typing import Any
 
 import grpc.aio
 import h2.events
+import httpx
 import pytest
 
 import asgi_grpc.aio
+from asgi_grpc.client._transport import GrpcTransport
 
 from .lying_server import OK_HEADERS, LyingConnection, Script, grpc_frame, lying_server
 
@@ -62,3 +64,24 @@ def test_calls_ended_by_the_server_free_their_stream(kind: str) -> None:
             # Every stream was reset by the client with NO_ERROR (none half-closed).
             assert conn.resets == dict.fromkeys(conn.requests, 0)
             assert not conn.ended
+
+
+def _refuse_upload(conn: LyingConnection, event: h2.events.Event) -> None:
+    if isinstance(event, h2.events.RequestReceived):
+        assert event.stream_id is not None
+        conn.respond(event.stream_id, [(b":status", b"413")], b"too big")
+
+
+def test_httpx_request_answered_before_its_body_is_sent_gets_the_response() -> None:
+    """The same early end through the httpx transport: a server that answers (413) before the
+    upload is through, on a 64 KiB window, stops the upload; the response stands."""
+
+    async def run(target: str) -> tuple[int, bytes]:
+        transport = GrpcTransport()
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.post(f"http://{target}/upload", content=b"x" * 1_000_000)
+            return response.status_code, response.content
+
+    with lying_server(Script(on_event=_refuse_upload)) as server:
+        assert asyncio.run(asyncio.wait_for(run(server.target), 10)) == (413, b"too big")
+        assert server.connections[0].resets == {1: 0}  # our half: RST_STREAM(NO_ERROR)
