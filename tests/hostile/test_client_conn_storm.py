@@ -47,12 +47,15 @@ def test_max_concurrent_streams_zero_waits_on_one_connection(kind: str) -> None:
 def test_unusable_connections_fail_the_call_without_a_storm(kind: str, script: object) -> None:
     with lying_server(Script(on_connect=script)) as server:  # type: ignore[arg-type]
         outcome = unary(kind, server.target, timeout=2.0)
-        assert outcome.code == "UNAVAILABLE", outcome
         if kind in OURS:
-            # grpcio retries transparently here (dozens of connections for GOAWAY); we give
-            # up on the first unusable connection, within the reconnect backoff.
+            # We give up on the first unusable connection, within the reconnect backoff.
+            assert outcome.code == "UNAVAILABLE", outcome
             assert server.accepted == 1
             assert outcome.elapsed < 1.0
+        else:
+            # The control varies from run to run: UNAVAILABLE after transparent retries (up
+            # to ~90 connections for GOAWAY), or waiting out the deadline on one connection.
+            assert outcome.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), outcome
 
 
 @pytest.mark.parametrize("script", [_goaway_at_once, _close_at_once], ids=["goaway", "close"])
