@@ -129,6 +129,7 @@ class Connection(asyncio.Protocol):
         self.ready_at: float | None = None
         self.ended_at: float | None = None
         self.pings_without_data = 0  # reset by every HEADERS or DATA we send
+        self.pinged = False  # a keepalive ping went out
         self._keepalive = Keepalive(self, settings, self._loop)
         self._handlers: dict[type[h2.events.Event], Callable[[Any], None]] = {
             h2.events.ResponseReceived: self._on_response,
@@ -217,6 +218,7 @@ class Connection(asyncio.Protocol):
 
     def send_ping(self, data: bytes) -> None:
         if not self._closed:
+            self.pinged = True
             self._h2.ping(data)
             self._schedule_flush()
 

@@ -315,7 +315,11 @@ class ConnectionPool:
         self._on_capacity()
 
     def _on_goaway(self, connection: Connection, error_code: int, data: bytes) -> None:
-        if error_code == ErrorCodes.ENHANCE_YOUR_CALM and data == b"too_many_pings":
+        if (
+            error_code == ErrorCodes.ENHANCE_YOUR_CALM
+            and data == b"too_many_pings"
+            and connection.pinged  # a peer saying so unprompted is just refusing us
+        ):
             # The peer serves, it only wants fewer pings: reconnect at once (no backoff) with
             # the keepalive time doubled, as grpc-core does.
             connection.proven = True

@@ -13,6 +13,7 @@ on a fresh lying server counting the TCP connections it accepts.
 from __future__ import annotations
 
 import pytest
+from h2.errors import ErrorCodes
 
 from .clients import KINDS, OURS, unary
 from .lying_server import LyingConnection, Script, lying_server
@@ -25,6 +26,13 @@ def _zero_streams(conn: LyingConnection) -> None:
 def _goaway_at_once(conn: LyingConnection) -> None:
     conn.settings()
     conn.h2.close_connection(last_stream_id=0)
+    conn.flush()
+
+
+def _calm_at_once(conn: LyingConnection) -> None:
+    # "too_many_pings" before any ping: not a reason to reconnect at once.
+    conn.settings()
+    conn.h2.close_connection(ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_pings", last_stream_id=0)
     conn.flush()
 
 
@@ -42,7 +50,9 @@ def test_max_concurrent_streams_zero_waits_on_one_connection(kind: str) -> None:
         assert not any(conn.requests for conn in server.connections)
 
 
-@pytest.mark.parametrize("script", [_goaway_at_once, _close_at_once], ids=["goaway", "close"])
+@pytest.mark.parametrize(
+    "script", [_goaway_at_once, _calm_at_once, _close_at_once], ids=["goaway", "calm", "close"]
+)
 @pytest.mark.parametrize("kind", KINDS)
 def test_unusable_connections_fail_the_call_without_a_storm(kind: str, script: object) -> None:
     with lying_server(Script(on_connect=script)) as server:  # type: ignore[arg-type]
