@@ -486,7 +486,7 @@ class Connection(asyncio.Protocol):
 
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
         stream = self._streams.get(event.stream_id)
-        if stream is not None and stream._error is None:
+        if stream is not None:
             stream._on_end()
 
     def _on_stream_reset(self, event: h2.events.StreamReset) -> None:
