@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class LyingConnection:
         self.ended: set[int] = set()  # streams the client half-closed
         self.pings = 0
         self.closed = False
+        self.error: h2.exceptions.ProtocolError | None = None
 
     def flush(self) -> None:
         data = self.h2.data_to_send()
@@ -127,7 +129,8 @@ async def _serve(
         while not conn.closed and (data := await reader.read(65536)):
             try:
                 events = conn.h2.receive_data(data)
-            except h2.exceptions.ProtocolError:
+            except h2.exceptions.ProtocolError as exc:
+                conn.error = exc  # what the client did wrong, for the test to see
                 conn.flush()
                 break
             for event in events:
@@ -155,6 +158,18 @@ async def _serve(
     finally:
         conn.closed = True
         writer.close()
+
+
+async def eventually_async(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``check`` until it holds: the server thread may not have read the client's last
+    frames yet. Check before closing the client: closing a socket with unread input resets
+    it, and the server then loses what it had not read."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 @contextlib.contextmanager

@@ -18,7 +18,15 @@ import pytest
 import asgi_grpc.aio
 from asgi_grpc.client._transport import GrpcTransport
 
-from .lying_server import OK_HEADERS, LyingConnection, Script, grpc_frame, lying_server
+from .lying_server import (
+    OK_HEADERS,
+    LyingConnection,
+    LyingServer,
+    Script,
+    eventually_async,
+    grpc_frame,
+    lying_server,
+)
 
 LIMIT = 4
 CALLS = 30
@@ -41,9 +49,9 @@ def _end_at_first_message(conn: LyingConnection, event: h2.events.Event) -> None
 def test_calls_ended_by_the_server_free_their_stream(kind: str) -> None:
     module: Any = grpc.aio if kind == "grpc.aio" else asgi_grpc.aio
 
-    async def run(target: str) -> list[tuple[str, list[bytes]]]:
+    async def run(server: LyingServer) -> list[tuple[str, list[bytes]]]:
         results = []
-        async with module.insecure_channel(target) as channel:
+        async with module.insecure_channel(server.target) as channel:
             method = channel.stream_stream("/hostile.Test/Bidi")
             calls = []
             for _ in range(CALLS):
@@ -52,17 +60,22 @@ def test_calls_ended_by_the_server_free_their_stream(kind: str) -> None:
                 responses = [response async for response in call]
                 results.append(((await call.code()).name, responses))
                 calls.append(call)  # kept alive: the slot must not depend on the GC
+            if kind == "asgi_grpc.aio":
+                # Every stream reset by the client with NO_ERROR (none half-closed), seen by
+                # the server before we close.
+                conn = server.connections[0]
+                assert await eventually_async(
+                    lambda: conn.resets == dict.fromkeys(conn.requests, 0)
+                )
         return results
 
     with lying_server(Script(on_connect=_on_connect, on_event=_end_at_first_message)) as server:
-        results = asyncio.run(run(server.target))
+        results = asyncio.run(run(server))
         assert results == [("OK", [b"bye"])] * CALLS
         assert server.accepted == 1  # grpcio: 1; we used to need one per LIMIT calls
         conn = server.connections[0]
         assert len(conn.requests) == CALLS
         if kind == "asgi_grpc.aio":
-            # Every stream was reset by the client with NO_ERROR (none half-closed).
-            assert conn.resets == dict.fromkeys(conn.requests, 0)
             assert not conn.ended
 
 
@@ -76,12 +89,13 @@ def test_httpx_request_answered_before_its_body_is_sent_gets_the_response() -> N
     """The same early end through the httpx transport: a server that answers (413) before the
     upload is through, on a 64 KiB window, stops the upload; the response stands."""
 
-    async def run(target: str) -> tuple[int, bytes]:
+    async def run(server: LyingServer) -> tuple[int, bytes]:
         transport = GrpcTransport()
         async with httpx.AsyncClient(transport=transport) as client:
-            response = await client.post(f"http://{target}/upload", content=b"x" * 1_000_000)
+            response = await client.post(f"http://{server.target}/upload", content=b"x" * 1_000_000)
+            # Our half: RST_STREAM(NO_ERROR).
+            assert await eventually_async(lambda: server.connections[0].resets == {1: 0})
             return response.status_code, response.content
 
     with lying_server(Script(on_event=_refuse_upload)) as server:
-        assert asyncio.run(asyncio.wait_for(run(server.target), 10)) == (413, b"too big")
-        assert server.connections[0].resets == {1: 0}  # our half: RST_STREAM(NO_ERROR)
+        assert asyncio.run(asyncio.wait_for(run(server), 10)) == (413, b"too big")

@@ -6,7 +6,9 @@ against grpcio's client in the same scripted server (it records when each PING a
 - ``grpc.keepalive_permit_without_calls``: no pings on a connection without calls unless set;
 - GOAWAY ENHANCE_YOUR_CALM "too_many_pings": the next connection pings at twice the period.
 
-Timings are only checked from below (timers never fire early) or with a wide margin.
+Timings are only checked from below (timers never fire early; 50 ms are allowed for the
+server thread noting the connection later than the client's timer started) or with a wide
+margin.
 """
 
 from __future__ import annotations
@@ -79,9 +81,9 @@ async def test_too_many_pings_doubles_the_keepalive_time(kind: str) -> None:
         assert server.accepted == 2
         first, second = (pings(conn) for conn in server.connections)
         assert len(first) == 1
-        assert 0.5 <= first[0] < 0.95
+        assert 0.45 <= first[0] < 0.95
         assert len(second) == 1
-        assert second[0] >= 1.0
+        assert second[0] >= 0.95  # 1 s, not 0.5 s
 
 
 @pytest.mark.parametrize("limit", [None, 0])
@@ -98,8 +100,8 @@ async def test_pings_without_data_are_limited_and_paced(kind: str, limit: int | 
         assert len(times) == 2  # grpc's default: two pings, then data is needed
     else:
         assert len(times) >= 3
-    assert times[0] >= 0.2
-    assert all(b - a >= 0.95 for a, b in itertools.pairwise(times))  # 1/s at most
+    assert times[0] >= 0.15
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(times))  # 1/s at most
 
 
 @pytest.mark.parametrize("permit", [0, 1])
