@@ -46,7 +46,6 @@ from ._protocol import (
     Headers,
     RequestHead,
     Status,
-    http_status_to_grpc,
     is_grpc_content_type,
     parse_request_headers,
     parse_trailers,
@@ -55,13 +54,18 @@ from ._protocol import (
     trailers,
 )
 from ._status import (
+    MALFORMED_HTTP_STATUS,
     StatusCode,
     coerce_status,
     decode_message,
     encode_message,
+    http_status_details,
+    http_status_to_grpc,
+    parse_http_status,
     status_from_int,
     status_from_wire,
     status_to_wire,
+    trailers_only_status,
 )
 from ._timeout import Deadline, decode_timeout, encode_timeout
 
@@ -74,6 +78,7 @@ __all__ = [
     "GZIP",
     "HEADER_SIZE",
     "IDENTITY",
+    "MALFORMED_HTTP_STATUS",
     "RESERVED",
     "STATUS_DETAILS_KEY",
     "Compression",
@@ -101,11 +106,13 @@ __all__ = [
     "encode_timeout",
     "encoding_name",
     "frame",
+    "http_status_details",
     "http_status_to_grpc",
     "is_grpc_content_type",
     "is_supported",
     "pack_message",
     "parse_accept_encoding",
+    "parse_http_status",
     "parse_request_headers",
     "parse_trailers",
     "request_headers",
@@ -115,6 +122,7 @@ __all__ = [
     "status_to_wire",
     "too_large",
     "trailers",
+    "trailers_only_status",
     "unpack_message",
     "validate_key",
 ]

@@ -147,22 +147,6 @@ def parse_trailers(headers: Headers) -> Status:
     )
 
 
-def http_status_to_grpc(status: int) -> StatusCode:
-    """The status a client infers from a non-200 HTTP response (doc/http-grpc-status-mapping.md)."""
-    return _HTTP_TO_GRPC.get(status, StatusCode.UNKNOWN)
-
-
-_HTTP_TO_GRPC = {
-    400: StatusCode.INTERNAL,
-    401: StatusCode.UNAUTHENTICATED,
-    403: StatusCode.PERMISSION_DENIED,
-    404: StatusCode.UNIMPLEMENTED,
-    429: StatusCode.UNAVAILABLE,
-    502: StatusCode.UNAVAILABLE,
-    503: StatusCode.UNAVAILABLE,
-    504: StatusCode.UNAVAILABLE,
-}
-
 __all__ = [
     "CONTENT_TYPE",
     "STATUS_DETAILS_KEY",
@@ -170,7 +154,6 @@ __all__ = [
     "ProtocolError",
     "RequestHead",
     "Status",
-    "http_status_to_grpc",
     "is_grpc_content_type",
     "parse_request_headers",
     "parse_trailers",

@@ -1,8 +1,10 @@
-"""Status codes and the ``grpc-message`` encoding (PROTOCOL-HTTP2.md, "Responses")."""
+"""Status codes, the ``grpc-message`` encoding (PROTOCOL-HTTP2.md, "Responses"), and the status
+a client infers from an HTTP response without ``grpc-status`` (doc/http-grpc-status-mapping.md)."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -112,3 +114,64 @@ def decode_message(value: bytes) -> str:
 
 def _is_hex(byte: int) -> bool:
     return byte in b"0123456789abcdefABCDEF"
+
+
+# -- HTTP status -> gRPC status (doc/http-grpc-status-mapping.md), as grpcio maps it ----------
+
+#: ``parse_http_status`` of a ``:status`` that is not three digits.
+MALFORMED_HTTP_STATUS = -1
+
+_HTTP_TO_GRPC = {
+    400: StatusCode.INTERNAL,
+    401: StatusCode.UNAUTHENTICATED,
+    403: StatusCode.PERMISSION_DENIED,
+    404: StatusCode.UNIMPLEMENTED,
+    429: StatusCode.UNAVAILABLE,
+    502: StatusCode.UNAVAILABLE,
+    503: StatusCode.UNAVAILABLE,
+    504: StatusCode.UNAVAILABLE,
+    MALFORMED_HTTP_STATUS: StatusCode.INTERNAL,
+}
+
+
+def parse_http_status(value: bytes | None) -> int:
+    """A response's ``:status``: 0 when missing, :data:`MALFORMED_HTTP_STATUS` (-1) when it
+    is not a number, never an exception. Like grpcio, any decimal number is taken (RFC 9110
+    wants three digits; "2000" maps to UNKNOWN like any other status without a mapping)."""
+    if value is None:
+        return 0
+    if not 0 < len(value) <= 9 or not value.isdigit() or not value.isascii():
+        return MALFORMED_HTTP_STATUS
+    return int(value)
+
+
+def http_status_to_grpc(status: int) -> StatusCode:
+    """The status a client infers from a non-200 HTTP response: 400 INTERNAL, 401
+    UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE,
+    others UNKNOWN; a malformed ``:status`` is INTERNAL (grpcio: "Error parsing ':status'")."""
+    return _HTTP_TO_GRPC.get(status, StatusCode.UNKNOWN)
+
+
+def http_status_details(status: int) -> str:
+    """The status message for an HTTP status that is not 200 (grpcio's wording)."""
+    if status == MALFORMED_HTTP_STATUS:
+        return "Error parsing ':status' metadata"
+    if status == 0:
+        return "Received http2 header without :status"
+    return f"Received http2 header with status: {status}"
+
+
+def trailers_only_status(headers: Sequence[tuple[bytes, bytes]]) -> tuple[StatusCode, str] | None:
+    """For a trailers-only response (one HEADERS block that ends the stream): the status to
+    report when it carries no ``grpc-status``, from its ``:status`` (as grpcio: a 200 without
+    ``grpc-status`` is UNKNOWN "No status received"); None when ``grpc-status`` is there."""
+    http: bytes | None = None
+    for name, value in headers:
+        if name == b"grpc-status":
+            return None
+        if name == b":status":
+            http = value
+    status = parse_http_status(http)
+    if status == 200:
+        return StatusCode.UNKNOWN, "No status received"
+    return http_status_to_grpc(status), http_status_details(status)

@@ -25,10 +25,12 @@ from .._core import (
     StatusCode,
     decode_metadata,
     encode_metadata,
+    http_status_details,
     http_status_to_grpc,
     is_grpc_content_type,
     pack_message,
     parse_trailers,
+    trailers_only_status,
     unpack_message,
 )
 from .._credentials import AuthMetadataContext
@@ -421,6 +423,10 @@ class Call(RpcContext):
             return
         if stream.trailers_only:
             self._initial_metadata = _EMPTY
+            inferred = trailers_only_status(headers)  # no grpc-status: from the HTTP status
+            if inferred is not None:
+                self._settle(_Status(*inferred, _EMPTY))
+                return
             self._finish(headers)
             return
         status = stream.status
@@ -435,7 +441,7 @@ class Call(RpcContext):
             self._settle(
                 _Status(
                     http_status_to_grpc(status),
-                    f"Received http2 header with status: {status}",
+                    http_status_details(status),
                     _EMPTY,
                 )
             )

@@ -22,11 +22,14 @@ Shape:
   connection window never starves.
 - GOAWAY: streams above the peer's ``last_stream_id`` fail with a retryable
   :class:`ConnectionTerminated`; the others run to completion and the connection closes when
-  the last one ends. h2 treats a received GOAWAY as the end of the connection (it refuses all
-  later frames), which would break every in-flight stream during a graceful server shutdown, so
-  the connection's h2 state machine ignores received GOAWAYs (:class:`_GoawayTolerantStateMachine`).
-  That is the one place we lean on h2 beyond its documented API; the GOAWAY tests catch it if h2
-  changes.
+  the last one ends (h2's own GOAWAY handling would break them: see :mod:`._h2`).
+- A response whose END_STREAM comes before ours (a gRPC server ending a call with its status
+  while we could still send) gets RST_STREAM(NO_ERROR) at once, so it stops counting against
+  the peer's stream limit; a response header block over our limit fails its stream only.
+
+Around it: :mod:`._stream` (the per-stream state and API), :mod:`._h2` (h2 configuration,
+framing and flow control), :mod:`._keepalive` (grpc-core's keepalive policy) and
+:mod:`._settings` (our tuning, from grpc channel options).
 
 Errors reach callers only as the classes in :mod:`._transport_errors`.
 """
@@ -34,15 +37,11 @@ Errors reach callers only as the classes in :mod:`._transport_errors`.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import ssl
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-import h2.config
-import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -50,397 +49,29 @@ from h2.errors import ErrorCodes
 
 from .._core import Headers, StatusCode
 from ._address import Address, UnixAddress
+from ._h2 import (
+    H2_CONFIG,
+    GoawayTolerantStateMachine,
+    H2Connection,
+    error_name,
+    header_list_size,
+    send_windowed,
+)
+from ._keepalive import Keepalive
+from ._settings import ConnectionSettings
+from ._stream import Stream
 from ._transport_errors import (
     ConnectError,
     ConnectionTerminated,
-    StreamClosed,
     StreamReset,
     TransportError,
 )
 
 __all__ = ["Connection", "ConnectionSettings", "Stream"]
 
-_MiB = 1024 * 1024
 _DEFAULT_WINDOW = 65535
-_MAX_WINDOW = 2**31 - 1
-_UNLIMITED = 2**32 + 1  # h2's value for "the peer named no MAX_CONCURRENT_STREAMS"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConnectionSettings:
-    """HTTP/2 tuning for our side of a connection.
-
-    The windows bound how much a peer may send before we read it (per stream, and over all
-    streams of the connection). grpcio grows its windows by BDP probing up to a few MiB;
-    fixed windows of that size give the same throughput on fast links without the probing.
-    ``max_frame_size`` is the largest DATA frame we accept: larger frames mean fewer frames
-    (and h2 events) per message.
-
-    Keepalive (grpc's ``keepalive_time_ms`` / ``keepalive_timeout_ms`` /
-    ``keepalive_permit_without_calls``): every ``keepalive_time`` seconds, while streams are
-    open (or always, with ``keepalive_without_calls``), a PING goes out; no answer within
-    ``keepalive_timeout`` fails the connection, so a peer that vanished without closing its
-    socket is noticed. Off by default, like grpcio's client. Servers limit ping rates (grpcio:
-    ``grpc.http2.min_ping_interval_without_data_ms``), so keep the period modest.
-    """
-
-    stream_window: int = 4 * _MiB
-    connection_window: int = 16 * _MiB
-    max_frame_size: int = 64 * 1024
-    max_header_list_size: int = 64 * 1024
-    connect_timeout: float | None = 20.0
-    keepalive_time: float | None = None
-    keepalive_timeout: float = 20.0
-    # An int like grpc's 0/1 option ``grpc.keepalive_permit_without_calls``: non-zero pings
-    # even when no call is open.
-    keepalive_without_calls: int = 0
-
-    def __post_init__(self) -> None:
-        if not _DEFAULT_WINDOW <= self.stream_window <= _MAX_WINDOW:
-            raise ValueError(f"stream_window must be in [65535, 2**31-1]: {self.stream_window}")
-        if not _DEFAULT_WINDOW <= self.connection_window <= _MAX_WINDOW:
-            raise ValueError(
-                f"connection_window must be in [65535, 2**31-1]: {self.connection_window}"
-            )
-        if not 16384 <= self.max_frame_size <= 2**24 - 1:
-            raise ValueError(f"max_frame_size must be in [16384, 2**24-1]: {self.max_frame_size}")
-        if self.keepalive_time is not None and self.keepalive_time <= 0:
-            raise ValueError(f"keepalive_time must be positive: {self.keepalive_time}")
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> ConnectionSettings:
-        """Settings from grpc channel options (``grpc.keepalive_time_ms``,
-        ``grpc.keepalive_timeout_ms``, ``grpc.keepalive_permit_without_calls``) and our own
-        ``asgi_grpc.http2.*`` ones (window sizes, max frame size, connect timeout in ms).
-        Options that do not concern the connection are ignored."""
-        values: dict[str, Any] = {}
-        for option, (name, scale) in _OPTIONS.items():
-            if option in options:
-                value = options[option]
-                values[name] = int(value) if scale == 1 else int(value) / scale
-        if values.get("keepalive_time") is not None and values["keepalive_time"] >= _NEVER:
-            values["keepalive_time"] = None  # grpc's INT_MAX means "never"
-        return cls(**values)
-
-
-# grpc option -> (ConnectionSettings field, divisor to our unit).
-_OPTIONS: dict[str, tuple[str, int]] = {
-    "grpc.keepalive_time_ms": ("keepalive_time", 1000),
-    "grpc.keepalive_timeout_ms": ("keepalive_timeout", 1000),
-    "grpc.keepalive_permit_without_calls": ("keepalive_without_calls", 1),
-    "asgi_grpc.http2.stream_window_size": ("stream_window", 1),
-    "asgi_grpc.http2.connection_window_size": ("connection_window", 1),
-    "asgi_grpc.http2.max_frame_size": ("max_frame_size", 1),
-    "asgi_grpc.connect_timeout_ms": ("connect_timeout", 1000),
-}
-_NEVER = (2**31 - 1) / 1000
-
-_H2_CONFIG = h2.config.H2Configuration(
-    client_side=True,
-    header_encoding=None,
-    # We build our own headers from validated parts (lower-case names, no connection-specific
-    # headers), so h2's outbound checks only cost time. Inbound validation is also off: it is
-    # a large share of h2's per-call cost, and a broken peer's headers fail later in gRPC
-    # parsing (missing :status or content-type) with a clear status anyway.
-    validate_outbound_headers=False,
-    normalize_outbound_headers=False,
-    validate_inbound_headers=False,
-    normalize_inbound_headers=False,
-)
-
-
-class _GoawayTolerantStateMachine(h2.connection.H2ConnectionStateMachine):
-    """h2's connection state machine, except that a received GOAWAY does not close it.
-
-    h2 moves to CLOSED on GOAWAY and then rejects every later frame (even in the same read) as
-    a protocol error, but RFC 9113 6.8 lets the peer finish streams up to ``last_stream_id``
-    (grpcio's graceful shutdown does exactly that). We stop opening streams ourselves.
-    """
-
-    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[h2.events.Event]:
-        if input_ is h2.connection.ConnectionInputs.RECV_GOAWAY:
-            return []
-        return super().process_input(input_)
-
-
-class _H2Connection(h2.connection.H2Connection):
-    """h2's connection, counting open outbound streams in O(1).
-
-    h2 counts them by walking every stream it holds, on each new stream (O(n) per stream with
-    n in flight). :class:`Connection` keeps the count in ``open_streams`` instead; h2's own walk
-    still runs every 256 streams, since it is also what purges closed streams from h2's table.
-    """
-
-    def __init__(self, config: h2.config.H2Configuration) -> None:
-        super().__init__(config)
-        self.open_streams = 0
-        self._opened = 0
-
-    @property
-    def open_outbound_streams(self) -> int:
-        self._opened += 1
-        if not self._opened & 255:
-            return super().open_outbound_streams
-        return self.open_streams
-
-
-class Stream:
-    """One HTTP/2 request/response exchange (one RPC).
-
-    Response side: ``await headers()`` (the first HEADERS block, ``:status`` included), then
-    ``await read()`` for body chunks until ``b""``, then ``await trailers()``. A trailers-only
-    response (one HEADERS block that ends the stream) comes back from both ``headers()`` and
-    ``trailers()``, with ``trailers_only`` set. ``trailers()`` discards body not yet read.
-
-    Request side: ``await send(data)`` as often as needed, then ``await end()`` (or
-    ``send(data, end_stream=True)``). Sending waits for flow-control window.
-
-    ``close()`` ends the exchange for this side: a stream still open either way is reset with
-    CANCEL. It is idempotent, and after it every method raises :class:`StreamClosed`. Readers
-    and writers may be different tasks; more than one reader at a time is also safe.
-    """
-
-    __slots__ = (
-        "_chunks",
-        "_closed",
-        "_conn",
-        "_discard",
-        "_ended",
-        "_error",
-        "_headers",
-        "_local_ended",
-        "_released",
-        "_send_waiter",
-        "_trailers",
-        "_waiters",
-        "stream_id",
-        "trailers_only",
-    )
-
-    def __init__(self, conn: Connection, stream_id: int) -> None:
-        self._conn = conn
-        self.stream_id = stream_id
-        self.trailers_only = False
-        self._headers: Headers | None = None
-        self._trailers: Headers | None = None
-        # Body chunks with their flow-controlled length, acknowledged as they are read.
-        self._chunks: collections.deque[tuple[bytes, int]] = collections.deque()
-        self._ended = False  # the peer ended the stream normally (END_STREAM)
-        self._local_ended = False  # we sent END_STREAM (or the stream is reset)
-        self._error: TransportError | None = None  # reset or connection failure
-        self._closed = False  # close() was called
-        self._discard = False  # acknowledge and drop further DATA (body no longer wanted)
-        self._released = False  # no longer counted by the connection
-        self._waiters: list[asyncio.Future[None]] = []
-        self._send_waiter: asyncio.Future[None] | None = None
-
-    def __repr__(self) -> str:
-        return f"<Stream {self.stream_id} on {self._conn!r}>"
-
-    # -- state for callers -------------------------------------------------------------------
-
-    @property
-    def status(self) -> int:
-        """The HTTP ``:status`` of the response (0 before headers or when missing)."""
-        if self._headers is not None:
-            for name, value in self._headers:
-                if name == b":status":
-                    return int(value)
-        return 0
-
-    @property
-    def done(self) -> bool:
-        """The response is over: ended, reset, failed or closed."""
-        return self._ended or self._error is not None or self._closed
-
-    @property
-    def error(self) -> TransportError | None:
-        return self._error
-
-    @property
-    def connection(self) -> Connection:
-        return self._conn
-
-    # -- response side -----------------------------------------------------------------------
-
-    async def headers(self) -> Headers:
-        """The response's first HEADERS block (``:status`` included)."""
-        while self._headers is None:
-            self._check_readable()
-            if self._ended:
-                raise ConnectionTerminated(
-                    "stream ended without response headers", status=StatusCode.INTERNAL
-                )
-            await self._wait()
-        return self._headers
-
-    async def read(self) -> bytes:
-        """The response body received so far and not yet read (waiting for some if there is
-        none), ``b""`` once the body is over. Chunk boundaries carry no meaning."""
-        while True:
-            if self._chunks:
-                return self._take()
-            if self._ended:
-                return b""
-            self._check_readable()
-            await self._wait()
-
-    def read_nowait(self) -> bytes | None:
-        """Like :meth:`read`, but ``None`` instead of waiting."""
-        if self._chunks:
-            return self._take()
-        if self._ended:
-            return b""
-        self._check_readable()
-        return None
-
-    def _take(self) -> bytes:
-        """All buffered chunks at once: one read and one acknowledgement for however many
-        DATA frames arrived (a stream of small messages arrives as many small frames)."""
-        chunks = self._chunks
-        if len(chunks) == 1:
-            data, length = chunks.popleft()
-        else:
-            data = b"".join([chunk for chunk, _ in chunks])
-            length = sum([n for _, n in chunks])
-            chunks.clear()
-        self._conn._acknowledge(self.stream_id, length)
-        return data
-
-    async def trailers(self) -> Headers:
-        """The trailers, once the stream has ended; body not read yet is discarded.
-
-        Empty when the peer ended the stream without trailers (not a gRPC response).
-        """
-        self._drop_body()
-        while not self._ended:
-            self._check_readable()
-            await self._wait()
-        return self._trailers if self._trailers is not None else []
-
-    def _check_readable(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._closed:
-            raise StreamClosed()
-
-    async def _wait(self) -> None:
-        future = self._conn._loop.create_future()
-        self._waiters.append(future)
-        try:
-            await future
-        finally:
-            # Normally _wake() already emptied the list; a cancelled wait removes itself.
-            if future in self._waiters:
-                self._waiters.remove(future)
-
-    def _wake(self) -> None:
-        waiters = self._waiters
-        if waiters:
-            self._waiters = []
-            for future in waiters:
-                if not future.done():
-                    future.set_result(None)
-
-    def _drop_body(self) -> None:
-        """Stop buffering body: acknowledge what is held and everything that comes later."""
-        self._discard = True
-        chunks = self._chunks
-        if chunks:
-            total = sum(length for _, length in chunks)
-            chunks.clear()
-            self._conn._acknowledge(self.stream_id, total)
-
-    # -- request side ------------------------------------------------------------------------
-
-    async def send(self, data: bytes, *, end_stream: bool = False) -> None:
-        """Send request body bytes, waiting for flow-control window as needed."""
-        conn = self._conn
-        offset, total = 0, len(data)
-        while True:
-            if self._local_ended:
-                raise self._send_error()
-            if conn._write_paused:
-                await conn._writable()
-                continue
-            offset = conn._send_data(self, data, offset, end_stream)
-            if offset >= total:
-                return
-            await self._wait_window()
-
-    async def end(self) -> None:
-        """Half-close: the request is complete."""
-        await self.send(b"", end_stream=True)
-
-    def _send_error(self) -> TransportError:
-        if self._error is not None:
-            return self._error
-        if self._closed:
-            return StreamClosed()
-        return StreamClosed("request already ended")
-
-    async def _wait_window(self) -> None:
-        conn = self._conn
-        future = conn._loop.create_future()
-        self._send_waiter = future
-        conn._blocked.add(self)
-        try:
-            await future
-        finally:
-            self._send_waiter = None
-            conn._blocked.discard(self)
-
-    def _wake_sender(self) -> None:
-        future = self._send_waiter
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    # -- ending ------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Done with this stream. Resets it (CANCEL) unless the exchange finished both ways."""
-        if self._closed:
-            return
-        self._closed = True
-        self._drop_body()
-        if not self._released:
-            self._conn._close_stream(self)
-        self._wake()
-        self._wake_sender()
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Stream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- events from the connection ----------------------------------------------------------
-
-    def _on_data(self, data: bytes, length: int) -> None:
-        if self._discard:
-            self._conn._acknowledge(self.stream_id, length)
-        else:
-            self._chunks.append((data, length))
-            self._wake()
-
-    def _on_end(self) -> None:
-        self._ended = True
-        self._wake()
-        if self._local_ended:
-            self._conn._release(self)
-
-    def _fail(self, error: TransportError) -> None:
-        """Reset by the peer or lost with the connection: nothing more comes either way."""
-        self._local_ended = True
-        if not self._ended:
-            self._error = error
-            self._drop_body()
-        self._wake()
-        self._wake_sender()
-        self._conn._release(self)
+#: How long a TLS close waits for the peer's close_notify before aborting the socket.
+_TLS_CLOSE_GRACE = 0.02
 
 
 class Connection(asyncio.Protocol):
@@ -452,13 +83,15 @@ class Connection(asyncio.Protocol):
         settings: ConnectionSettings,
         *,
         on_capacity: Callable[[], None] | None = None,
+        on_goaway: Callable[[Connection, int, bytes], None] | None = None,
         name: str = "",
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._settings = settings
         self._on_capacity = on_capacity
+        self._on_goaway_cb = on_goaway
         self.name = name
-        h2conn = _H2Connection(_H2_CONFIG)
+        h2conn = H2Connection(H2_CONFIG, settings.max_header_list_size)
         # Set before the preface goes out, so our SETTINGS carry these values and streams are
         # created with our window from the start (h2 takes initial_values as already in force).
         h2conn.local_settings = h2.settings.Settings(
@@ -471,7 +104,7 @@ class Connection(asyncio.Protocol):
             },
         )
         h2conn.max_inbound_frame_size = settings.max_frame_size
-        h2conn.state_machine = _GoawayTolerantStateMachine()
+        h2conn.state_machine = GoawayTolerantStateMachine()
         self._h2 = h2conn
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, Stream] = {}
@@ -488,8 +121,16 @@ class Connection(asyncio.Protocol):
         self._full = False  # h2 refused a stream for the peer's limit; cleared on a release
         self._draining = False  # GOAWAY received or sent, or stream ids used up: no new streams
         self._error: TransportError | None = None
-        self._keepalive: asyncio.TimerHandle | None = None
-        self._ping_timeout: asyncio.TimerHandle | None = None
+        #: A stream got response headers here: the peer serves (resets the pool's backoff).
+        self.proven = False
+        #: Why the connection stopped taking streams (GOAWAY, close), for the pool's errors.
+        self.end_reason = ""
+        #: Loop times the peer's SETTINGS arrived and the connection stopped taking streams.
+        self.ready_at: float | None = None
+        self.ended_at: float | None = None
+        self.pings_without_data = 0  # reset by every HEADERS or DATA we send
+        self.pinged = False  # a keepalive ping went out
+        self._keepalive = Keepalive(self, settings, self._loop)
         self._handlers: dict[type[h2.events.Event], Callable[[Any], None]] = {
             h2.events.ResponseReceived: self._on_response,
             h2.events.DataReceived: self._on_data,
@@ -517,12 +158,13 @@ class Connection(asyncio.Protocol):
         server_hostname: str | None = None,
         settings: ConnectionSettings | None = None,
         on_capacity: Callable[[], None] | None = None,
+        on_goaway: Callable[[Connection, int, bytes], None] | None = None,
     ) -> Connection:
         """Connect, speak the HTTP/2 preface, and return once the peer's SETTINGS are in
         (so its stream limit is known before the first stream). Fails with ConnectError."""
         settings = settings or ConnectionSettings()
         loop = asyncio.get_running_loop()
-        connection = cls(settings, on_capacity=on_capacity, name=str(address))
+        connection = cls(settings, on_capacity=on_capacity, on_goaway=on_goaway, name=str(address))
         kwargs: dict[str, Any] = {}
         if ssl_context is not None:
             kwargs["ssl"] = ssl_context
@@ -570,46 +212,25 @@ class Connection(asyncio.Protocol):
         if increment > 0:
             h2conn.increment_flow_control_window(increment)
         transport.write(h2conn.data_to_send())
-        if self._settings.keepalive_time is not None:
-            self._keepalive = self._loop.call_later(
-                self._settings.keepalive_time, self._keepalive_tick
-            )
+        self._keepalive.start()
 
-    # -- keepalive ---------------------------------------------------------------------------
+    # -- keepalive (the policy is in ._keepalive) ----------------------------------------------
 
-    def _keepalive_tick(self) -> None:
-        interval = self._settings.keepalive_time
-        if self._closed or interval is None:
-            return
-        self._keepalive = self._loop.call_later(interval, self._keepalive_tick)
-        if self._ping_timeout is not None:
-            return  # the last ping is still out; its own timer judges it
-        if self._active or self._settings.keepalive_without_calls:
-            self._h2.ping(b"agkalive")
+    def send_ping(self, data: bytes) -> None:
+        if not self._closed:
+            self.pinged = True
+            self._h2.ping(data)
             self._schedule_flush()
-            self._ping_timeout = self._loop.call_later(
-                self._settings.keepalive_timeout, self._keepalive_expired
-            )
 
     def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
-        if self._ping_timeout is not None:
-            self._ping_timeout.cancel()
-            self._ping_timeout = None
+        self._keepalive.acknowledged(event.ping_data)
 
-    def _keepalive_expired(self) -> None:
-        self._ping_timeout = None
-        error = ConnectionTerminated(
-            f"keepalive ping not answered within {self._settings.keepalive_timeout}s"
-        )
-        self._shutdown(error)
+    def keepalive_expired(self, timeout: float) -> None:
+        """The keepalive watchdog fired: the peer is gone without a word."""
+        self.end_reason = f"keepalive ping not answered within {timeout}s"
+        self._shutdown(ConnectionTerminated(self.end_reason))
         if self._transport is not None:
             self._transport.abort()
-
-    def _stop_timers(self) -> None:
-        for timer in (self._keepalive, self._ping_timeout):
-            if timer is not None:
-                timer.cancel()
-        self._keepalive = self._ping_timeout = None
 
     def _fail_ready(self, error: TransportError) -> None:
         if not self._ready.done():
@@ -683,6 +304,7 @@ class Connection(asyncio.Protocol):
         self._streams[stream_id] = stream
         self._active += 1
         h2conn.open_streams = self._active
+        self.pings_without_data = 0
         if end_stream:
             stream._local_ended = True
         self._schedule_flush()
@@ -690,31 +312,16 @@ class Connection(asyncio.Protocol):
 
     def _send_data(self, stream: Stream, data: bytes, offset: int, end_stream: bool) -> int:
         """Queue as much of ``data[offset:]`` as the windows allow; return the new offset."""
-        h2conn = self._h2
-        stream_id = stream.stream_id
-        total = len(data)
         try:
-            if offset >= total:
-                if end_stream:
-                    h2conn.end_stream(stream_id)
-                    self._local_end(stream)
-                return total
-            window = h2conn.local_flow_control_window(stream_id)
-            max_frame = h2conn.max_outbound_frame_size
-            while window > 0 and offset < total:
-                size = min(window, max_frame, total - offset)
-                chunk = data if size == total else data[offset : offset + size]
-                offset += size
-                last = end_stream and offset >= total
-                h2conn.send_data(stream_id, chunk, end_stream=last)
-                window -= size
-            if end_stream and offset >= total:
+            offset = send_windowed(self._h2, stream.stream_id, data, offset, end_stream)
+            if end_stream and offset >= len(data):
                 self._local_end(stream)
         except h2.exceptions.StreamClosedError:
             # Reset by the peer in an event we have not dispatched yet, or by us.
             stream._local_ended = True
             raise stream._send_error() from None
         finally:
+            self.pings_without_data = 0
             self._schedule_flush()
         return offset
 
@@ -734,6 +341,15 @@ class Connection(asyncio.Protocol):
             self._schedule_flush()
         stream._local_ended = True
         self._release(stream)
+
+    def _reset_stream(self, stream: Stream, error_code: int) -> None:
+        """Reset our side of ``stream`` (its response may still be read)."""
+        stream._local_ended = True
+        if not self._closed:
+            with contextlib.suppress(h2.exceptions.StreamClosedError):
+                self._h2.reset_stream(stream.stream_id, error_code)
+            self._schedule_flush()
+        stream._wake_sender()
 
     def _release(self, stream: Stream) -> None:
         if stream._released:
@@ -824,6 +440,10 @@ class Connection(asyncio.Protocol):
         if stream is None:
             return
         headers: Headers = event.headers
+        if header_list_size(headers) > self._settings.max_header_list_size:
+            self._refuse_headers(stream, headers)
+            return
+        self.proven = True
         stream._headers = headers
         if event.stream_ended is not None:
             stream.trailers_only = True
@@ -843,7 +463,26 @@ class Connection(asyncio.Protocol):
     def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
         stream = self._streams.get(event.stream_id)
         if stream is not None:
-            stream._trailers = event.headers
+            headers: Headers = event.headers
+            if header_list_size(headers) > self._settings.max_header_list_size:
+                self._refuse_headers(stream, headers)
+            else:
+                stream._trailers = headers
+
+    def _refuse_headers(self, stream: Stream, headers: Headers) -> None:
+        """A header block over our limit fails its stream only (RESOURCE_EXHAUSTED, as
+        grpcio), with RST_STREAM(CANCEL) so the peer stops sending; the connection stays."""
+        limit = self._settings.max_header_list_size
+        size = header_list_size(headers)
+        if not stream._ended:
+            self._reset_stream(stream, ErrorCodes.CANCEL)
+        stream._fail(
+            StreamReset(
+                ErrorCodes.CANCEL,
+                f"received metadata size exceeds limit ({size} vs. {limit})",
+                status=StatusCode.RESOURCE_EXHAUSTED,
+            )
+        )
 
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
         stream = self._streams.get(event.stream_id)
@@ -871,6 +510,7 @@ class Connection(asyncio.Protocol):
                 stream._wake_sender()
         if not self._ready.done():
             self._ready.set_result(None)
+            self.ready_at = self._loop.time()
         elif (
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS in changed
             and self._on_capacity is not None
@@ -880,9 +520,10 @@ class Connection(asyncio.Protocol):
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         last_stream_id = event.last_stream_id or 0
         error_code = int(event.error_code or 0)
-        detail = f"GOAWAY ({_error_name(error_code)})"
+        detail = f"GOAWAY ({error_name(error_code)})"
         if event.additional_data:
             detail += f": {event.additional_data.decode('utf-8', 'replace')}"
+        self.end_reason = f"connection refused by {detail}"
         for stream_id, stream in list(self._streams.items()):
             if stream_id > last_stream_id:
                 stream._fail(
@@ -891,10 +532,17 @@ class Connection(asyncio.Protocol):
                     )
                 )
         if not self._ready.done():
-            self._fail_ready(ConnectError(f"connection refused by {detail}"))
+            self._fail_ready(ConnectError(self.end_reason))
         self._start_draining()
+        if self._on_goaway_cb is not None:
+            self._on_goaway_cb(self, error_code, event.additional_data or b"")
+
+    def _ended(self) -> None:
+        if self.ended_at is None:
+            self.ended_at = self._loop.time()
 
     def _start_draining(self) -> None:
+        self._ended()
         if self._draining:
             return
         self._draining = True
@@ -905,9 +553,8 @@ class Connection(asyncio.Protocol):
 
     def _protocol_error(self, exc: h2.exceptions.ProtocolError) -> None:
         """The peer broke HTTP/2: h2 queued a GOAWAY; send it and fail everything."""
-        error = ConnectionTerminated(
-            f"HTTP/2 protocol error from peer: {exc}", status=StatusCode.INTERNAL
-        )
+        self.end_reason = f"HTTP/2 protocol error from peer: {exc}"
+        error = ConnectionTerminated(self.end_reason, status=StatusCode.INTERNAL)
         self._flush()
         self._shutdown(error)
         if self._transport is not None:
@@ -917,11 +564,14 @@ class Connection(asyncio.Protocol):
         if not self._lost.done():
             self._lost.set_result(None)
         message = f"connection lost: {exc}" if exc else "connection closed by peer"
+        if not self.end_reason:
+            self.end_reason = message
         self._shutdown(ConnectionTerminated(message))
         self._fail_ready(ConnectError(message))
 
     def _shutdown(self, error: TransportError) -> None:
-        self._stop_timers()
+        self._ended()
+        self._keepalive.stop()
         if self._closed and not self._streams:
             return
         self._closed = True
@@ -943,7 +593,7 @@ class Connection(asyncio.Protocol):
     # -- closing -----------------------------------------------------------------------------
 
     def _close_transport(self) -> None:
-        self._stop_timers()
+        self._keepalive.stop()
         if self._transport is not None and not self._transport.is_closing():
             self._flush()
             self._transport.close()
@@ -964,16 +614,25 @@ class Connection(asyncio.Protocol):
         self._transport.close()
 
     async def aclose(self) -> None:
-        """Close, and wait (briefly) until the socket is gone: a TLS transport needs a few loop
-        turns for its close_notify; one left behind is only freed by the GC (ResourceWarning)."""
+        """Close, and wait until the socket is gone, so that none is left to the GC
+        (ResourceWarning).
+
+        Over TLS, asyncio's close sends our close_notify and then waits for the peer's, which
+        grpcio's server never sends (a 1 s wait per channel close): after a short grace for
+        peers that do answer, the transport is aborted; our GOAWAY and close_notify have been
+        handed to the socket by then.
+        """
         self.close()
-        if self._transport is not None and not self._lost.done():
+        transport = self._transport
+        if transport is None or self._lost.done():
+            return
+        lost = asyncio.shield(self._lost)
+        with contextlib.suppress(asyncio.TimeoutError):
+            if transport.get_extra_info("ssl_object") is None:
+                await asyncio.wait_for(lost, 1.0)
+                return
+            await asyncio.wait_for(lost, _TLS_CLOSE_GRACE)
+        if not self._lost.done():
+            transport.abort()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._lost), 1.0)
-
-
-def _error_name(code: int) -> str:
-    try:
-        return ErrorCodes(code).name
-    except ValueError:
-        return hex(code)

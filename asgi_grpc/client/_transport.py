@@ -45,7 +45,7 @@ from .._core import Headers
 from ._address import Address, TCPAddress, UnixAddress
 from ._connection import ConnectionSettings, Stream
 from ._pool import ConnectionPool
-from ._transport_errors import StreamClosed
+from ._transport_errors import StreamClosed, TransportError
 
 __all__ = ["GrpcResponseStream", "GrpcTransport"]
 
@@ -158,7 +158,13 @@ class GrpcTransport(httpx.AsyncBaseTransport):
             if duplex is not None:
                 duplex(stream)
             if body:
-                await stream.send(body, end_stream=True)
+                try:
+                    await stream.send(body, end_stream=True)
+                except TransportError:
+                    # A complete response before the whole request (RFC 9113 8.1): our half
+                    # was reset, and the response stands.
+                    if not stream.ended:
+                        raise
             elif body is None and duplex is None:
                 pump = asyncio.ensure_future(_pump(request, stream))
             response_headers = await stream.headers()

@@ -14,10 +14,12 @@ that knows only httpx still catches them::
     │                                           UNAVAILABLE (INTERNAL for our protocol errors);
     │                                           retryable only when the peer's GOAWAY proves
     │                                           the stream was never processed
-    ├── StreamReset (httpx.RemoteProtocolError) the peer reset the stream: .error_code; status
+    ├── StreamReset (httpx.RemoteProtocolError) the stream was reset: .error_code; status
     │                                           per the RST_STREAM table (CANCEL -> CANCELLED,
     │                                           REFUSED_STREAM -> UNAVAILABLE and retryable,
-    │                                           ENHANCE_YOUR_CALM -> RESOURCE_EXHAUSTED...)
+    │                                           ENHANCE_YOUR_CALM -> RESOURCE_EXHAUSTED...),
+    │                                           or RESOURCE_EXHAUSTED when we refused a
+    │                                           response header block over our limit
     └── StreamClosed                            we used a stream after closing or ending it:
                                                 CANCELLED (a local programming error)
 """
@@ -104,14 +106,18 @@ class StreamReset(TransportError, httpx.RemoteProtocolError):
     REFUSED_STREAM means the peer did not process it: retryable.
     """
 
-    def __init__(self, error_code: int, message: str | None = None) -> None:
+    def __init__(
+        self, error_code: int, message: str | None = None, *, status: StatusCode | None = None
+    ) -> None:
         try:
             name = ErrorCodes(error_code).name
         except ValueError:
             name = hex(error_code)
         super().__init__(message or f"stream reset by peer: {name}")
         self.error_code = error_code
-        self.status = reset_status(error_code)
+        # ``status`` overrides the table when we reset the stream ourselves for a reason
+        # (a response header block over our limit: RESOURCE_EXHAUSTED).
+        self.status = reset_status(error_code) if status is None else status
         self.retryable = error_code == ErrorCodes.REFUSED_STREAM
 
 

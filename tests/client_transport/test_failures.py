@@ -357,7 +357,10 @@ async def test_keepalive_pings_an_answering_peer_without_harm() -> None:
         while not connections or connections[0].pings < 3:
             await asyncio.sleep(0.05)
 
-    settings = ConnectionSettings(keepalive_time=0.05, keepalive_timeout=1)
+    # No limit on pings between our DATA frames (grpc's default of 2 would stop at two).
+    settings = ConnectionSettings(
+        keepalive_time=0.05, keepalive_timeout=1, max_pings_without_data=0
+    )
     async with scripted_server(script) as (port, connections):
         pool = local_pool(port, settings=settings)
         try:

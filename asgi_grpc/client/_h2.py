@@ -1,0 +1,128 @@
+"""Framing and flow control on h2, for the client connection: h2's configuration, the two
+places we adjust its behaviour, and the windowed DATA writer.
+
+- :class:`GoawayTolerantStateMachine`: h2 moves to CLOSED on a received GOAWAY and then
+  rejects every later frame (even in the same read) as a protocol error, but RFC 9113 6.8 lets
+  the peer finish streams up to ``last_stream_id`` (grpcio's graceful shutdown does exactly
+  that). That is the one place we lean on h2 beyond its documented API; the GOAWAY tests catch
+  it if h2 changes.
+- :class:`H2Connection`: counts open outbound streams in O(1), and decodes header blocks up to
+  a hard cap far above our advertised ``MAX_HEADER_LIST_SIZE``, so that one oversized response
+  fails its own stream (the connection checks each block with :func:`header_list_size`) rather
+  than the whole connection (hpack's error is a connection error in h2).
+"""
+
+from __future__ import annotations
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+from h2.errors import ErrorCodes
+
+from .._core import Headers
+
+__all__ = [
+    "H2_CONFIG",
+    "GoawayTolerantStateMachine",
+    "H2Connection",
+    "error_name",
+    "header_list_size",
+    "send_windowed",
+]
+
+#: What hpack decodes before h2 fails the whole connection (memory bound for one block).
+HARD_HEADER_LIST_CAP = 1024 * 1024
+
+H2_CONFIG = h2.config.H2Configuration(
+    client_side=True,
+    header_encoding=None,
+    # We build our own headers from validated parts (lower-case names, no connection-specific
+    # headers), so h2's outbound checks only cost time. Inbound validation is also off: it is
+    # a large share of h2's per-call cost, and a broken peer's headers fail later in gRPC
+    # parsing (missing :status or content-type) with a clear status anyway.
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+    validate_inbound_headers=False,
+    normalize_inbound_headers=False,
+)
+
+
+class GoawayTolerantStateMachine(h2.connection.H2ConnectionStateMachine):
+    """h2's connection state machine, except that a received GOAWAY does not close it."""
+
+    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[h2.events.Event]:
+        if input_ is h2.connection.ConnectionInputs.RECV_GOAWAY:
+            return []
+        return super().process_input(input_)
+
+
+class H2Connection(h2.connection.H2Connection):
+    """h2's connection, counting open outbound streams in O(1), with a per-stream header limit.
+
+    h2 counts open streams by walking every stream it holds, on each new stream (O(n) per
+    stream with n in flight). :class:`~._connection.Connection` keeps the count in
+    ``open_streams`` instead; h2's own walk still runs every 256 streams, since it is also what
+    purges closed streams from h2's table.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration, max_header_list_size: int) -> None:
+        super().__init__(config)
+        self.open_streams = 0
+        self._opened = 0
+        self.decoder.max_header_list_size = max(HARD_HEADER_LIST_CAP, max_header_list_size)
+
+    @property
+    def open_outbound_streams(self) -> int:
+        self._opened += 1
+        if not self._opened & 255:
+            return super().open_outbound_streams
+        return self.open_streams
+
+    def _local_settings_acked(
+        self,
+    ) -> dict[h2.settings.SettingCodes | int, h2.settings.ChangedSetting]:
+        # h2 sets the decoder's cap to the advertised limit when our SETTINGS are acknowledged
+        # with a new value; keep the hard cap (the advertised one is enforced per stream).
+        cap = self.decoder.max_header_list_size
+        changes = super()._local_settings_acked()
+        self.decoder.max_header_list_size = cap
+        return changes
+
+
+def header_list_size(headers: Headers) -> int:
+    """A header block's size as RFC 9113 6.5.2 (and grpc-core) count it: 32 per field."""
+    return sum([len(name) + len(value) + 32 for name, value in headers])
+
+
+def send_windowed(
+    h2conn: h2.connection.H2Connection,
+    stream_id: int,
+    data: bytes,
+    offset: int,
+    end_stream: bool,
+) -> int:
+    """Queue as much of ``data[offset:]`` as the flow-control windows allow, in frames of the
+    peer's maximum size, with END_STREAM on the last one if ``end_stream``; return the new
+    offset (``len(data)`` once all is queued). Raises h2's StreamClosedError."""
+    total = len(data)
+    if offset >= total:
+        if end_stream:
+            h2conn.end_stream(stream_id)
+        return total
+    window = h2conn.local_flow_control_window(stream_id)
+    max_frame = h2conn.max_outbound_frame_size
+    while window > 0 and offset < total:
+        size = min(window, max_frame, total - offset)
+        chunk = data if size == total else data[offset : offset + size]
+        offset += size
+        h2conn.send_data(stream_id, chunk, end_stream=end_stream and offset >= total)
+        window -= size
+    return offset
+
+
+def error_name(code: int) -> str:
+    try:
+        return ErrorCodes(code).name
+    except ValueError:
+        return hex(code)
