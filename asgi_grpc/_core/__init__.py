@@ -38,6 +38,7 @@ from ._metadata import (
     decode_bin,
     decode_metadata,
     encode_metadata,
+    to_metadata,
     validate_key,
 )
 from ._protocol import (
@@ -113,6 +114,7 @@ __all__ = [
     "status_from_int",
     "status_from_wire",
     "status_to_wire",
+    "to_metadata",
     "too_large",
     "trailers",
     "unpack_message",

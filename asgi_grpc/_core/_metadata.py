@@ -141,6 +141,41 @@ class Metadata(Collection[Metadatum]):
         return f"{type(self).__name__}({tuple(self)!r})"
 
 
+def to_metadata(metadata: Any) -> Metadata:
+    """The ``metadata`` argument of a call (or of ``set_trailing_metadata``) as a Metadata.
+
+    None or empty gives an empty Metadata; a Metadata is returned as it is; anything else must
+    be an iterable of ``(key, value)`` pairs. As grpcio: keys are str (bytes are decoded),
+    values str or bytes (None is an empty value), and anything else raises TypeError here,
+    before a byte is sent; a pair of the wrong length raises ValueError. Whether keys and
+    values are valid on the wire is :func:`encode_metadata`'s concern.
+    """
+    if not metadata:
+        return Metadata()
+    try:
+        pairs = iter(metadata)
+    except TypeError:
+        raise TypeError(
+            f"metadata must be a sequence of (key, value) pairs, not {type(metadata).__name__}"
+        ) from None
+    result = metadata if isinstance(metadata, Metadata) else Metadata()
+    add = result.add
+    for key, value in pairs:
+        if isinstance(key, bytes):
+            key = key.decode("ascii")
+        elif not isinstance(key, str):
+            raise TypeError(f"metadata key must be str or bytes, not {type(key).__name__}")
+        if value is None:
+            value = b"" if key.endswith("-bin") else ""
+        elif not isinstance(value, (str, bytes)):
+            raise TypeError(
+                f"metadata value of {key!r} must be str or bytes, not {type(value).__name__}"
+            )
+        if result is not metadata:
+            add(key, value)
+    return result
+
+
 def validate_key(key: str) -> None:
     if not isinstance(key, str) or not _KEY.match(key):
         raise ValueError(
@@ -157,6 +192,8 @@ def encode_metadata(metadata: MetadataLike) -> list[tuple[bytes, bytes]]:
     if not metadata:
         return headers
     for key, value in metadata:
+        if isinstance(key, bytes):
+            key = key.decode("ascii")
         validate_key(key)
         if key.endswith("-bin"):
             if isinstance(value, str):
