@@ -162,7 +162,7 @@ def to_metadata(metadata: Any) -> Metadata:
     add = result.add
     for key, value in pairs:
         if isinstance(key, bytes):
-            key = key.decode("ascii")
+            key = key.decode("latin-1")
         elif not isinstance(key, str):
             raise TypeError(f"metadata key must be str or bytes, not {type(key).__name__}")
         if value is None:
@@ -192,8 +192,8 @@ def encode_metadata(metadata: MetadataLike) -> list[tuple[bytes, bytes]]:
     if not metadata:
         return headers
     for key, value in metadata:
-        if isinstance(key, bytes):
-            key = key.decode("ascii")
+        if isinstance(key, bytes):  # grpcio takes bytes keys as they are
+            key = key.decode("latin-1")
         validate_key(key)
         if key.endswith("-bin"):
             if isinstance(value, str):

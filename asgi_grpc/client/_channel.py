@@ -247,8 +247,8 @@ class Channel:
 
     async def wait_for_state_change(self, last_observed_state: ChannelConnectivity) -> None:
         """Wait until the state differs from ``last_observed_state``."""
-        if self._closed:
-            raise UsageError("Channel is closed")  # as grpcio: nothing will ever change
+        if self._closed and last_observed_state is ChannelConnectivity.SHUTDOWN:
+            raise UsageError("Channel is closed")  # as grpcio: it would wait forever
         while self._refresh_state() is last_observed_state:
             waiter = asyncio.get_running_loop().create_future()
             self._state_waiters.append(waiter)
