@@ -83,10 +83,7 @@ class _MultiCallable:
         channel = self._channel
         channel._check_open()
         # Wrong types raise TypeError here, at the call site, as in grpcio.
-        if metadata:
-            metadata = to_metadata(metadata)
-        else:
-            metadata = None
+        metadata = to_metadata(metadata) if metadata else None
         interceptors = channel._interceptors_by_kind[self._kind]
         if interceptors:
             details = ClientCallDetails(
