@@ -317,7 +317,10 @@ class Call(RpcContext):
                 raise self._error()
             if self._stream_ready is None:
                 self._stream_ready = self._loop.create_future()
-            await self._stream_ready
+            # Shielded: several tasks may wait here (a reader, code()); cancelling one of them
+            # must not cancel the future the others wait on (only this path, before the stream
+            # is open, pays for the shield).
+            await asyncio.shield(self._stream_ready)
         return self._stream
 
     # ------------------------------------------------------------------ response side

@@ -7,7 +7,8 @@ scenario's client is of the same library as its server. Requests and responses a
   ``err-key: err-value``); ``b"slow"`` sleeps until cancelled; ``b"meta"`` answers with the
   call's ``x-*`` metadata as ``key=value`` lines.
 - ``Stream`` (unary-stream): ``b"3"`` gives ``b"0"``, ``b"1"``, ``b"2"``; ``b"fail"`` gives
-  two responses, then aborts INVALID_ARGUMENT; ``b"slow"`` gives one, then sleeps.
+  two responses, then aborts INVALID_ARGUMENT; ``b"slow"`` gives two, then sleeps;
+  ``b"hold"`` sleeps before the first.
 - ``Collect`` (stream-unary): the requests joined by ``b","``; a ``b"fail"`` request aborts
   INVALID_ARGUMENT at once; ``b"reject"`` as the first request aborts before reading more.
 - ``Echo`` (stream-stream): echoes each request; ``b"fail"`` aborts INVALID_ARGUMENT.
@@ -50,6 +51,8 @@ def handlers(grpc: ModuleType) -> Any:
         return request
 
     async def stream(request: bytes, context: Any) -> AsyncIterator[bytes]:
+        if request == b"hold":
+            await asyncio.sleep(60)
         if request in (b"fail", b"slow"):
             yield b"0"
             yield b"1"

@@ -31,12 +31,14 @@ async def peer(grpc: ModuleType) -> AsyncIterator[Peer]:
 # ---------------------------------------------------------------- cancelled readers
 
 
+@pytest.mark.parametrize("received_first", [0, 2])
+@pytest.mark.parametrize("pause", [0.0, 0.1])
 @pytest.mark.parametrize("style", ["read", "async_for"])
 async def test_cancelled_reader_task_cancels_the_call(
-    grpc: ModuleType, peer: Peer, style: str
+    grpc: ModuleType, peer: Peer, style: str, received_first: int, pause: float
 ) -> None:
     async with peer.channel() as channel:
-        call = methods(channel)[1](b"slow")
+        call = methods(channel)[1](b"slow" if received_first else b"hold")
         received: list[bytes] = []
 
         async def reader() -> None:
@@ -48,12 +50,15 @@ async def test_cancelled_reader_task_cancels_the_call(
                     received.append(response)
 
         task = asyncio.ensure_future(reader())
-        while len(received) < 2:
-            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the reader has started
+        if pause or received_first:
+            await asyncio.sleep(0.1)  # the reader is waiting (for the first response, or the third)
+        assert len(received) == received_first
         task.cancel()
+        # Asked before the reader has even seen its cancellation.
+        assert await call.code() == grpc.StatusCode.CANCELLED
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await call.code() == grpc.StatusCode.CANCELLED
         assert call.cancelled()
         assert call.done()
 
@@ -73,14 +78,16 @@ async def test_cancelled_awaiting_task_cancels_the_unary_call(grpc: ModuleType, 
         assert await call.code() == grpc.StatusCode.CANCELLED
 
 
+@pytest.mark.parametrize("written", [False, True])
 @pytest.mark.parametrize("kind", ["stream_unary", "stream_stream"])
 async def test_done_writing_after_cancel_is_a_no_op(
-    grpc: ModuleType, peer: Peer, kind: str
+    grpc: ModuleType, peer: Peer, kind: str, written: bool
 ) -> None:
     name = "Collect" if kind == "stream_unary" else "Echo"
     async with peer.channel() as channel:
         call = getattr(channel, kind)(aio_peer.method(name))()
-        await call.write(b"a")
+        if written:
+            await call.write(b"a")
         assert call.cancel() is True
         await asyncio.wait_for(call.done_writing(), LIMIT)
         await asyncio.wait_for(call.done_writing(), LIMIT)
