@@ -427,3 +427,112 @@ async def test_response_iterator_from_interceptor_cancelled(grpc: ModuleType, pe
         assert received == [b"0!", b"1!"]
         assert await call.code() == grpc.StatusCode.CANCELLED
         assert call.cancelled()
+
+
+# ---------------------------------------------------------------- what users do next
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_interceptor_raises_an_rpc_error(grpc: ModuleType, peer: Peer, kind: str) -> None:
+    async def refuse(continuation: Any, details: Any, request: Any) -> Any:
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.PERMISSION_DENIED,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(("why", "policy")),
+            "refused by interceptor",
+        )
+
+    seen: list[Any] = []
+    async with peer.channel([interceptor(grpc, kind, refuse)]) as channel:
+        call = start_call(channel, kind, b"1")
+        call.add_done_callback(seen.append)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await finish(call, kind)
+        assert raised.value.details() == "refused by interceptor"
+        assert await call.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert await call.details() == "refused by interceptor"
+        assert tuple(await call.trailing_metadata()) == (("why", "policy"),)
+        assert await call.debug_error_string() == raised.value.debug_error_string()
+        assert call.done()
+        assert not call.cancelled()
+        assert call.cancel() is False
+        await asyncio.sleep(0)
+        assert seen == [call]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_interceptor_sets_a_deadline(grpc: ModuleType, peer: Peer, kind: str) -> None:
+    async def short_deadline(continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(details._replace(timeout=0.2), request)
+
+    async with peer.channel([interceptor(grpc, kind, short_deadline)]) as channel:
+        if kind in ("stream_unary", "stream_stream"):
+            name = "Collect" if kind == "stream_unary" else "Echo"
+            call = getattr(channel, kind)(aio_peer.method(name))()
+        else:
+            call = start_call(channel, kind, b"slow" if kind == "unary_unary" else b"hold")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await finish(call, kind)
+        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert await call.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_interceptors_run_outermost_first(grpc: ModuleType, peer: Peer) -> None:
+    order: list[str] = []
+
+    def tagged(tag: str) -> Any:
+        async def record(continuation: Any, details: Any, request: Any) -> Any:
+            order.append(f"{tag} in")
+            call = await continuation(details, request + tag.encode())
+            order.append(f"{tag} out")
+            return call
+
+        return interceptor(grpc, "unary_unary", record)
+
+    async with peer.channel([tagged("a"), tagged("b"), tagged("c")]) as channel:
+        assert await methods(channel)[0](b"-") == b"-abc"
+    assert order == ["a in", "b in", "c in", "c out", "b out", "a out"]
+
+
+@pytest.mark.parametrize("kind", ["unary_stream", "stream_stream"])
+async def test_read_after_an_intercepted_stream_failed(
+    grpc: ModuleType, peer: Peer, kind: str
+) -> None:
+    async with peer.channel([interceptor(grpc, kind)]) as channel:
+        call = start_call(channel, kind, b"fail")
+        if kind == "unary_stream":
+            assert await call.read() == b"0"
+            assert await call.read() == b"1"
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await asyncio.wait_for(call.read(), LIMIT)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert await call.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_wait_for_connection_of_an_intercepted_call(grpc: ModuleType, peer: Peer) -> None:
+    async with peer.channel([interceptor(grpc, "unary_unary")]) as channel:
+        call = methods(channel)[0](b"hello")
+        await call.wait_for_connection()
+        assert await call == b"hello"
+        assert await call.initial_metadata() is not None
+
+
+async def test_interceptor_on_a_channel_that_cannot_connect(grpc: ModuleType) -> None:
+    calls: list[Any] = []
+
+    async def keep(continuation: Any, details: Any, request: Any) -> Any:
+        call = await continuation(details, request)
+        calls.append(call)
+        return call
+
+    # Port 1 on loopback: nothing listens there.
+    channel = grpc.aio.insecure_channel(
+        "127.0.0.1:1", interceptors=[interceptor(grpc, "unary_unary", keep)]
+    )
+    async with channel:
+        call = methods(channel)[0](b"x", timeout=LIMIT)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert await call.code() == grpc.StatusCode.UNAVAILABLE
+        assert await calls[0].code() == grpc.StatusCode.UNAVAILABLE
