@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._core import Compression, Metadata, MetadataLike, StatusCode, to_metadata
+from .._core import (
+    Compression,
+    Metadata,
+    MetadataLike,
+    StatusCode,
+    checked_metadata,
+    to_metadata,
+)
 from .._errors import UsageError
 from ._base import CallSettings, ChannelHost
 from ._call_kinds import StreamStreamCall, StreamUnaryCall, UnaryStreamCall, UnaryUnaryCall
@@ -82,18 +89,19 @@ class _MultiCallable:
     ) -> Any:
         channel = self._channel
         channel._check_open()
-        # Wrong types raise TypeError here, at the call site, as in grpcio.
-        metadata = to_metadata(metadata) if metadata else None
         interceptors = channel._interceptors_by_kind[self._kind]
         if interceptors:
+            # Interceptors always see a Metadata (as grpc.aio); wrong types raise here.
             details = ClientCallDetails(
-                self._method, timeout, metadata or Metadata(), credentials, wait_for_ready
+                self._method, timeout, to_metadata(metadata), credentials, wait_for_ready
             )
 
             def make_call(details: ClientCallDetails, request: Any) -> Any:
                 return self._make_call(details, request, compression)
 
             return INTERCEPTED[self._kind](interceptors, details, request, make_call)
+        # Wrong types raise TypeError here, at the call site, as in grpcio.
+        metadata = checked_metadata(metadata)
         settings = self._settings(timeout, metadata, credentials, compression, wait_for_ready)
         return self._call_class(
             request,

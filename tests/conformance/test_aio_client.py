@@ -211,6 +211,7 @@ BAD_METADATA = {
     "int value": ((("key", 42),), TypeError),
     "int key": (((42, "value"),), TypeError),
     "float value": ([("key", 1.5)], TypeError),
+    "None binary value": ([("key-bin", None)], TypeError),
     "pair of three": ((("key", "value", "extra"),), ValueError),
 }
 
@@ -234,13 +235,25 @@ async def test_metadata_of_the_wrong_type_raises_at_once(
 
 @pytest.mark.parametrize(
     "metadata",
-    [(("x-k", b"bytes"),), ((b"x-k", "v"),), [("x-k", "v")], {"x-k": "v"}.items()],
-    ids=["bytes value", "bytes key", "list", "dict items"],
+    [
+        (("x-k", b"bytes"),),
+        ((b"x-k", "v"),),
+        [("x-k", "v")],
+        {"x-k": "v"}.items(),
+        (("x-k", None),),
+    ],
+    ids=["bytes value", "bytes key", "list", "dict items", "None value"],
 )
 async def test_metadata_shapes_grpcio_accepts(grpc: ModuleType, peer: Peer, metadata: Any) -> None:
     async with peer.channel() as channel:
         response = await methods(channel)[0](b"meta", metadata=metadata)
-        assert response in (b"x-k=v", b"x-k=bytes")
+        assert response in (b"x-k=v", b"x-k=bytes", b"x-k=")
+
+
+async def test_metadata_from_a_generator(grpc: ModuleType, peer: Peer) -> None:
+    async with peer.channel() as channel:
+        pairs = (pair for pair in [("x-a", "1"), ("x-b", "2")])
+        assert await methods(channel)[0](b"meta", metadata=pairs) == b"x-a=1\nx-b=2"
 
 
 # ---------------------------------------------------------------- errors cross processes
