@@ -536,3 +536,39 @@ async def test_interceptor_on_a_channel_that_cannot_connect(grpc: ModuleType) ->
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         assert await call.code() == grpc.StatusCode.UNAVAILABLE
         assert await calls[0].code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_an_object_that_is_no_interceptor_is_refused(grpc: ModuleType) -> None:
+    async def build() -> None:
+        with pytest.raises(ValueError, match="Interceptor"):
+            grpc.aio.insecure_channel("127.0.0.1:1", interceptors=[object()])
+
+    asyncio.run(build())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_done_callback_added_while_the_interceptor_runs(
+    grpc: ModuleType, peer: Peer, kind: str
+) -> None:
+    release = asyncio.Event()
+
+    async def held(continuation: Any, details: Any, request: Any) -> Any:
+        await release.wait()
+        return await continuation(details, request)
+
+    seen: list[Any] = []
+    async with peer.channel([interceptor(grpc, kind, held)]) as channel:
+        call = start_call(channel, kind, b"2" if kind == "unary_stream" else b"x")
+        call.add_done_callback(seen.append)
+        await asyncio.sleep(0.01)
+        assert not call.done()
+        assert seen == []
+        release.set()
+        await finish(call, kind)
+        for _ in range(100):  # the callback runs soon after the status arrives
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert seen == [call]
+        assert call.done()
+        assert await call.code() == grpc.StatusCode.OK
