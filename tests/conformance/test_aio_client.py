@@ -154,6 +154,15 @@ async def test_unusable_target_fails_calls_not_construction(
         assert await call.code() == grpc.StatusCode[code]
 
 
+@pytest.mark.parametrize(("target", "code"), [("", "UNKNOWN"), ("[::]:0", "UNAVAILABLE")])
+def test_unusable_target_fails_blocking_calls(grpc: ModuleType, target: str, code: str) -> None:
+    # The blocking channel wraps the aio one: the same target rules reach it.
+    with grpc.insecure_channel(target) as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            channel.unary_unary(aio_peer.method("Unary"))(b"x", timeout=LIMIT)
+        assert raised.value.code() == grpc.StatusCode[code]
+
+
 def test_channel_built_outside_an_event_loop(grpc: ModuleType, peer_outside_loop: str) -> None:
     # The pattern of code written before asyncio.run(): a loop is set, not running, when the
     # channel is built; the channel is used once it runs.
