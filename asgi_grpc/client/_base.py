@@ -1,10 +1,9 @@
 """What the client's call, interceptor, multi-callable and channel modules share.
 
-The client modules import one way::
+The client modules import one way (each only from those left of it)::
 
-    _base  <-  _rpc_error  <-  _call  <-  _call_kinds  <-  _multicallable  <-  _channel
-                   ^                                              |
-                   +------  _interceptors  <-  _intercepted  <----+
+    _base, _rpc_error  ->  _call  ->  _call_kinds  ->  _multicallable  ->  _channel
+    _interceptors  ->  _intercepted (also _call)   ->  _multicallable
 
 A call needs a few things from its channel (limits, the pool to open streams on, the
 connectivity hooks): :class:`CallHost` names them, and :class:`ChannelHost` what
