@@ -35,9 +35,11 @@ from ._metadata import (
     MetadataLike,
     MetadataValue,
     Metadatum,
+    checked_metadata,
     decode_bin,
     decode_metadata,
     encode_metadata,
+    to_metadata,
     validate_key,
 )
 from ._protocol import (
@@ -94,6 +96,7 @@ __all__ = [
     "RequestHead",
     "Status",
     "StatusCode",
+    "checked_metadata",
     "coerce_status",
     "compress",
     "decode_bin",
@@ -120,6 +123,7 @@ __all__ = [
     "status_from_int",
     "status_from_wire",
     "status_to_wire",
+    "to_metadata",
     "too_large",
     "trailers",
     "trailers_only_status",

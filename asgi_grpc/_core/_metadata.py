@@ -141,6 +141,58 @@ class Metadata(Collection[Metadatum]):
         return f"{type(self).__name__}({tuple(self)!r})"
 
 
+def to_metadata(metadata: Any) -> Metadata:
+    """The ``metadata`` argument of a call (or of ``set_trailing_metadata``) as a Metadata.
+
+    None or empty gives an empty Metadata; a Metadata is returned as it is (once checked);
+    anything else must be an iterable of ``(key, value)`` pairs, checked as
+    :func:`checked_metadata` checks them, and copied.
+    """
+    if not metadata:
+        return Metadata()
+    if isinstance(metadata, Metadata):
+        for _ in _checked(metadata):
+            pass
+        return metadata
+    result = Metadata()
+    add = result.add
+    for key, value in _checked(metadata):
+        add(key, value)
+    return result
+
+
+def checked_metadata(metadata: Any) -> tuple[Metadatum, ...] | None:
+    """``metadata`` as a call sends it, checked as grpcio checks it before anything is sent.
+
+    TypeError for a non-iterable, a key that is not str or bytes, or a value that is not str
+    or bytes (None is an empty value, except for -bin keys); ValueError for a pair of the wrong
+    length. Bytes keys come back decoded. Whether keys and values are valid on the wire is
+    :func:`encode_metadata`'s concern.
+    """
+    return tuple(_checked(metadata)) if metadata else None
+
+
+def _checked(metadata: Any) -> Iterator[tuple[str, MetadataValue]]:
+    try:
+        pairs = iter(metadata)
+    except TypeError:
+        raise TypeError(
+            f"metadata must be a sequence of (key, value) pairs, not {type(metadata).__name__}"
+        ) from None
+    for key, value in pairs:
+        if isinstance(key, bytes):
+            key = key.decode("latin-1")
+        elif not isinstance(key, str):
+            raise TypeError(f"metadata key must be str or bytes, not {type(key).__name__}")
+        if value is None and not key.endswith("-bin"):
+            value = ""  # grpcio sends None as an empty value (a -bin key wants bytes)
+        elif not isinstance(value, (str, bytes)):
+            raise TypeError(
+                f"metadata value of {key!r} must be str or bytes, not {type(value).__name__}"
+            )
+        yield key, value
+
+
 def validate_key(key: str) -> None:
     if not isinstance(key, str) or not _KEY.match(key):
         raise ValueError(
@@ -157,6 +209,8 @@ def encode_metadata(metadata: MetadataLike) -> list[tuple[bytes, bytes]]:
     if not metadata:
         return headers
     for key, value in metadata:
+        if isinstance(key, bytes):  # grpcio takes bytes keys as they are
+            key = key.decode("latin-1")
         validate_key(key)
         if key.endswith("-bin"):
             if isinstance(value, str):

@@ -77,6 +77,17 @@ class SyncCall(RpcError, Call, Future):
         self._task: asyncio.Task[None] | None = None
         self._feed: RequestFeed | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A failed call is also the error raised; errors cross process boundaries
+        # (multiprocessing, Celery, logging handlers), so one pickles as what it says (status,
+        # details, metadata), without the loop and lock behind it. grpcio's cannot be pickled.
+        if self._code is None:
+            raise TypeError(f"cannot pickle {type(self).__name__} of an RPC still in progress")
+        return (
+            _unpickle_error,
+            (self._code, self._details, self._initial, self._trailing, self._debug),
+        )
+
     # ------------------------------------------------------------------ loop side
 
     def _launch(self, make: MakeCall) -> None:
@@ -348,6 +359,22 @@ class InactiveRpcError(SyncCall):
 
 
 _InactiveRpcError = InactiveRpcError
+
+
+def _unpickle_error(
+    code: StatusCode,
+    details: str | None,
+    initial: tuple[Metadatum, ...] | None,
+    trailing: tuple[Metadatum, ...] | None,
+    debug: str | None,
+) -> InactiveRpcError:
+    """A pickled sync error, back as the finished call it described (with no loop)."""
+    error = InactiveRpcError.__new__(InactiveRpcError)
+    SyncCall.__init__(error, None, None)  # type: ignore[arg-type]  # never touches a loop
+    error._code, error._details, error._debug = code, details, debug
+    error._initial, error._trailing = initial, trailing
+    error._callbacks = None
+    return error
 
 
 class ResponseStreamCall(SyncCall, Iterator[Any]):

@@ -19,10 +19,10 @@ from ..client import (
     insecure_channel,
     secure_channel,
 )
+from ..client._intercepted import InterceptedUnaryUnaryCall
 from ..client._interceptors import (
     ClientCallDetails,
     ClientInterceptor,
-    InterceptedUnaryUnaryCall,
     StreamStreamClientInterceptor,
     StreamUnaryClientInterceptor,
     UnaryStreamClientInterceptor,

@@ -1,14 +1,8 @@
 """The asgi_grpc client: a grpc.aio Channel on an httpx HTTP/2 pool."""
 
-from ._call import (
-    AioRpcError,
-    Call,
-    RpcContext,
-    StreamStreamCall,
-    StreamUnaryCall,
-    UnaryStreamCall,
-    UnaryUnaryCall,
-)
+from ._base import RpcContext
+from ._call import Call
+from ._call_kinds import StreamStreamCall, StreamUnaryCall, UnaryStreamCall, UnaryUnaryCall
 from ._channel import Channel, insecure_channel, secure_channel
 from ._multicallable import (
     StreamStreamMultiCallable,
@@ -16,6 +10,7 @@ from ._multicallable import (
     UnaryStreamMultiCallable,
     UnaryUnaryMultiCallable,
 )
+from ._rpc_error import AioRpcError
 from ._transport import GrpcTransport
 
 __all__ = [

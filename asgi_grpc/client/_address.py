@@ -73,7 +73,7 @@ def _host_port(text: str, default_port: int) -> TCPAddress:
         number = int(port) if port else default_port
     except ValueError:
         raise ValueError(f"invalid port in {text!r}") from None
-    if not 0 < number < 65536:
+    if not 0 <= number < 65536:  # port 0 parses; connecting to it fails (UNAVAILABLE), as grpcio
         raise ValueError(f"port out of range in {text!r}")
     return TCPAddress(host, number)
 

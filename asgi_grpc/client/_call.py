@@ -1,20 +1,19 @@
-"""Client call objects: grpc.aio's UnaryUnaryCall, UnaryStreamCall, StreamUnaryCall and
-StreamStreamCall, on one :class:`~._connection.Stream` each.
+"""The base of grpc.aio's four client calls: one :class:`~._connection.Stream` each.
 
 Every call starts at once (a task opens the stream and sends what it can), as grpc.aio's do.
 Responses are pulled from the stream by whoever reads (``await call``, ``read()``, ``async for``);
 the status arrives with the trailers. A deadline or ``cancel()`` resets the stream and settles
 the status; readers then see it as ``AioRpcError`` (or ``CancelledError`` after ``cancel()``).
+The four call classes, built on :class:`Call`, are in ``_call_kinds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from .._core import (
     IDENTITY,
@@ -34,78 +33,28 @@ from .._core import (
     unpack_message,
 )
 from .._credentials import AuthMetadataContext
-from .._errors import EOF, RpcError, UsageError
+from .._errors import EOF, RpcError
+from ._base import (
+    CANCELLED_DETAILS,
+    DEADLINE_DETAILS,
+    EMPTY,
+    CallHost,
+    CallSettings,
+    DoneCallback,
+    RpcContext,
+    Status,
+)
+from ._rpc_error import AioRpcError, CallError
 from ._transport_errors import ConnectError, TransportError
-
-if TYPE_CHECKING:
-    from ._channel import Channel, _CallSettings
 
 logger = logging.getLogger("asgi_grpc.client")
 
-RequestT = TypeVar("RequestT")
-ResponseT = TypeVar("ResponseT")
-DoneCallback = Callable[[Any], None]
-
-_CANCELLED_DETAILS = "Locally cancelled by application!"
-_DEADLINE_DETAILS = "Deadline Exceeded"
-
-
-class AioRpcError(RpcError):
-    """grpc.aio.AioRpcError: a call ended with a non-OK status."""
-
-    def __init__(
-        self,
-        code: StatusCode,
-        initial_metadata: Metadata,
-        trailing_metadata: Metadata,
-        details: str | None = None,
-        debug_error_string: str | None = None,
-    ) -> None:
-        super().__init__()
-        self._code = code
-        self._details = details
-        self._initial_metadata = initial_metadata
-        self._trailing_metadata = trailing_metadata
-        self._debug_error_string = debug_error_string
-
-    def code(self) -> StatusCode:
-        return self._code
-
-    def details(self) -> str | None:
-        return self._details
-
-    def initial_metadata(self) -> Metadata:
-        return self._initial_metadata
-
-    def trailing_metadata(self) -> Metadata:
-        return self._trailing_metadata
-
-    def debug_error_string(self) -> str:
-        return self._debug_error_string or f"{self._code.name}: {self._details}"
-
-    def _repr(self) -> str:
-        return (
-            f"<{type(self).__name__} of RPC that terminated with:\n"
-            f'\tstatus = {self._code}\n\tdetails = "{self._details}"\n'
-            f'\tdebug_error_string = "{self.debug_error_string()}"\n>'
-        )
-
-    __repr__ = _repr
-    __str__ = _repr
-
-
-class _InvalidStateError(UsageError, asyncio.InvalidStateError):
-    """write() on a half-closed or ended call: grpc.aio raises ``asyncio.InvalidStateError``,
-    so code written for it catches that; this is also our :class:`UsageError`."""
-
-
-class _CallError(Exception):
-    """A call fails before it is sent (credentials, for instance)."""
-
-    def __init__(self, code: StatusCode, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
+# Short local names: the call code below reads better with them.
+_Status = Status
+_CallError = CallError
+_EMPTY = EMPTY
+_CANCELLED_DETAILS = CANCELLED_DETAILS
+_DEADLINE_DETAILS = DEADLINE_DETAILS
 
 
 async def _run_plugin(plugin: Any, context: AuthMetadataContext) -> list[tuple[str, Any]]:
@@ -131,42 +80,6 @@ async def _run_plugin(plugin: Any, context: AuthMetadataContext) -> list[tuple[s
         raise _CallError(
             StatusCode.UNAVAILABLE, f"Getting metadata from plugin failed with error: {exc}"
         ) from exc
-
-
-class _Status:
-    __slots__ = ("code", "debug", "details", "metadata")
-
-    def __init__(
-        self, code: StatusCode, details: str | None, metadata: Metadata, debug: str | None = None
-    ) -> None:
-        self.code = code
-        self.details = details
-        self.metadata = metadata
-        self.debug = debug
-
-
-_EMPTY = Metadata()
-
-
-class RpcContext:
-    """grpc.aio.RpcContext: what every call and servicer context can tell and do."""
-
-    __slots__ = ()
-
-    def cancelled(self) -> bool:
-        raise NotImplementedError
-
-    def done(self) -> bool:
-        raise NotImplementedError
-
-    def time_remaining(self) -> float | None:
-        raise NotImplementedError
-
-    def cancel(self) -> bool:
-        raise NotImplementedError
-
-    def add_done_callback(self, callback: DoneCallback) -> None:
-        raise NotImplementedError
 
 
 class Call(RpcContext):
@@ -197,11 +110,11 @@ class Call(RpcContext):
 
     def __init__(
         self,
-        channel: Channel,
+        channel: CallHost,
         method: bytes,
         request_serializer: Callable[[Any], bytes] | None,
         response_deserializer: Callable[[bytes], Any] | None,
-        settings: _CallSettings,
+        settings: CallSettings,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._channel = channel
@@ -272,6 +185,13 @@ class Call(RpcContext):
 
     async def details(self) -> str | None:
         return (await self._wait_status()).details
+
+    async def debug_error_string(self) -> str:
+        """What went wrong, for a human; empty when the call succeeded (as grpcio)."""
+        status = await self._wait_status()
+        if status.code is StatusCode.OK:
+            return ""
+        return status.debug or f"{status.code.name}: {status.details}"
 
     async def wait_for_connection(self) -> None:
         """Wait until the call has been sent (its stream is open), or raise its error."""
@@ -399,7 +319,10 @@ class Call(RpcContext):
                 raise self._error()
             if self._stream_ready is None:
                 self._stream_ready = self._loop.create_future()
-            await self._stream_ready
+            # Shielded: several tasks may wait here (a reader, code()); cancelling one of them
+            # must not cancel the future the others wait on (only this path, before the stream
+            # is open, pays for the shield).
+            await asyncio.shield(self._stream_ready)
         return self._stream
 
     # ------------------------------------------------------------------ response side
@@ -552,252 +475,3 @@ class Call(RpcContext):
                 _Status(StatusCode.INTERNAL, f"Exception serializing request! {exc!r}", _EMPTY)
             )
         return None
-
-
-class _ResponseStream(Call):
-    """Calls whose responses are read one by one (``read()`` / ``async for``)."""
-
-    __slots__ = ("_iterating", "_read_used")
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._iterating = False
-        self._read_used = False
-
-    async def read(self) -> Any:
-        """The next response, or :data:`~asgi_grpc.aio.EOF` after the last one."""
-        if self._iterating:
-            if self._status is None or self._messages:
-                raise UsageError("Cannot mix read() with async iteration over the call")
-            # As grpc.aio: an ended call reads EOF (or raises its error) whatever the style.
-            return await self._next_message()
-        self._read_used = True
-        return await self._read_cancellable()
-
-    async def _read_cancellable(self) -> Any:
-        try:
-            return await self._next_message()
-        except asyncio.CancelledError:
-            # As grpc.aio: cancelling a task blocked in a read cancels the RPC.
-            if self._status is None:
-                self._abort(StatusCode.CANCELLED, _CANCELLED_DETAILS)
-            raise
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        if self._read_used:
-            raise UsageError("Cannot mix async iteration with read() on the call")
-        self._iterating = True
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        while True:
-            message = await self._read_cancellable()
-            if message is EOF:
-                return
-            yield message
-
-
-class _UnaryResponse(Call):
-    """Calls that end with one response: awaiting the call returns it."""
-
-    __slots__ = ()
-
-    async def _wait_status(self) -> _Status:
-        # The start task reads the response; wait for it to settle the status.
-        while self._status is None:
-            if self._status_waiter is None:
-                self._status_waiter = self._loop.create_future()
-            await asyncio.shield(self._status_waiter)
-        return self._status
-
-    async def _read_response(self) -> Any:
-        """Read the one response message and the status (runs in the start task)."""
-        await self._await_headers()
-        response = await self._next_message()
-        if response is EOF:  # the status was OK, but there is no response
-            self._status = None
-            self._settle(_Status(StatusCode.INTERNAL, "No response message received", _EMPTY))
-            raise self._error()
-        last = await self._next_message()
-        if last is not EOF:
-            self._protocol_error(
-                ProtocolError(StatusCode.UNIMPLEMENTED, "Too many responses for a unary call")
-            )
-            raise self._error()
-        return response
-
-    def _cancelled_await(self) -> None:
-        """The start task was cancelled: by ``cancel()`` or a deadline (the status is set), or
-        because the task awaiting the call was cancelled, which cancels the RPC (grpc.aio)."""
-        if self._status is None:
-            self._abort(StatusCode.CANCELLED, _CANCELLED_DETAILS)
-
-    def _watch_start(self) -> None:
-        # Nobody may await the call (only code() or wait_for_connection()): its failure is
-        # then reported by those, not as "Task exception was never retrieved".
-        assert self._start is not None
-        self._start.add_done_callback(_retrieve)
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        start = self._start
-        assert start is not None
-        try:
-            return (yield from start.__await__())
-        except asyncio.CancelledError:
-            if self._status is not None and not self.cancelled():
-                raise self._error() from None
-            raise
-
-
-class UnaryUnaryCall(_UnaryResponse, Generic[RequestT, ResponseT]):
-    """grpc.aio.UnaryUnaryCall."""
-
-    __slots__ = ()
-
-    def __init__(self, request: Any, *args: Any) -> None:
-        super().__init__(*args)
-        body = self._encode_first(request)
-        self._start = self._loop.create_task(self._run(body))
-        self._watch_start()
-
-    async def _run(self, body: bytes | None) -> Any:
-        if body is None:
-            raise self._error()
-        try:
-            await self._open(body)
-            return await self._read_response()
-        except TransportError:
-            raise self._error() from None
-        except asyncio.CancelledError:
-            self._cancelled_await()
-            raise self._error() from None
-
-
-class UnaryStreamCall(_ResponseStream, Generic[RequestT, ResponseT]):
-    """grpc.aio.UnaryStreamCall."""
-
-    __slots__ = ()
-
-    def __init__(self, request: Any, *args: Any) -> None:
-        super().__init__(*args)
-        body = self._encode_first(request)
-        if body is not None:
-            self._start = self._loop.create_task(self._open_quietly(body))
-
-    async def _open_quietly(self, body: bytes) -> None:
-        with contextlib.suppress(TransportError, asyncio.CancelledError):
-            await self._open(body)  # a failure settles the status; readers raise it
-
-
-class _RequestStream:
-    """Request-streaming side: an iterator pumped by a task, or write()/done_writing()."""
-
-    __slots__ = ()
-
-    def _setup_requests(self: Any, request_iterator: Any) -> None:
-        self._writer_done = False
-        self._requests_from_iterator = request_iterator is not None
-        self._pump = self._loop.create_task(self._open_and_pump(request_iterator))
-
-    async def _open_and_pump(self: Any, request_iterator: Any) -> None:
-        try:
-            await self._open(None)
-        except (TransportError, asyncio.CancelledError):
-            return
-        if request_iterator is None:
-            return
-        stream = self._stream
-        try:
-            if isinstance(request_iterator, AsyncIterable):
-                async for request in request_iterator:
-                    await stream.send(self._encode(request))
-            else:
-                for request in request_iterator:
-                    await stream.send(self._encode(request))
-            await stream.end()
-        except TransportError:
-            pass  # the response side reports what happened
-        except ProtocolError as exc:
-            self._protocol_error(exc)
-        except asyncio.CancelledError:
-            if self._status is None:
-                self.cancel()
-        except Exception as exc:
-            # grpc.aio cancels the RPC when the client's request iterator raises.
-            logger.exception("request iterator of %r failed: cancelling the call (%r)", self, exc)
-            self._abort(StatusCode.CANCELLED, _CANCELLED_DETAILS)
-
-    async def write(self: Any, request: Any) -> None:
-        """Send one request message."""
-        if self._requests_from_iterator:
-            raise UsageError("The call was given a request iterator: write() is not allowed")
-        if self._status is not None:
-            raise _InvalidStateError("RPC already finished.")
-        if self._writer_done:
-            raise _InvalidStateError('RPC is half closed after calling "done_writing".')
-        stream = await self._ensure_stream()
-        if self._status is not None:
-            raise self._ended_error()
-        try:
-            await stream.send(self._encode(request))
-        except TransportError:
-            if self._status is None:
-                await self._wait_status()
-            raise self._ended_error() from None
-        except ProtocolError as exc:
-            self._protocol_error(exc)
-            raise self._error() from None
-
-    def _ended_error(self: Any) -> BaseException:
-        """What ``write()`` raises on an ended call: its error, or, ended OK, grpc.aio's
-        InvalidStateError (the server answered and closed without reading the rest)."""
-        if self._status is not None and self._status.code is StatusCode.OK:
-            return _InvalidStateError("RPC already finished.")
-        return self._error()  # type: ignore[no-any-return]
-
-    async def done_writing(self: Any) -> None:
-        """Half-close: no more requests."""
-        if self._requests_from_iterator:
-            raise UsageError("The call was given a request iterator: done_writing() is not allowed")
-        if self._writer_done:
-            return
-        self._writer_done = True
-        stream = await self._ensure_stream()
-        if self._status is not None:
-            return
-        with contextlib.suppress(TransportError):  # the response side reports it
-            await stream.end()
-
-
-class StreamUnaryCall(_RequestStream, _UnaryResponse, Generic[RequestT, ResponseT]):
-    """grpc.aio.StreamUnaryCall."""
-
-    __slots__ = ("_requests_from_iterator", "_writer_done")
-
-    def __init__(self, request_iterator: Any, *args: Any) -> None:
-        _UnaryResponse.__init__(self, *args)
-        self._setup_requests(request_iterator)
-        self._start = self._loop.create_task(self._run())
-        self._watch_start()
-
-    async def _run(self) -> Any:
-        try:
-            return await self._read_response()
-        except asyncio.CancelledError:
-            self._cancelled_await()
-            raise self._error() from None
-
-
-class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, ResponseT]):
-    """grpc.aio.StreamStreamCall."""
-
-    __slots__ = ("_requests_from_iterator", "_writer_done")
-
-    def __init__(self, request_iterator: Any, *args: Any) -> None:
-        _ResponseStream.__init__(self, *args)
-        self._setup_requests(request_iterator)
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()

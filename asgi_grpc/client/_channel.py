@@ -16,7 +16,6 @@ import random
 import socket
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,13 +24,13 @@ from .._connectivity import ChannelConnectivity
 from .._core import (
     DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     Compression,
-    Headers,
+    StatusCode,
     encoding_name,
     request_headers,
 )
 from .._errors import UsageError
-from . import _interceptors
 from ._address import Address, Target, TCPAddress, parse_target
+from ._base import CallSettings
 from ._connection import ConnectionSettings
 from ._interceptors import select
 from ._multicallable import (
@@ -41,6 +40,7 @@ from ._multicallable import (
     UnaryUnaryMultiCallable,
 )
 from ._pool import ConnectionPool
+from ._rpc_error import CallError
 from ._transport import GrpcTransport
 from ._transport_errors import TransportError
 
@@ -48,18 +48,6 @@ __all__ = ["Channel", "insecure_channel", "secure_channel"]
 
 USER_AGENT = "grpc-python-asgi_grpc/0.1.0"
 ChannelArgument = tuple[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _CallSettings:
-    """What one call sends: prebuilt headers, its timeout and request encoding."""
-
-    headers: Headers
-    timeout: float | None
-    encoding: str
-    # Call-credential plugins (channel's, then the call's), run before the call is sent.
-    plugins: tuple[Any, ...] = ()
-    wait_for_ready: bool = False
 
 
 class Channel:
@@ -75,7 +63,14 @@ class Channel:
     ) -> None:
         opts = dict(options or ())
         self._target_text = target
-        self._target: Target = parse_target(target)
+        # As grpcio: a target that cannot be used fails each call (UNKNOWN), not the channel's
+        # construction, and nothing here needs an event loop.
+        self._target_error: str | None = None
+        try:
+            self._target: Target = parse_target(target)
+        except ValueError as exc:
+            self._target = Target((), target)
+            self._target_error = f"Failed to create channel to {target!r}: {exc}"
         self._max_receive = _limit(
             opts.get("grpc.max_receive_message_length"), DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
         )
@@ -97,9 +92,7 @@ class Channel:
         )
         self._secure = credentials is not None
         self._interceptors = tuple(interceptors or ())
-        self._interceptors_by_kind = {
-            kind: select(self._interceptors, kind) for kind in _interceptors.ATTRIBUTES
-        }
+        self._interceptors_by_kind = select(self._interceptors)
         authority = opts.get("grpc.default_authority") or self._target.authority
         self._authority = authority
         ssl_context: ssl.SSLContext | None = None
@@ -128,7 +121,7 @@ class Channel:
 
         self._new_pool = new_pool
         self._round_robin = _wants_round_robin(opts)
-        self._pools = self._build_pools(self._target.addresses)
+        self._pools = self._build_pools(self._target.addresses) if self._target.addresses else []
         # round_robin spreads calls over every address a name resolves to (a headless
         # Kubernetes Service, for one): names are resolved before the first call.
         self._resolving: asyncio.Future[None] | None = None
@@ -184,6 +177,8 @@ class Channel:
     async def _pick_pool(self) -> ConnectionPool:
         # Calls made before close() still run within its grace: new ones are refused earlier,
         # in the multi-callable (UsageError), and the pools refuse once closed.
+        if self._target_error is not None:
+            raise CallError(StatusCode.UNKNOWN, self._target_error)
         if not self._resolved:
             await self._resolve()
         pools = self._pools
@@ -199,7 +194,7 @@ class Channel:
         compression: Compression | None,
         credentials: Any = None,
         wait_for_ready: bool | None = None,
-    ) -> _CallSettings:
+    ) -> CallSettings:
         encoding = self._compression if compression is None else encoding_name(compression)
         headers = request_headers(
             timeout=timeout,
@@ -210,7 +205,7 @@ class Channel:
         plugins = self._plugins
         if credentials is not None:
             plugins = plugins + tuple(credentials.plugins)
-        return _CallSettings(headers, timeout, encoding, plugins, bool(wait_for_ready))
+        return CallSettings(headers, timeout, encoding, plugins, bool(wait_for_ready))
 
     # ------------------------------------------------------------------ connectivity
 
@@ -252,6 +247,8 @@ class Channel:
 
     async def wait_for_state_change(self, last_observed_state: ChannelConnectivity) -> None:
         """Wait until the state differs from ``last_observed_state``."""
+        if self._closed and last_observed_state is ChannelConnectivity.SHUTDOWN:
+            raise UsageError("Channel is closed")  # as grpcio: it would wait forever
         while self._refresh_state() is last_observed_state:
             waiter = asyncio.get_running_loop().create_future()
             self._state_waiters.append(waiter)
@@ -279,6 +276,9 @@ class Channel:
     async def _connect_loop(self) -> None:
         """Connect every pool; on failure TRANSIENT_FAILURE, then retry after backoff."""
         while not self._closed:
+            if self._target_error is not None:
+                self._connect_failed()  # nothing to connect to, ever
+                return
             self._set_state(ChannelConnectivity.CONNECTING)
             if not self._resolved:
                 await self._resolve()

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._core import Compression, Metadata, MetadataLike, StatusCode
-from .._errors import UsageError
-from ._call import (
-    AioRpcError,
-    StreamStreamCall,
-    StreamUnaryCall,
-    UnaryStreamCall,
-    UnaryUnaryCall,
+from .._core import (
+    Compression,
+    Metadata,
+    MetadataLike,
+    StatusCode,
+    checked_metadata,
+    to_metadata,
 )
-from ._interceptors import ClientCallDetails, intercept
-
-if TYPE_CHECKING:
-    from ._channel import Channel, _CallSettings
-
-
-def _invalid_metadata(exc: Exception) -> AioRpcError:
-    return AioRpcError(StatusCode.INTERNAL, Metadata(), Metadata(), f"Invalid metadata: {exc}")
+from .._errors import UsageError
+from ._base import CallSettings, ChannelHost
+from ._call_kinds import StreamStreamCall, StreamUnaryCall, UnaryStreamCall, UnaryUnaryCall
+from ._intercepted import INTERCEPTED
+from ._interceptors import ClientCallDetails
+from ._rpc_error import AioRpcError
 
 
 class _MultiCallable:
@@ -32,10 +29,12 @@ class _MultiCallable:
         "_request_serializer",
         "_response_deserializer",
     )
+    _kind: str
+    _call_class: Callable[..., Any]
 
     def __init__(
         self,
-        channel: Channel,
+        channel: ChannelHost,
         method: str,
         request_serializer: Any,
         response_deserializer: Any,
@@ -44,7 +43,7 @@ class _MultiCallable:
         self._method = method.encode("ascii")
         self._request_serializer = request_serializer
         self._response_deserializer = response_deserializer
-        self._default: _CallSettings | None = None
+        self._default: CallSettings | None = None
 
     def _settings(
         self,
@@ -53,9 +52,8 @@ class _MultiCallable:
         credentials: Any,
         compression: Compression | None,
         wait_for_ready: bool | None = None,
-    ) -> _CallSettings:
+    ) -> CallSettings:
         channel = self._channel
-        channel._check_open()
         if credentials is not None and not channel._secure:
             raise UsageError("Call credentials are only valid on secure channels")
         if (
@@ -74,23 +72,11 @@ class _MultiCallable:
             return channel._call_settings(
                 timeout, metadata, compression, credentials, wait_for_ready
             )
-        except (ValueError, TypeError) as exc:
-            raise _invalid_metadata(exc) from None
-
-    def _args(self, settings: _CallSettings) -> tuple[Any, ...]:
-        return (
-            self._channel,
-            self._method,
-            self._request_serializer,
-            self._response_deserializer,
-            settings,
-        )
-
-
-class _Invoking(_MultiCallable):
-    __slots__ = ()
-    _kind: str
-    _call_class: Callable[..., Any]
+        except ValueError as exc:
+            # A key or value the wire does not allow (grpcio fails the call, INTERNAL).
+            raise AioRpcError(
+                StatusCode.INTERNAL, Metadata(), Metadata(), f"Invalid metadata: {exc}"
+            ) from None
 
     def _invoke(
         self,
@@ -101,30 +87,41 @@ class _Invoking(_MultiCallable):
         wait_for_ready: bool | None,
         compression: Compression | None,
     ) -> Any:
-        interceptors = self._channel._interceptors_by_kind[self._kind]
+        channel = self._channel
+        channel._check_open()
+        interceptors = channel._interceptors_by_kind[self._kind]
         if interceptors:
+            # Interceptors always see a Metadata (as grpc.aio); wrong types raise here.
             details = ClientCallDetails(
-                self._method, timeout, metadata, credentials, wait_for_ready
+                self._method, timeout, to_metadata(metadata), credentials, wait_for_ready
             )
-            return intercept(
-                interceptors,
-                self._kind,
-                details,
-                request,
-                lambda d, r: self._make_call(d, r, compression),
-            )
+
+            def make_call(details: ClientCallDetails, request: Any) -> Any:
+                return self._make_call(details, request, compression)
+
+            return INTERCEPTED[self._kind](interceptors, details, request, make_call)
+        # Wrong types raise TypeError here, at the call site, as in grpcio.
+        metadata = checked_metadata(metadata)
         settings = self._settings(timeout, metadata, credentials, compression, wait_for_ready)
-        return self._call_class(request, *self._args(settings))
+        return self._call_class(
+            request,
+            channel,
+            self._method,
+            self._request_serializer,
+            self._response_deserializer,
+            settings,
+        )
 
     def _make_call(
         self, details: ClientCallDetails, request: Any, compression: Compression | None
     ) -> Any:
+        """The real call at the end of an interceptor chain, with the details it was given."""
         method = details.method
         if isinstance(method, str):
             method = method.encode("ascii")
         settings = self._settings(
             details.timeout,
-            details.metadata,
+            to_metadata(details.metadata),
             details.credentials,
             compression,
             details.wait_for_ready,
@@ -139,7 +136,7 @@ class _Invoking(_MultiCallable):
         )
 
 
-class _UnaryRequest(_Invoking):
+class _UnaryRequest(_MultiCallable):
     __slots__ = ()
 
     def __call__(
@@ -155,7 +152,7 @@ class _UnaryRequest(_Invoking):
         return self._invoke(request, timeout, metadata, credentials, wait_for_ready, compression)
 
 
-class _StreamRequest(_Invoking):
+class _StreamRequest(_MultiCallable):
     __slots__ = ()
 
     def __call__(
@@ -205,7 +202,6 @@ class StreamStreamMultiCallable(_StreamRequest):
 
 
 __all__ = [
-    "AioRpcError",
     "StreamStreamMultiCallable",
     "StreamUnaryMultiCallable",
     "UnaryStreamMultiCallable",
