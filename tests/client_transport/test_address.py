@@ -45,7 +45,7 @@ def test_parse_target(target: str, expected: Target) -> None:
         ("", "missing host"),
         (":80", "missing host"),
         ("host:port", "invalid port"),
-        ("host:0", "out of range"),
+        ("host:-1", "out of range"),
         ("host:70000", "out of range"),
         ("[::1", "unterminated"),
         ("[::1]x", "junk"),
@@ -57,6 +57,11 @@ def test_parse_target(target: str, expected: Target) -> None:
 def test_bad_targets(target: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_target(target)
+
+
+def test_port_zero_parses() -> None:
+    # As grpcio: the channel is built and connecting fails (UNAVAILABLE), not the parse.
+    assert parse_target("[::]:0").addresses == (TCPAddress("::", 0),)
 
 
 def test_address_str() -> None:
