@@ -33,6 +33,7 @@ from ._abc import Call, Future, FutureCancelledError, FutureTimeoutError
 logger = logging.getLogger("asgi_grpc.sync")
 
 CANCELLED_DETAILS = "Locally cancelled by application!"
+REQUESTS_FAILED_DETAILS = "Exception iterating requests!"
 #: Response messages read ahead of a slow reader (the rest waits in HTTP/2 flow control).
 RESPONSE_BUFFER = 16
 #: Request messages taken from the iterator ahead of the connection.
@@ -50,6 +51,26 @@ def metadata_tuple(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[
     if not metadata:
         return ()
     return tuple(Metadatum(key, value) for key, value in metadata)
+
+
+def call_metadata(metadata: Any) -> tuple[tuple[str, str | bytes], ...] | None:
+    """A call's metadata, checked in the caller's thread before anything is sent.
+
+    As grpcio: anything that is not an iterable of (key, value) pairs, or a key or value that is
+    neither str nor bytes, raises TypeError at the call site; bytes keys are accepted (decoded,
+    as grpcio sends them verbatim)."""
+    if metadata is None:
+        return None
+    pairs: list[tuple[str, str | bytes]] = []
+    for key, value in metadata:  # TypeError for a non-iterable or a non-pair, as grpcio
+        if isinstance(key, bytes):
+            key = key.decode("latin-1")
+        elif not isinstance(key, str):
+            raise TypeError(f"Expected str, not {type(key)}")
+        if not isinstance(value, (str, bytes)):
+            raise TypeError(f"Expected str, not {type(value)}")
+        pairs.append((key, value))
+    return tuple(pairs)
 
 
 MakeCall = Callable[[], Any]  # run on the loop: starts and returns the grpc.aio call
@@ -162,6 +183,13 @@ class SyncCall(RpcError, Call, Future):
         if aio is not None and not aio.done():
             aio.cancel()
 
+    def _requests_failed(self) -> None:
+        """On the loop: the request iterator raised (or was not iterable). As grpcio, the call
+        ends UNKNOWN at once, and the stream is reset so the server never sees a complete
+        request."""
+        if self._finish(StatusCode.UNKNOWN, REQUESTS_FAILED_DETAILS):
+            self._cancel_on_loop()
+
     # ------------------------------------------------------------------ grpc.RpcContext
 
     def is_active(self) -> bool:
@@ -236,6 +264,8 @@ class SyncCall(RpcError, Call, Future):
             return self._debug
         code = self._code
         assert code is not None
+        if code is StatusCode.OK:
+            return ""  # as grpcio: nothing to debug
         return f"{code.name}: {self._details}"
 
     # ------------------------------------------------------------------ grpc.Future
@@ -451,13 +481,6 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class _Failure:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
 _END = object()
 
 
@@ -515,9 +538,14 @@ class RequestFeed:
                     return
                 if not self._put(request):
                     return
-        except Exception as exc:
-            logger.exception("Exception iterating requests!")
-            self._put(_Failure(exc))
+        except Exception:
+            logger.exception(REQUESTS_FAILED_DETAILS)
+            self._fail()
+
+    def _fail(self) -> None:
+        call = self._call
+        with contextlib.suppress(RuntimeError):  # the loop was closed (interpreter exit)
+            call._loop.call_soon_threadsafe(call._requests_failed)
 
     # ------------------------------------------------------------------ loop side
 
@@ -552,6 +580,4 @@ class RequestFeed:
                 continue
             if item is _END:
                 return
-            if isinstance(item, _Failure):
-                raise item.exc
             yield item

@@ -14,7 +14,7 @@ from .._connectivity import ChannelConnectivity
 from .._core import Compression
 from ..client._channel import Channel as AioChannel
 from . import _abc, _loop
-from ._calls import RequestFeed, ResponseStreamCall, SyncCall, UnaryResponseCall
+from ._calls import RequestFeed, ResponseStreamCall, SyncCall, UnaryResponseCall, call_metadata
 
 ChannelArgument = tuple[str, Any]
 Callback = Callable[[ChannelConnectivity], Any]
@@ -210,7 +210,7 @@ def _kwargs(
 ) -> dict[str, Any]:
     return {
         "timeout": timeout,
-        "metadata": metadata,
+        "metadata": call_metadata(metadata),
         "credentials": credentials,
         "wait_for_ready": wait_for_ready,
         "compression": compression,
@@ -233,10 +233,9 @@ class UnaryUnaryMultiCallable(_MultiCallable, _abc.UnaryUnaryMultiCallable):
     ) -> UnaryResponseCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = UnaryResponseCall(channel._loop, timeout)
-        self._launch(
-            call, request, _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
-        )
+        self._launch(call, request, kwargs)
         return call
 
     def __call__(
@@ -294,10 +293,9 @@ class UnaryStreamMultiCallable(_MultiCallable, _abc.UnaryStreamMultiCallable):
     ) -> ResponseStreamCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = ResponseStreamCall(channel._loop, timeout)
-        self._launch(
-            call, request, _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
-        )
+        self._launch(call, request, kwargs)
         return call
 
 
@@ -317,13 +315,10 @@ class StreamUnaryMultiCallable(_MultiCallable, _abc.StreamUnaryMultiCallable):
     ) -> UnaryResponseCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = UnaryResponseCall(channel._loop, timeout)
         self._feed(call, request_iterator)
-        self._launch(
-            call,
-            request_iterator,
-            _kwargs(timeout, metadata, credentials, wait_for_ready, compression),
-        )
+        self._launch(call, request_iterator, kwargs)
         return call
 
     def __call__(
@@ -385,13 +380,10 @@ class StreamStreamMultiCallable(_MultiCallable, _abc.StreamStreamMultiCallable):
     ) -> ResponseStreamCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = ResponseStreamCall(channel._loop, timeout)
         self._feed(call, request_iterator)
-        self._launch(
-            call,
-            request_iterator,
-            _kwargs(timeout, metadata, credentials, wait_for_ready, compression),
-        )
+        self._launch(call, request_iterator, kwargs)
         return call
 
 
