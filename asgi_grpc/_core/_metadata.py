@@ -157,6 +157,8 @@ def encode_metadata(metadata: MetadataLike) -> list[tuple[bytes, bytes]]:
     if not metadata:
         return headers
     for key, value in metadata:
+        if isinstance(key, bytes):  # grpcio takes bytes keys as they are
+            key = key.decode("latin-1")
         validate_key(key)
         if key.endswith("-bin"):
             if isinstance(value, str):

@@ -144,6 +144,30 @@ def test_bytes_metadata_keys_are_accepted(grpc: ModuleType, metadata: Any, seen:
     assert response.decode() == seen
 
 
+@pytest.mark.parametrize(
+    ("metadata", "seen"),
+    [([(b"key", b"value")], "key='value'"), ([(b"data-bin", b"\x00")], "data-bin=b'\\x00'")],
+)
+async def test_bytes_metadata_keys_are_accepted_aio(
+    grpc: ModuleType, metadata: Any, seen: str
+) -> None:
+    async def metadata_echo(request: bytes, context: Any) -> bytes:
+        return _metadata_echo(request, context)
+
+    server = grpc.aio.server(
+        handlers=[generic_handler(grpc, {"Metadata": unary_unary(grpc, metadata_echo)})]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(method("Metadata"))(b"", timeout=TIMEOUT, metadata=metadata)
+            assert (await call).decode() == seen
+            assert await call.code() is grpc.StatusCode.OK
+    finally:
+        await server.stop(None)
+
+
 @pytest.mark.parametrize("metadata", [42, [42], [("key", 42)], [(42, "value")]])
 @pytest.mark.parametrize("how", ["call", "with_call", "future", "stream_unary", "stream_stream"])
 def test_malformed_metadata_raises_type_error_at_the_call_site(
