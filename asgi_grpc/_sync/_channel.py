@@ -11,13 +11,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._connectivity import ChannelConnectivity
-from .._core import Compression
+from .._core import Compression, StatusCode
 from ..client._channel import Channel as AioChannel
 from . import _abc, _loop
 from ._calls import RequestFeed, ResponseStreamCall, SyncCall, UnaryResponseCall, call_metadata
 
 ChannelArgument = tuple[str, Any]
 Callback = Callable[[ChannelConnectivity], Any]
+
+INSECURE_CALL_CREDENTIALS = (
+    "Established channel does not have a sufficient security level to transfer call credential."
+)
 
 
 class Channel(_abc.Channel):
@@ -55,42 +59,42 @@ class Channel(_abc.Channel):
 
     def unary_unary(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> UnaryUnaryMultiCallable:
-        aio = self._aio.unary_unary(method, request_serializer, response_deserializer)
+        aio = self._aio.unary_unary(_method(method), request_serializer, response_deserializer)
         return UnaryUnaryMultiCallable(self, aio)
 
     def unary_stream(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> UnaryStreamMultiCallable:
-        aio = self._aio.unary_stream(method, request_serializer, response_deserializer)
+        aio = self._aio.unary_stream(_method(method), request_serializer, response_deserializer)
         return UnaryStreamMultiCallable(self, aio)
 
     def stream_unary(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> StreamUnaryMultiCallable:
-        aio = self._aio.stream_unary(method, request_serializer, response_deserializer)
+        aio = self._aio.stream_unary(_method(method), request_serializer, response_deserializer)
         return StreamUnaryMultiCallable(self, aio)
 
     def stream_stream(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> StreamStreamMultiCallable:
-        aio = self._aio.stream_stream(method, request_serializer, response_deserializer)
+        aio = self._aio.stream_stream(_method(method), request_serializer, response_deserializer)
         return StreamStreamMultiCallable(self, aio)
 
     # ------------------------------------------------------------------ connectivity
@@ -173,6 +177,11 @@ class Channel(_abc.Channel):
             pass
 
 
+def _method(method: str | bytes) -> str:
+    """grpcio takes method names as bytes too."""
+    return method.decode("ascii") if isinstance(method, bytes) else method
+
+
 class _MultiCallable:
     __slots__ = ("_aio", "_channel")
 
@@ -184,6 +193,10 @@ class _MultiCallable:
         channel = self._channel
         feed = call._feed
         aio = self._aio
+        if kwargs["credentials"] is not None and not channel._aio._secure:
+            # As grpcio: the call fails, nothing is sent (no request is read).
+            call._finish(StatusCode.UNAUTHENTICATED, INSECURE_CALL_CREDENTIALS)
+            return
 
         def make() -> Any:
             return aio(feed.iterate() if feed is not None else request, **kwargs)
@@ -208,6 +221,16 @@ def _kwargs(
     wait_for_ready: bool | None,
     compression: Compression | None,
 ) -> dict[str, Any]:
+    """A call's arguments, checked at the call site with grpcio's exception types."""
+    if credentials is not None and not hasattr(credentials, "plugins"):
+        raise AttributeError(
+            f"{type(credentials).__name__!r} object has no attribute '_credentials'"
+        )
+    if compression is not None:
+        try:
+            Compression(compression)
+        except ValueError:
+            raise KeyError(compression) from None
     return {
         "timeout": timeout,
         "metadata": call_metadata(metadata),
