@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import socket
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any, cast
 
 from hypercorn.asyncio.tcp_server import TCPServer
@@ -104,7 +104,7 @@ class Server:
             ssl_context = security.ssl_context
             self._servers.append(
                 await asyncio.start_server(
-                    functools.partial(on_connection, security),
+                    partial(on_connection, security),
                     sock=sock,
                     ssl=ssl_context,
                     ssl_handshake_timeout=config.ssl_handshake_timeout if ssl_context else None,
