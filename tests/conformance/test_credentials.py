@@ -57,7 +57,17 @@ def server(grpc: ModuleType, address: str, credentials: Any) -> Iterator[int]:
     """A sync server of ``grpc`` on ``address`` (a secure port, or insecure for None)."""
     running = grpc.server(
         futures.ThreadPoolExecutor(4),
-        handlers=[generic_handler(grpc, {"Report": unary_unary(grpc, _report)})],
+        handlers=[
+            generic_handler(
+                grpc,
+                {
+                    "Report": unary_unary(grpc, _report),
+                    "Identity": unary_unary(
+                        grpc, lambda request, context: repr(context.peer_identities()).encode()
+                    ),
+                },
+            )
+        ],
     )
     if credentials is None:
         port = running.add_insecure_port(address)
@@ -277,6 +287,39 @@ def test_dynamic_credentials_keep_the_certificate_when_the_fetcher_fails(
         for _ in range(3):  # a new connection each time: a new handshake, a new fetch
             with channel(grpc, f"localhost:{port}", trust) as opened:
                 assert _outcome(opened)[0]["transport_security_type"] == [b"ssl"]
+
+
+def test_dynamic_credentials_rotate_the_client_cas_of_mutual_tls(grpc: ModuleType) -> None:
+    server_ca, old_clients, new_clients = trustme.CA(), trustme.CA(), trustme.CA()
+    server_pair = _pair(server_ca.issue_cert("localhost"))
+    old_client = old_clients.issue_cert("old-client.example.com")
+    new_client = new_clients.issue_cert("new-client.example.com")
+    pending: list[Any] = []
+
+    def fetch() -> Any:
+        return pending.pop() if pending else None
+
+    def configuration(client_ca: trustme.CA) -> Any:
+        return grpc.ssl_server_certificate_configuration([server_pair], client_ca.cert_pem.bytes())
+
+    credentials = grpc.dynamic_ssl_server_credentials(configuration(old_clients), fetch, True)
+
+    def identity(port: int, client: trustme.LeafCert | None) -> Any:
+        key, chain = _pair(client) if client is not None else (None, None)
+        trust = grpc.ssl_channel_credentials(server_ca.cert_pem.bytes(), key, chain)
+        with channel(grpc, f"localhost:{port}", trust) as opened:
+            try:
+                return opened.unary_unary(method("Identity"))(b"", timeout=TIMEOUT)
+            except grpc.RpcError as error:
+                return error.code()
+
+    unavailable = grpc.StatusCode.UNAVAILABLE
+    with server(grpc, "127.0.0.1:0", credentials) as port:
+        before = [identity(port, client) for client in (old_client, new_client, None)]
+        pending.append(configuration(new_clients))
+        after = [identity(port, client) for client in (old_client, new_client, None)]
+    assert before == [repr([b"old-client.example.com"]).encode(), unavailable, unavailable]
+    assert after == [unavailable, repr([b"new-client.example.com"]).encode(), unavailable]
 
 
 # ---------------------------------------------------------------------- session resumption
