@@ -14,7 +14,18 @@ from .._connectivity import ChannelConnectivity
 from .._core import Compression, StatusCode
 from ..client._channel import Channel as AioChannel
 from . import _abc, _loop
-from ._calls import RequestFeed, ResponseStreamCall, SyncCall, UnaryResponseCall, call_metadata
+from ._calls import (
+    Deserializer,
+    RequestFeed,
+    ResponseStreamCall,
+    SerializationFailed,
+    Serializer,
+    SyncCall,
+    UnaryResponseCall,
+    call_metadata,
+    serialize_request,
+    serialize_requests,
+)
 
 ChannelArgument = tuple[str, Any]
 Callback = Callable[[ChannelConnectivity], Any]
@@ -64,8 +75,9 @@ class Channel(_abc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> UnaryUnaryMultiCallable:
-        aio = self._aio.unary_unary(_method(method), request_serializer, response_deserializer)
-        return UnaryUnaryMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.unary_unary(_method(method), None, None)
+        return UnaryUnaryMultiCallable(self, aio, request_serializer, response_deserializer)
 
     def unary_stream(
         self,
@@ -74,8 +86,9 @@ class Channel(_abc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> UnaryStreamMultiCallable:
-        aio = self._aio.unary_stream(_method(method), request_serializer, response_deserializer)
-        return UnaryStreamMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.unary_stream(_method(method), None, None)
+        return UnaryStreamMultiCallable(self, aio, request_serializer, response_deserializer)
 
     def stream_unary(
         self,
@@ -84,8 +97,9 @@ class Channel(_abc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> StreamUnaryMultiCallable:
-        aio = self._aio.stream_unary(_method(method), request_serializer, response_deserializer)
-        return StreamUnaryMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.stream_unary(_method(method), None, None)
+        return StreamUnaryMultiCallable(self, aio, request_serializer, response_deserializer)
 
     def stream_stream(
         self,
@@ -94,8 +108,9 @@ class Channel(_abc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> StreamStreamMultiCallable:
-        aio = self._aio.stream_stream(_method(method), request_serializer, response_deserializer)
-        return StreamStreamMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.stream_stream(_method(method), None, None)
+        return StreamStreamMultiCallable(self, aio, request_serializer, response_deserializer)
 
     # ------------------------------------------------------------------ connectivity
 
@@ -183,19 +198,43 @@ def _method(method: str | bytes) -> str:
 
 
 class _MultiCallable:
-    __slots__ = ("_aio", "_channel")
+    """Requests are serialized in the caller's thread (or the request feed's) and responses
+    deserialized here too, not by the aio call: grpcio's errors for each (a TypeError at the
+    call site, INTERNAL "Exception serializing request!", ...) need to know which step failed,
+    and serializing off the loop thread keeps the one loop free for I/O."""
 
-    def __init__(self, channel: Channel, aio: Any) -> None:
+    __slots__ = ("_aio", "_channel", "_deserialize", "_serialize")
+
+    def __init__(
+        self,
+        channel: Channel,
+        aio: Any,
+        request_serializer: Serializer | None = None,
+        response_deserializer: Deserializer | None = None,
+    ) -> None:
         self._channel = channel
         self._aio = aio
+        self._serialize = request_serializer
+        self._deserialize = response_deserializer
 
-    def _launch(self, call: SyncCall, request: Any, kwargs: dict[str, Any]) -> None:
+    def _launch(
+        self, call: SyncCall, request: Any, kwargs: dict[str, Any], streaming: bool = False
+    ) -> None:
         channel = self._channel
         feed = call._feed
         aio = self._aio
+        call._deserialize = self._deserialize
         if kwargs["credentials"] is not None and not channel._aio._secure:
             # As grpcio: the call fails, nothing is sent (no request is read).
             call._finish(StatusCode.UNAUTHENTICATED, INSECURE_CALL_CREDENTIALS)
+            return
+        try:
+            if not streaming:
+                request = serialize_request(self._serialize, request)
+            elif feed is None:  # a list or tuple
+                request = serialize_requests(self._serialize, request)
+        except SerializationFailed as failed:
+            call._finish(failed.code, failed.details)
             return
 
         def make() -> Any:
@@ -211,7 +250,7 @@ class _MultiCallable:
     def _feed(self, call: SyncCall, request_iterator: Any) -> None:
         """A request iterator that is not a plain list or tuple is read on a thread of its own."""
         if not isinstance(request_iterator, (list, tuple)):
-            RequestFeed(call, request_iterator)
+            RequestFeed(call, request_iterator, self._serialize)
 
 
 def _kwargs(
@@ -341,7 +380,7 @@ class StreamUnaryMultiCallable(_MultiCallable, _abc.StreamUnaryMultiCallable):
         kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = UnaryResponseCall(channel._loop, timeout)
         self._feed(call, request_iterator)
-        self._launch(call, request_iterator, kwargs)
+        self._launch(call, request_iterator, kwargs, streaming=True)
         return call
 
     def __call__(
@@ -406,7 +445,7 @@ class StreamStreamMultiCallable(_MultiCallable, _abc.StreamStreamMultiCallable):
         kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = ResponseStreamCall(channel._loop, timeout)
         self._feed(call, request_iterator)
-        self._launch(call, request_iterator, kwargs)
+        self._launch(call, request_iterator, kwargs, streaming=True)
         return call
 
 
