@@ -136,6 +136,38 @@ def test_local_uds(grpc: ModuleType, tmp_path: Path) -> None:
             _unavailable(grpc, opened)
 
 
+async def test_local_credentials_aio(grpc: ModuleType, tmp_path: Path) -> None:
+    async def report(request: bytes, context: Any) -> bytes:
+        return _report(request, context)
+
+    async def outcome(target: str, credentials: Any) -> Any:
+        async with grpc.aio.secure_channel(target, credentials) as opened:
+            try:
+                reply = await opened.unary_unary(method("Report"))(b"", timeout=TIMEOUT)
+            except grpc.aio.AioRpcError as error:
+                return error.code()
+            return ast.literal_eval(reply.decode())
+
+    running = grpc.aio.server(
+        handlers=[generic_handler(grpc, {"Report": unary_unary(grpc, report)})]
+    )
+    tcp = grpc.LocalConnectionType.LOCAL_TCP
+    uds = grpc.LocalConnectionType.UDS
+    port = running.add_secure_port("127.0.0.1:0", grpc.local_server_credentials(tcp))
+    path = f"unix:{tmp_path / 'aio.sock'}"
+    running.add_secure_port(path, grpc.local_server_credentials(uds))
+    await running.start()
+    try:
+        results = [
+            await outcome(f"127.0.0.1:{port}", grpc.local_channel_credentials(tcp)),
+            await outcome(path, grpc.local_channel_credentials(uds)),
+            await outcome(f"127.0.0.1:{port}", grpc.local_channel_credentials(uds)),
+        ]
+    finally:
+        await running.stop(None)
+    assert results == [(LOCAL_AUTH, None), (LOCAL_AUTH, None), grpc.StatusCode.UNAVAILABLE]
+
+
 def test_local_server_closes_connections_of_the_wrong_kind(
     grpc: ModuleType, tmp_path: Path
 ) -> None:
