@@ -33,6 +33,9 @@ from ._abc import Call, Future, FutureCancelledError, FutureTimeoutError
 logger = logging.getLogger("asgi_grpc.sync")
 
 CANCELLED_DETAILS = "Locally cancelled by application!"
+REQUESTS_FAILED_DETAILS = "Exception iterating requests!"
+SERIALIZE_DETAILS = "Exception serializing request!"
+DESERIALIZE_DETAILS = "Exception deserializing response!"
 #: Response messages read ahead of a slow reader (the rest waits in HTTP/2 flow control).
 RESPONSE_BUFFER = 16
 #: Request messages taken from the iterator ahead of the connection.
@@ -52,7 +55,76 @@ def metadata_tuple(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[
     return tuple(Metadatum(key, value) for key, value in metadata)
 
 
+def call_metadata(metadata: Any) -> tuple[tuple[str, str | bytes], ...] | None:
+    """A call's metadata, checked in the caller's thread before anything is sent.
+
+    As grpcio: anything that is not an iterable of (key, value) pairs, or a key or value that is
+    neither str nor bytes, raises TypeError at the call site; bytes keys are accepted (decoded,
+    as grpcio sends them verbatim)."""
+    if metadata is None:
+        return None
+    pairs: list[tuple[str, str | bytes]] = []
+    for key, value in metadata:  # TypeError for a non-iterable or a non-pair, as grpcio
+        if isinstance(key, bytes):
+            key = key.decode("latin-1")
+        elif not isinstance(key, str):
+            raise TypeError(f"Expected str, not {type(key)}")
+        if not isinstance(value, (str, bytes)):
+            raise TypeError(f"Expected str, not {type(value)}")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
 MakeCall = Callable[[], Any]  # run on the loop: starts and returns the grpc.aio call
+Serializer = Callable[[Any], bytes]
+Deserializer = Callable[[bytes], Any]
+
+
+class SerializationFailed(Exception):
+    """A request could not be serialized: the call ends with this status, nothing is sent."""
+
+    def __init__(self, code: StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+def _expected_bytes(request: Any) -> TypeError:
+    return TypeError(
+        f"Argument 'message' has incorrect type (expected bytes, got {type(request).__name__})"
+    )
+
+
+def serialize_request(serializer: Serializer | None, request: Any) -> bytes:
+    """A unary request as the bytes to send, in the caller's thread, with grpcio's errors: a
+    serializer that raises (or a None request) fails the call INTERNAL, a result that is not
+    bytes raises TypeError at the call site."""
+    if serializer is not None:
+        try:
+            request = serializer(request)
+        except Exception:
+            logger.exception(SERIALIZE_DETAILS)
+            raise SerializationFailed(StatusCode.INTERNAL, SERIALIZE_DETAILS) from None
+    if request is None:
+        raise SerializationFailed(StatusCode.INTERNAL, SERIALIZE_DETAILS)
+    if not isinstance(request, bytes):
+        raise _expected_bytes(request)
+    return request
+
+
+def serialize_requests(serializer: Serializer | None, requests: Any) -> Any:
+    """A list or tuple of requests, serialized up front; any failure fails the call UNKNOWN,
+    as grpcio's iteration of such requests does."""
+    try:
+        if serializer is not None:
+            requests = [serializer(request) for request in requests]
+        for request in requests:
+            if not isinstance(request, bytes):
+                raise _expected_bytes(request)
+    except Exception:
+        logger.exception(REQUESTS_FAILED_DETAILS)
+        raise SerializationFailed(StatusCode.UNKNOWN, REQUESTS_FAILED_DETAILS) from None
+    return requests
 
 
 class SyncCall(RpcError, Call, Future):
@@ -76,6 +148,7 @@ class SyncCall(RpcError, Call, Future):
         self._aio: Any = None
         self._task: asyncio.Task[None] | None = None
         self._feed: RequestFeed | None = None
+        self._deserialize: Deserializer | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A failed call is also the error raised; errors cross process boundaries
@@ -173,6 +246,21 @@ class SyncCall(RpcError, Call, Future):
         if aio is not None and not aio.done():
             aio.cancel()
 
+    def _requests_failed(
+        self, code: StatusCode = StatusCode.UNKNOWN, details: str = REQUESTS_FAILED_DETAILS
+    ) -> None:
+        """On the loop: the request iterator raised (or was not iterable), or a request could
+        not be serialized. As grpcio, the call ends at once (UNKNOWN, or INTERNAL for the
+        serializer), and the stream is reset so the server never sees a complete request."""
+        if self._finish(code, details):
+            self._cancel_on_loop()
+
+    def _deserialize_failed(self) -> None:
+        """On the loop: a response could not be deserialized; the call ends INTERNAL."""
+        logger.exception(DESERIALIZE_DETAILS)
+        if self._finish(StatusCode.INTERNAL, DESERIALIZE_DETAILS):
+            self._cancel_on_loop()
+
     # ------------------------------------------------------------------ grpc.RpcContext
 
     def is_active(self) -> bool:
@@ -247,6 +335,8 @@ class SyncCall(RpcError, Call, Future):
             return self._debug
         code = self._code
         assert code is not None
+        if code is StatusCode.OK:
+            return ""  # as grpcio: nothing to debug
         return f"{code.name}: {self._details}"
 
     # ------------------------------------------------------------------ grpc.Future
@@ -319,7 +409,7 @@ class UnaryResponseCall(SyncCall):
     async def _drive(self) -> None:
         aio = self._aio
         try:
-            self._response = await aio
+            response = await aio
         except RpcError as exc:
             self._finish_error(exc)
             return
@@ -330,6 +420,14 @@ class UnaryResponseCall(SyncCall):
             logger.exception("asgi_grpc call failed")
             self._finish(StatusCode.INTERNAL, f"asgi_grpc internal error: {exc!r}")
             return
+        deserialize = self._deserialize
+        if deserialize is not None:
+            try:
+                response = deserialize(response)
+            except Exception:
+                self._deserialize_failed()
+                return
+        self._response = response
         await self._finish_from_call()
 
     def _block(self) -> Any:
@@ -391,6 +489,7 @@ class ResponseStreamCall(SyncCall, Iterator[Any]):
         cond = self._cond
         responses = self._responses
         loop = self._loop
+        deserialize = self._deserialize
         try:
             initial = await aio.initial_metadata()
             with cond:
@@ -401,6 +500,12 @@ class ResponseStreamCall(SyncCall, Iterator[Any]):
                 message = await aio.read()
                 if message is EOF:
                     break
+                if deserialize is not None:
+                    try:
+                        message = deserialize(message)
+                    except Exception:
+                        self._deserialize_failed()
+                        return
                 with cond:
                     if self._code is not None:
                         return
@@ -478,13 +583,6 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class _Failure:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
 _END = object()
 
 
@@ -492,9 +590,12 @@ class RequestFeed:
     """A request iterator consumed on a daemon thread of its own (``next()`` may block), handed to
     the aio call as an async iterator; bounded, so a fast iterator waits for the connection."""
 
-    def __init__(self, call: SyncCall, iterator: Iterable[Any]) -> None:
+    def __init__(
+        self, call: SyncCall, iterator: Iterable[Any], serializer: Serializer | None = None
+    ) -> None:
         self._call = call
         self._iterator = iterator
+        self._serializer = serializer
         self._queue: collections.deque[Any] = collections.deque()
         self._getter: asyncio.Future[None] | None = None
         self._producer_waiting = False
@@ -532,6 +633,7 @@ class RequestFeed:
         return True
 
     def _produce(self) -> None:
+        serializer = self._serializer
         try:
             iterator = iter(self._iterator)
             while not self._closed:
@@ -540,11 +642,27 @@ class RequestFeed:
                 except StopIteration:
                     self._put(_END)
                     return
+                if serializer is not None:
+                    # Serialized here, off the loop thread; a serializer that raises ends the
+                    # call INTERNAL, as grpcio.
+                    try:
+                        request = serializer(request)
+                    except Exception:
+                        logger.exception(SERIALIZE_DETAILS)
+                        self._fail(StatusCode.INTERNAL, SERIALIZE_DETAILS)
+                        return
+                if not isinstance(request, bytes):
+                    raise _expected_bytes(request)
                 if not self._put(request):
                     return
-        except Exception as exc:
-            logger.exception("Exception iterating requests!")
-            self._put(_Failure(exc))
+        except Exception:
+            logger.exception(REQUESTS_FAILED_DETAILS)
+            self._fail(StatusCode.UNKNOWN, REQUESTS_FAILED_DETAILS)
+
+    def _fail(self, code: StatusCode, details: str) -> None:
+        call = self._call
+        with contextlib.suppress(RuntimeError):  # the loop was closed (interpreter exit)
+            call._loop.call_soon_threadsafe(call._requests_failed, code, details)
 
     # ------------------------------------------------------------------ loop side
 
@@ -579,6 +697,4 @@ class RequestFeed:
                 continue
             if item is _END:
                 return
-            if isinstance(item, _Failure):
-                raise item.exc
             yield item

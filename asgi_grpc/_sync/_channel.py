@@ -11,13 +11,28 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._connectivity import ChannelConnectivity
-from .._core import Compression
+from .._core import Compression, StatusCode
 from ..client._channel import Channel as AioChannel
 from . import _abc, _loop
-from ._calls import RequestFeed, ResponseStreamCall, SyncCall, UnaryResponseCall
+from ._calls import (
+    Deserializer,
+    RequestFeed,
+    ResponseStreamCall,
+    SerializationFailed,
+    Serializer,
+    SyncCall,
+    UnaryResponseCall,
+    call_metadata,
+    serialize_request,
+    serialize_requests,
+)
 
 ChannelArgument = tuple[str, Any]
 Callback = Callable[[ChannelConnectivity], Any]
+
+INSECURE_CALL_CREDENTIALS = (
+    "Established channel does not have a sufficient security level to transfer call credential."
+)
 
 
 class Channel(_abc.Channel):
@@ -55,43 +70,47 @@ class Channel(_abc.Channel):
 
     def unary_unary(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> UnaryUnaryMultiCallable:
-        aio = self._aio.unary_unary(method, request_serializer, response_deserializer)
-        return UnaryUnaryMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.unary_unary(_method(method), None, None)
+        return UnaryUnaryMultiCallable(self, aio, request_serializer, response_deserializer)
 
     def unary_stream(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> UnaryStreamMultiCallable:
-        aio = self._aio.unary_stream(method, request_serializer, response_deserializer)
-        return UnaryStreamMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.unary_stream(_method(method), None, None)
+        return UnaryStreamMultiCallable(self, aio, request_serializer, response_deserializer)
 
     def stream_unary(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> StreamUnaryMultiCallable:
-        aio = self._aio.stream_unary(method, request_serializer, response_deserializer)
-        return StreamUnaryMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.stream_unary(_method(method), None, None)
+        return StreamUnaryMultiCallable(self, aio, request_serializer, response_deserializer)
 
     def stream_stream(
         self,
-        method: str,
+        method: str | bytes,
         request_serializer: Any = None,
         response_deserializer: Any = None,
         _registered_method: bool | None = False,
     ) -> StreamStreamMultiCallable:
-        aio = self._aio.stream_stream(method, request_serializer, response_deserializer)
-        return StreamStreamMultiCallable(self, aio)
+        # (De)serialization happens in the sync layer: see _MultiCallable.
+        aio = self._aio.stream_stream(_method(method), None, None)
+        return StreamStreamMultiCallable(self, aio, request_serializer, response_deserializer)
 
     # ------------------------------------------------------------------ connectivity
 
@@ -173,17 +192,50 @@ class Channel(_abc.Channel):
             pass
 
 
-class _MultiCallable:
-    __slots__ = ("_aio", "_channel")
+def _method(method: str | bytes) -> str:
+    """grpcio takes method names as bytes too."""
+    return method.decode("ascii") if isinstance(method, bytes) else method
 
-    def __init__(self, channel: Channel, aio: Any) -> None:
+
+class _MultiCallable:
+    """Requests are serialized in the caller's thread (or the request feed's) and responses
+    deserialized here too, not by the aio call: grpcio's errors for each (a TypeError at the
+    call site, INTERNAL "Exception serializing request!", ...) need to know which step failed,
+    and serializing off the loop thread keeps the one loop free for I/O."""
+
+    __slots__ = ("_aio", "_channel", "_deserialize", "_serialize")
+
+    def __init__(
+        self,
+        channel: Channel,
+        aio: Any,
+        request_serializer: Serializer | None = None,
+        response_deserializer: Deserializer | None = None,
+    ) -> None:
         self._channel = channel
         self._aio = aio
+        self._serialize = request_serializer
+        self._deserialize = response_deserializer
 
-    def _launch(self, call: SyncCall, request: Any, kwargs: dict[str, Any]) -> None:
+    def _launch(
+        self, call: SyncCall, request: Any, kwargs: dict[str, Any], streaming: bool = False
+    ) -> None:
         channel = self._channel
         feed = call._feed
         aio = self._aio
+        call._deserialize = self._deserialize
+        if kwargs["credentials"] is not None and not channel._aio._secure:
+            # As grpcio: the call fails, nothing is sent (no request is read).
+            call._finish(StatusCode.UNAUTHENTICATED, INSECURE_CALL_CREDENTIALS)
+            return
+        try:
+            if not streaming:
+                request = serialize_request(self._serialize, request)
+            elif feed is None:  # a list or tuple
+                request = serialize_requests(self._serialize, request)
+        except SerializationFailed as failed:
+            call._finish(failed.code, failed.details)
+            return
 
         def make() -> Any:
             return aio(feed.iterate() if feed is not None else request, **kwargs)
@@ -198,7 +250,7 @@ class _MultiCallable:
     def _feed(self, call: SyncCall, request_iterator: Any) -> None:
         """A request iterator that is not a plain list or tuple is read on a thread of its own."""
         if not isinstance(request_iterator, (list, tuple)):
-            RequestFeed(call, request_iterator)
+            RequestFeed(call, request_iterator, self._serialize)
 
 
 def _kwargs(
@@ -208,9 +260,19 @@ def _kwargs(
     wait_for_ready: bool | None,
     compression: Compression | None,
 ) -> dict[str, Any]:
+    """A call's arguments, checked at the call site with grpcio's exception types."""
+    if credentials is not None and not hasattr(credentials, "plugins"):
+        raise AttributeError(
+            f"{type(credentials).__name__!r} object has no attribute '_credentials'"
+        )
+    if compression is not None:
+        try:
+            Compression(compression)
+        except ValueError:
+            raise KeyError(compression) from None
     return {
         "timeout": timeout,
-        "metadata": metadata,
+        "metadata": call_metadata(metadata),
         "credentials": credentials,
         "wait_for_ready": wait_for_ready,
         "compression": compression,
@@ -233,10 +295,9 @@ class UnaryUnaryMultiCallable(_MultiCallable, _abc.UnaryUnaryMultiCallable):
     ) -> UnaryResponseCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = UnaryResponseCall(channel._loop, timeout)
-        self._launch(
-            call, request, _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
-        )
+        self._launch(call, request, kwargs)
         return call
 
     def __call__(
@@ -294,10 +355,9 @@ class UnaryStreamMultiCallable(_MultiCallable, _abc.UnaryStreamMultiCallable):
     ) -> ResponseStreamCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = ResponseStreamCall(channel._loop, timeout)
-        self._launch(
-            call, request, _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
-        )
+        self._launch(call, request, kwargs)
         return call
 
 
@@ -317,13 +377,10 @@ class StreamUnaryMultiCallable(_MultiCallable, _abc.StreamUnaryMultiCallable):
     ) -> UnaryResponseCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = UnaryResponseCall(channel._loop, timeout)
         self._feed(call, request_iterator)
-        self._launch(
-            call,
-            request_iterator,
-            _kwargs(timeout, metadata, credentials, wait_for_ready, compression),
-        )
+        self._launch(call, request_iterator, kwargs, streaming=True)
         return call
 
     def __call__(
@@ -385,13 +442,10 @@ class StreamStreamMultiCallable(_MultiCallable, _abc.StreamStreamMultiCallable):
     ) -> ResponseStreamCall:
         channel = self._channel
         channel._check_open()
+        kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = ResponseStreamCall(channel._loop, timeout)
         self._feed(call, request_iterator)
-        self._launch(
-            call,
-            request_iterator,
-            _kwargs(timeout, metadata, credentials, wait_for_ready, compression),
-        )
+        self._launch(call, request_iterator, kwargs, streaming=True)
         return call
 
 

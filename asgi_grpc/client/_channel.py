@@ -42,7 +42,7 @@ from ._multicallable import (
 from ._pool import ConnectionPool
 from ._rpc_error import CallError
 from ._transport import GrpcTransport
-from ._transport_errors import TransportError
+from ._transport_errors import ConnectError, TransportError
 
 __all__ = ["Channel", "insecure_channel", "secure_channel"]
 
@@ -91,6 +91,8 @@ class Channel:
             tuple(p for c in credentials.call_credentials for p in c.plugins) if credentials else ()
         )
         self._secure = credentials is not None
+        # Local credentials: calls fail UNAVAILABLE unless the target is local (as grpcio).
+        self._refusal = getattr(credentials, "_refusal", None)
         self._interceptors = tuple(interceptors or ())
         self._interceptors_by_kind = select(self._interceptors)
         authority = opts.get("grpc.default_authority") or self._target.authority
@@ -98,7 +100,7 @@ class Channel:
         ssl_context: ssl.SSLContext | None = None
         server_hostname = opts.get("grpc.ssl_target_name_override")
         if credentials is not None:
-            ssl_context = credentials._ssl_context()
+            ssl_context = credentials._ssl_context(opts)
         settings = ConnectionSettings.from_options(opts)
         self._transport = GrpcTransport(
             verify=ssl_context if ssl_context is not None else True, settings=settings
@@ -181,6 +183,10 @@ class Channel:
             raise CallError(StatusCode.UNKNOWN, self._target_error)
         if not self._resolved:
             await self._resolve()
+        if self._refusal is not None:
+            refused = await self._refusal(self._target)
+            if refused is not None:
+                raise ConnectError(refused)
         pools = self._pools
         if len(pools) == 1:
             return pools[0]

@@ -7,9 +7,9 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any, cast
 
 from hypercorn.asyncio.tcp_server import TCPServer
@@ -17,7 +17,7 @@ from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
 from .._core import Compression
-from .._credentials import AUTH_CONTEXT_KEY, ServerCredentials, auth_context
+from .._credentials import INSECURE_PORT, PortSecurity, ServerCredentials
 from .._errors import UsageError
 from .._handlers import GenericHandlerLike
 from .._interceptors import AioServerInterceptor
@@ -48,7 +48,7 @@ class Server:
             thread_pool=thread_pool,
         )
         self.app = GrpcApp(generic_handlers, interceptors=interceptors, config=config)
-        self._ports: list[tuple[socket.socket, ssl.SSLContext | None]] = []
+        self._ports: list[tuple[socket.socket, PortSecurity]] = []
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
         self._context: Any = None
@@ -72,11 +72,12 @@ class Server:
 
     def add_insecure_port(self, address: str) -> int:
         """Bind ``address`` (``host:port``, ``[v6]:port``, ``unix:path``); returns the port."""
-        return self._add_port(address, None)
+        return self._add_port(address, INSECURE_PORT)
 
     def add_secure_port(self, address: str, server_credentials: ServerCredentials) -> int:
-        """Bind ``address`` for TLS (ALPN h2) with the given credentials; returns the port."""
-        return self._add_port(address, server_credentials.ssl_context())
+        """Bind ``address`` secured by the given credentials (TLS with ALPN h2, or local or
+        insecure credentials); returns the port."""
+        return self._add_port(address, server_credentials._port_security())
 
     async def start(self) -> None:
         """Start serving on the ports added so far (none is fine, as in grpcio).
@@ -93,14 +94,19 @@ class Server:
         self._terminated = asyncio.Event()
         loop = asyncio.get_running_loop()
 
-        async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def on_connection(
+            security: PortSecurity, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> None:
             task = asyncio.current_task()
             assert task is not None
             self._connections.add(task)
             try:
-                ssl_object = writer.get_extra_info("ssl_object")
-                # Per-connection state reaches every request's scope["state"] (a copy).
-                state = {} if ssl_object is None else {AUTH_CONTEXT_KEY: auth_context(ssl_object)}
+                # Per-connection state (the auth context) reaches every request's
+                # scope["state"] (a copy); None: the port's credentials refuse this peer.
+                state = security.admit(writer.get_extra_info)
+                if state is None:
+                    writer.close()
+                    return
                 await TCPServer(app, loop, config, context, state, reader, writer)
             except asyncio.CancelledError:
                 # stop() cancels connections past the grace period; end quietly (asyncio's
@@ -109,10 +115,11 @@ class Server:
             finally:
                 self._connections.discard(task)
 
-        for sock, ssl_context in self._ports:
+        for sock, security in self._ports:
+            ssl_context = security.ssl_context
             self._servers.append(
                 await asyncio.start_server(
-                    on_connection,
+                    partial(on_connection, security),
                     sock=sock,
                     ssl=ssl_context,
                     ssl_handshake_timeout=config.ssl_handshake_timeout if ssl_context else None,
@@ -196,7 +203,7 @@ class Server:
         for task in list(self._connections):
             task.cancel()
 
-    def _add_port(self, address: str, ssl_context: ssl.SSLContext | None) -> int:
+    def _add_port(self, address: str, security: PortSecurity) -> int:
         if self._started:
             raise RuntimeError("ports must be added before the server starts")
         reuseport = bool(self.app.config.options.get("grpc.so_reuseport", 1))
@@ -206,7 +213,7 @@ class Server:
             # grpcio's exception type for an address that cannot be bound (in use, not local,
             # not resolvable, not an address).
             raise RuntimeError(f"Failed to bind to address {address}: {exc}") from exc
-        self._ports.append((sock, ssl_context))
+        self._ports.append((sock, security))
         return port
 
     def _close_ports(self) -> None:

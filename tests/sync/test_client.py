@@ -370,6 +370,10 @@ def test_cancel_stops_reading_the_request_iterator(h2c_peer: Running) -> None:
 
 def test_failing_request_iterator_ends_the_call(h2c_peer: Running, caplog: Any) -> None:
     stub = h2c_peer.stub()
+    # Connected first: a call reset while its connection is still being set up can leave the
+    # asgi_grpc server's stop() hanging (a server-side bug, reported), which this test is not
+    # about.
+    stub.Unary(Request(message="up"), timeout=10)
 
     def broken() -> Iterator[Any]:
         yield Request(message="a")
@@ -377,7 +381,8 @@ def test_failing_request_iterator_ends_the_call(h2c_peer: Running, caplog: Any) 
 
     with pytest.raises(grpc.RpcError) as info:
         stub.ClientStream(broken(), timeout=10)
-    assert info.value.code() in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED)
+    assert info.value.code() is grpc.StatusCode.UNKNOWN  # as grpcio
+    assert info.value.details() == "Exception iterating requests!"
 
 
 # ---------------------------------------------------------------------- compression, TLS
