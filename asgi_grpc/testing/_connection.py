@@ -45,10 +45,6 @@ __all__ = ["AppConnection", "Exchange"]
 
 logger = logging.getLogger("asgi_grpc.testing")
 
-# Connection-specific fields an HTTP/2 peer must not send (RFC 9113 8.2.2); h2 drops them.
-_CONNECTION_HEADERS = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-)
 #: How long closing the connection waits for apps to end after their disconnect.
 CLOSE_GRACE = 5.0
 
@@ -404,13 +400,14 @@ class Exchange:
 
 
 def _response_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
-    """What an HTTP/2 server sends of the app's header list: names lower-cased, values
-    stripped (as Hypercorn and h2 do), connection-specific fields dropped."""
+    """What asgi_grpc's Hypercorn sends of the app's header list: names and values stripped
+    (``build_and_validate_headers``), nothing else changed: its h2 does not normalise the
+    server's own headers (so an upper-case name reaches the client as such, and a gRPC
+    client then misses ``Content-Type``, over the wire as here)."""
     result: Headers = []
     for raw_name, value in headers:
-        name = bytes(raw_name).strip().lower()
+        name = bytes(raw_name).strip()
         if name[:1] == b":":
             raise ValueError("Pseudo headers are not valid")
-        if name not in _CONNECTION_HEADERS:
-            result.append((name, bytes(value).strip()))
+        result.append((name, bytes(value).strip()))
     return result
