@@ -153,3 +153,20 @@ def test_the_plugin_module_imports_only_pytest_and_starts_nothing() -> None:
     subprocess.run(
         [sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": path}, timeout=60
     )
+
+
+def test_the_readme_example_runs(pytester: pytest.Pytester, installed: Path) -> None:
+    """README.md's "Testing without sockets" example, as a user would save and run it."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Testing without sockets", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_readme_example=code)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+        "-W",
+        "error",
+    )
+    result.assert_outcomes(passed=4)
