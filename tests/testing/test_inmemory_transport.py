@@ -234,3 +234,26 @@ def test_blocking_channel_runs_the_lifespan_before_returning() -> None:
         assert list(channel.unary_stream("/scope.Test/Call")(b"")) == []
     assert log == ["startup", "request state=connected", "shutdown"]
     assert threading.current_thread() is threading.main_thread()
+
+
+async def test_connectivity_and_many_concurrent_calls() -> None:
+    server = asgi_grpc.aio.server()
+    pb2_grpc.add_EchoServicer_to_server(AsyncEcho(Events()), server)
+    async with channel_for(server.app) as channel:
+        assert channel.get_state() is asgi_grpc.ChannelConnectivity.IDLE
+        await asyncio.wait_for(channel.channel_ready(), 5)
+        assert channel.get_state() is asgi_grpc.ChannelConnectivity.READY
+        stub = pb2_grpc.EchoStub(channel)
+
+        async def bidi(i: int) -> list[str]:
+            call = stub.BidiStream()
+            got = []
+            for j in range(3):
+                await call.write(pb2.EchoRequest(message=f"{i}.{j}"))
+                got.append((await call.read()).message)
+            await call.done_writing()
+            return got
+
+        results = await asyncio.gather(*(bidi(i) for i in range(300)))
+        assert results == [[f"{i}.{j}" for j in range(3)] for i in range(300)]
+    assert channel.get_state() is asgi_grpc.ChannelConnectivity.SHUTDOWN
