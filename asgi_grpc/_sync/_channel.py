@@ -44,7 +44,11 @@ class Channel(_abc.Channel):
         options: Sequence[ChannelArgument] | None,
         credentials: Any,
         compression: Compression | None,
+        *,
+        aio_factory: Callable[[], AioChannel] | None = None,
     ) -> None:
+        # ``aio_factory`` builds the aio channel instead (on the loop): asgi_grpc.testing's
+        # in-memory channel comes in this way.
         background = _loop.background()
         self._loop = background.loop
         self._closed = False
@@ -53,11 +57,16 @@ class Channel(_abc.Channel):
         self._subscribers: list[list[Any]] = []
         self._watcher: Any = None
 
-        async def create() -> AioChannel:
+        def build() -> AioChannel:
+            if aio_factory is not None:
+                return aio_factory()
             return AioChannel(target, options, credentials, compression, None)
 
+        async def create() -> AioChannel:
+            return build()
+
         if threading.get_ident() == background.thread_id:
-            self._aio = AioChannel(target, options, credentials, compression, None)
+            self._aio = build()
         else:
             self._aio = _loop.run(create)
         background.register(self)
