@@ -32,6 +32,7 @@ from .._errors import UsageError
 from ._address import Address, Target, TCPAddress, parse_target
 from ._base import CallSettings
 from ._connection import ConnectionSettings
+from ._hooks import EventHooks, has_hooks
 from ._interceptors import select
 from ._multicallable import (
     StreamStreamMultiCallable,
@@ -112,6 +113,9 @@ class Channel:
             http_client = httpx.AsyncClient(transport=self._transport, base_url=base_url)
         else:
             self._transport = _user_transport(http_client, base_url)
+            if has_hooks(http_client):  # the client's event hooks see the calls too
+                self._interceptors = (EventHooks(http_client, base_url), *self._interceptors)
+                self._interceptors_by_kind = select(self._interceptors)
         self.http_client = http_client
         pool_ssl = self._transport.ssl_context() if ssl_context is not None else None
 

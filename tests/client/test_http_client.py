@@ -63,15 +63,8 @@ async def test_channel_http_client_shares_the_channel_connection() -> None:
 
 
 async def test_grpc_calls_on_the_users_client() -> None:
-    seen: list[str] = []
-
-    async def log_request(request: httpx.Request) -> None:
-        seen.append(f"{request.method} {request.url.path}")
-
     async with in_process(make_app()) as server:
-        client = httpx.AsyncClient(
-            transport=GrpcTransport(), base_url=server.url, event_hooks={"request": [log_request]}
-        )
+        client = httpx.AsyncClient(transport=GrpcTransport(), base_url=server.url)
         async with client:
             # REST first: the channel then joins the connection the client already has.
             assert (await client.get("/hello")).text == "hello"
@@ -83,8 +76,54 @@ async def test_grpc_calls_on_the_users_client() -> None:
             # The client is the user's: closing the channel leaves it (and its connection) up.
             assert (await client.get("/hello")).text == "hello"
             assert connections_to(server.port) == 1
-        # Event hooks see the client's own requests; gRPC calls skip httpx's request machinery.
-        assert seen == ["GET /hello", "GET /hello"]
+
+
+async def test_the_users_event_hooks_see_grpc_calls() -> None:
+    seen: list[str] = []
+
+    async def log_request(request: httpx.Request) -> None:
+        seen.append(f"{request.method} {request.url.path} {request.headers.get('x-user')}")
+        if request.headers.get("x-user") == "mallory":
+            raise PermissionError("no")
+
+    async def log_response(response: httpx.Response) -> None:
+        call = response.extensions.get("grpc_call")
+        code = (await call.code()).name if call is not None else ""
+        seen.append(f"{response.status_code} {response.request.url.path} {code}".rstrip())
+
+    async with in_process(make_app()) as server:
+        async with httpx.AsyncClient(
+            transport=GrpcTransport(),
+            base_url=server.url,
+            event_hooks={"request": [log_request], "response": [log_response]},
+        ) as client:
+            async with asgi_grpc.aio.insecure_channel(server.target, http_client=client) as channel:
+                echo_call = channel.unary_unary(ECHO)
+                assert await echo_call(b"hi", metadata=(("x-user", "alice"),)) == b"hi"
+                with pytest.raises(asgi_grpc.aio.AioRpcError):
+                    await channel.unary_unary("/http.Test/Missing")(b"hi")
+                # A request hook that raises stops the call before it reaches the server.
+                with pytest.raises(PermissionError):
+                    await echo_call(b"hi", metadata=(("x-user", "mallory"),))
+            await client.get("/hello")
+    # Response hooks run beside the calls: their order against later calls is not fixed.
+    assert sorted(seen) == sorted(
+        [
+            f"POST {ECHO} alice",
+            f"200 {ECHO} OK",
+            "POST /http.Test/Missing None",
+            "200 /http.Test/Missing UNIMPLEMENTED",
+            f"POST {ECHO} mallory",
+            "GET /hello None",
+            "200 /hello",
+        ]
+    )
+    assert [s for s in seen if s.startswith(("POST", "GET"))] == [
+        f"POST {ECHO} alice",
+        "POST /http.Test/Missing None",
+        f"POST {ECHO} mallory",
+        "GET /hello None",
+    ]
 
 
 async def test_tls_settings_come_from_the_users_transport(tls: TLS, tmp_path: Path) -> None:
