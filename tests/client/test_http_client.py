@@ -5,7 +5,10 @@ on 127.0.0.1 serving a GrpcApp with a Starlette REST fallback."""
 from __future__ import annotations
 
 import os
+import re
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +164,21 @@ async def test_a_mounted_grpc_transport_is_used() -> None:
             response = await client.get(f"{server.url}/hello")
             assert (response.http_version, response.text) == ("HTTP/2", "hello")
             assert connections_to(server.port) == 1
+
+
+def test_readme_example(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text().split("\n## httpx\n", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    script = tmp_path / "httpx_example.py"
+    script.write_text(code)
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["GET /healthz", "ok", "POST /demo.Echo/Echo", "b'hi'"]
