@@ -11,10 +11,11 @@ opentelemetry-instrumentation-grpc emits them (the v1.37 attribute set: ``rpc.sy
     ClientInterceptor       grpc.intercept_channel(channel, ...), all four kinds
 
 Each call gets a span (kind SERVER / CLIENT, named ``package.Service/Method``) and one
-measurement of ``rpc.server.duration`` / ``rpc.client.duration``. W3C trace context goes through
-the metadata with the global propagator (``opentelemetry.propagate``), so traces continue across
-grpcio, grpc-go, grpc-java... instrumented by OpenTelemetry. Tracer and meter come from the global
-providers unless given.
+measurement of ``rpc.server.duration`` / ``rpc.client.duration``; ``message_events=True`` adds an
+``rpc.message`` event per message (off by default: each costs about what the span does). W3C
+trace context goes through the metadata with the global propagator (``opentelemetry.propagate``),
+so traces continue across grpcio, grpc-go, grpc-java... instrumented by OpenTelemetry. Tracer and
+meter come from the global providers unless given.
 """
 
 from ._client import AioClientInterceptor, ClientInterceptor

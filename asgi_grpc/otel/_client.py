@@ -49,8 +49,8 @@ class _Call:
             name, kind=SpanKind.CLIENT, attributes=dict(attributes)
         )
         self.started = time.perf_counter()
-        self.unary_response = unary[1]
-        if unary[0]:
+        self.unary_response = unary[1] and instruments.events
+        if unary[0] and instruments.events:
             message_event(self.span, "SENT", 1)
 
     def headers(self) -> list[tuple[str, str]]:
@@ -100,8 +100,10 @@ def _merged(metadata: Any, extra: list[tuple[str, str]]) -> list[tuple[str, Any]
 
 
 class _Client:
-    def __init__(self, target: str | None, tracer_provider: Any, meter_provider: Any) -> None:
-        self._instruments = Instruments("client", tracer_provider, meter_provider)
+    def __init__(
+        self, target: str | None, tracer_provider: Any, meter_provider: Any, events: bool
+    ) -> None:
+        self._instruments = Instruments("client", tracer_provider, meter_provider, events)
         self._server = _parse_authority(target) if target else {}
 
     def _start(self, method: Any, unary: tuple[bool, bool]) -> _Call:
@@ -124,9 +126,14 @@ class AioClientInterceptor(
     """
 
     def __init__(
-        self, target: str | None = None, *, tracer_provider: Any = None, meter_provider: Any = None
+        self,
+        target: str | None = None,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        message_events: bool = False,
     ) -> None:
-        super().__init__(target, tracer_provider, meter_provider)
+        super().__init__(target, tracer_provider, meter_provider, message_events)
 
     async def _intercept(
         self, continuation: Callable[..., Any], details: Any, request: Any, unary: tuple[bool, bool]
@@ -209,9 +216,14 @@ class ClientInterceptor(_Client):
     ClientInterceptor(target))``, all four kinds."""
 
     def __init__(
-        self, target: str | None = None, *, tracer_provider: Any = None, meter_provider: Any = None
+        self,
+        target: str | None = None,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        message_events: bool = False,
     ) -> None:
-        super().__init__(target, tracer_provider, meter_provider)
+        super().__init__(target, tracer_provider, meter_provider, message_events)
 
     def _intercept(
         self, continuation: Callable[..., Any], details: Any, request: Any, unary: tuple[bool, bool]

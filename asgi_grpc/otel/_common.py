@@ -40,9 +40,13 @@ Attributes = dict[str, Any]
 class Instruments:
     """A tracer and the duration histogram of one side (``server`` or ``client``)."""
 
-    __slots__ = ("duration", "tracer")
+    __slots__ = ("duration", "events", "tracer")
 
-    def __init__(self, side: str, tracer_provider: Any, meter_provider: Any) -> None:
+    def __init__(
+        self, side: str, tracer_provider: Any, meter_provider: Any, events: bool = False
+    ) -> None:
+        # Message events are opt-in: a span event costs about as much as the span (SDK 1.45).
+        self.events = events
         self.tracer = trace.get_tracer(SCOPE, VERSION, tracer_provider=tracer_provider)
         meter = metrics.get_meter(SCOPE, VERSION, meter_provider=meter_provider)
         self.duration = meter.create_histogram(

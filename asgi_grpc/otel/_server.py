@@ -51,8 +51,14 @@ _FACTORIES = {
 
 
 class _Tracing:
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
-        self._instruments = Instruments("server", tracer_provider, meter_provider)
+    def __init__(
+        self,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        message_events: bool = False,
+    ) -> None:
+        self._instruments = Instruments("server", tracer_provider, meter_provider, message_events)
 
     def _wrap(self, handler: RpcMethodHandler | None, method: str) -> RpcMethodHandler | None:
         if handler is None:
@@ -124,6 +130,8 @@ class _Call:
         message_event(self.span, "RECEIVED", self.received)
 
     def put(self) -> None:
+        if not self.instruments.events:
+            return
         self.sent += 1
         message_event(self.span, "SENT", self.sent)
 
@@ -248,6 +256,8 @@ def _wrap_behavior(
 
 
 def _arequests(request: Any, call: _Call, streaming: bool) -> Any:
+    if not call.instruments.events:
+        return request
     if not streaming:
         call.got()
         return request
@@ -255,6 +265,8 @@ def _arequests(request: Any, call: _Call, streaming: bool) -> Any:
 
 
 def _requests(request: Any, call: _Call, streaming: bool) -> Any:
+    if not call.instruments.events:
+        return request
     if not streaming:
         call.got()
         return request

@@ -22,6 +22,7 @@ async def served(telemetry: Telemetry) -> AsyncIterator[tuple[Any, int]]:
             otel.AioServerInterceptor(
                 tracer_provider=telemetry.tracer_provider,
                 meter_provider=telemetry.meter_provider,
+                message_events=True,
             )
         ]
     )
@@ -36,6 +37,7 @@ async def served(telemetry: Telemetry) -> AsyncIterator[tuple[Any, int]]:
                 target,
                 tracer_provider=telemetry.tracer_provider,
                 meter_provider=telemetry.meter_provider,
+                message_events=True,
             )
         ],
     )
@@ -93,6 +95,16 @@ async def test_one_trace_across_client_and_server(
     )
     assert [a["rpc.message.id"] for n, a in events if a["rpc.message.type"] == "SENT"] == list(
         range(1, sent + 1)
+    )
+    client_events = [(e.attributes or {}).get("rpc.message.type") for e in client.events]
+    assert (
+        client_events
+        == {
+            "Echo": ["SENT", "RECEIVED"],
+            "Expand": ["SENT"],
+            "Collect": ["RECEIVED"],
+            "Chat": [],
+        }[name]
     )
     if name == "Echo":  # the servicer's own span is a child of the server span
         [work] = by_kind(spans, SpanKind.INTERNAL)

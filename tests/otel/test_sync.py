@@ -21,7 +21,9 @@ from .conftest import KINDS, Telemetry, by_kind, method, sync_handlers
 def served(request: pytest.FixtureRequest, telemetry: Telemetry) -> Iterator[tuple[Any, int]]:
     """grpc.server takes both: grpc-style (sync) interceptors and grpc.aio ones."""
     interceptor = getattr(otel, request.param)(
-        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        message_events=True,
     )
     with ThreadPoolExecutor(4) as pool:
         server = asgi_grpc.server(pool, interceptors=[interceptor])
