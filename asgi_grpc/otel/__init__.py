@@ -18,6 +18,8 @@ so traces continue across grpcio, grpc-go, grpc-java... instrumented by OpenTele
 meter come from the global providers unless given.
 """
 
+# First: without the OpenTelemetry API installed, _common's ImportError says how to get it.
+from . import _common  # noqa: F401
 from ._client import AioClientInterceptor, ClientInterceptor
 from ._server import AioServerInterceptor, ServerInterceptor
 
