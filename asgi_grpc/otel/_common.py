@@ -88,7 +88,12 @@ def parse_peer(peer: str) -> Attributes:
     """grpcio's peer string (``ipv4:1.2.3.4:5``, ``ipv6:[::1]:5``, ``unix:/path``)."""
     kind, _, rest = peer.partition(":")
     if kind == "unix":
-        return {"network.peer.address": rest, "network.transport": "unix"} if rest else {}
+        # Unix sockets seldom name the client end: often just "unix:".
+        return (
+            {"network.peer.address": rest, "network.transport": "unix"}
+            if rest
+            else {"network.transport": "unix"}
+        )
     host, _, port = rest.rpartition(":")
     if kind not in ("ipv4", "ipv6") or not port.isdigit():
         return {}

@@ -112,7 +112,10 @@ class _Call:
         attributes.update(server)
         carrier = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         parent = propagate.extract(carrier)
-        span_attributes = {**attributes, **parse_peer(context.peer())}
+        peer = parse_peer(context.peer())
+        if "network.transport" in peer:  # a unix socket's server has no address in the scope
+            attributes.setdefault("network.transport", peer["network.transport"])
+        span_attributes = {**attributes, **peer}
         self.span = instruments.tracer.start_span(
             name, context=parent, kind=SpanKind.SERVER, attributes=span_attributes
         )

@@ -194,3 +194,46 @@ async def test_deadline_exceeded(served: tuple[Any, int], telemetry: Telemetry) 
     # client's RST_STREAM at the same deadline (then CANCELLED). Either way the span ended.
     assert server.attributes is not None
     assert server.attributes["rpc.grpc.status_code"] in (1, 4)
+
+
+@pytest.mark.parametrize("family", ["ipv6", "unix"])
+async def test_addresses_of_other_transports(
+    telemetry: Telemetry, family: str, tmp_path: Any
+) -> None:
+    server = asgi_grpc.aio.server(
+        interceptors=[otel.AioServerInterceptor(tracer_provider=telemetry.tracer_provider)]
+    )
+    server.add_generic_rpc_handlers((async_handlers(asgi_grpc),))
+    if family == "ipv6":
+        port = server.add_insecure_port("[::1]:0")
+        target = f"[::1]:{port}"
+    else:
+        target = f"unix:{tmp_path}/otel.sock"
+        server.add_insecure_port(target)
+    await server.start()
+    try:
+        async with asgi_grpc.aio.insecure_channel(
+            target,
+            interceptors=[
+                otel.AioClientInterceptor(target, tracer_provider=telemetry.tracer_provider)
+            ],
+        ) as channel:
+            assert await call(channel, "Echo") == b"hi"
+        spans = await telemetry.aspans(2)
+    finally:
+        await server.stop(None)
+    [client] = by_kind(spans, SpanKind.CLIENT)
+    [server_span] = by_kind(spans, SpanKind.SERVER)
+    assert client.attributes is not None
+    assert server_span.attributes is not None
+    if family == "ipv6":
+        expected = {"server.address": "::1", "server.port": port, "network.type": "ipv6"}
+        assert server_span.attributes["network.peer.address"] == "::1"
+        for span in (client, server_span):
+            assert {k: span.attributes.get(k) for k in expected} == expected
+    else:
+        assert client.attributes["server.address"] == f"{tmp_path}/otel.sock"
+        for span in (client, server_span):
+            assert span.attributes["network.transport"] == "unix"
+            assert "server.port" not in span.attributes
+            assert "network.type" not in span.attributes
