@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 SERVICE = "otel.Test"
 KINDS = ["Echo", "Expand", "Collect", "Chat"]
+SLOW_STARTED: list[bool] = []  # one entry per "slow" call that reached the servicer
 
 
 @dataclass
@@ -114,6 +115,7 @@ def async_handlers(grpc: Any, tracer_provider: TracerProvider | None = None) -> 
     async def echo(request: bytes, context: Any) -> bytes:
         await _abort_for(request, context)
         if request == b"slow":
+            SLOW_STARTED.append(True)
             await asyncio.sleep(10)
         if tracer is not None:
             with tracer.start_as_current_span("servicer work"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from opentelemetry.trace import StatusCode as SpanStatus
 import asgi_grpc
 from asgi_grpc import otel
 
-from .conftest import KINDS, Telemetry, async_handlers, by_kind, method
+from .conftest import KINDS, SLOW_STARTED, Telemetry, async_handlers, by_kind, method
 
 
 @pytest.fixture
@@ -237,3 +238,24 @@ async def test_addresses_of_other_transports(
             assert span.attributes["network.transport"] == "unix"
             assert "server.port" not in span.attributes
             assert "network.type" not in span.attributes
+
+
+async def test_cancelled_call_ends_both_spans(
+    served: tuple[Any, int], telemetry: Telemetry
+) -> None:
+    channel, _ = served
+    SLOW_STARTED.clear()
+    call = channel.unary_unary(method("Echo"))(b"slow")
+    for _ in range(500):  # until the servicer is sleeping
+        if SLOW_STARTED:
+            break
+        await asyncio.sleep(0.01)
+    assert call.cancel()
+    spans = await telemetry.aspans(2)
+    [client] = by_kind(spans, SpanKind.CLIENT)
+    [server] = by_kind(spans, SpanKind.SERVER)
+    for span in (client, server):
+        assert span.attributes is not None
+        assert span.attributes["rpc.grpc.status_code"] == 1
+    assert client.status.status_code is SpanStatus.ERROR
+    assert server.status.status_code is SpanStatus.UNSET  # CANCELLED is not the server's fault
