@@ -133,6 +133,7 @@ class Channel:
         self._round_robin = _wants_round_robin(opts)
         self._pools = self._build_pools(self._target.addresses) if self._target.addresses else []
         self._base_url = base_url
+        self._shared_pool: ConnectionPool | None = None
         self._share_pool()
         # round_robin spreads calls over every address a name resolves to (a headless
         # Kubernetes Service, for one): names are resolved before the first call.
@@ -158,7 +159,7 @@ class Channel:
         pool (or calls go to the pool the client already has there): one set of connections."""
         if self._pools:
             pool = self._transport.share_pool(self._base_url, self._pools[0], replace=replace)
-            self._pools[0] = pool
+            self._pools[0] = self._shared_pool = pool
 
     def _build_pools(self, addresses: tuple[Address, ...]) -> list[ConnectionPool]:
         if self._round_robin and len(addresses) > 1:
@@ -193,7 +194,7 @@ class Channel:
             if self._owns_client:
                 self._share_pool(replace=True)
             for pool in old:
-                if self._owns_client or pool is not old[0]:  # old[0] may be the user's
+                if self._owns_client or pool is not self._shared_pool:  # that one is the user's
                     await pool.aclose()
 
     async def _pick_pool(self) -> ConnectionPool:
@@ -338,11 +339,11 @@ class Channel:
                 waiter.cancel()
         for call in calls:
             call.cancel()  # as grpc.aio: what outlives the grace is cancelled locally
-        if not self._owns_client:
-            return  # the connections are the user's client's: it closes them
         for pool in self._pools:
-            await pool.aclose()
-        await self.http_client.aclose()
+            if self._owns_client or pool is not self._shared_pool:  # that one is the user's
+                await pool.aclose()
+        if self._owns_client:
+            await self.http_client.aclose()
 
     def unary_unary(
         self,
