@@ -32,6 +32,7 @@ from .._errors import UsageError
 from ._address import Address, Target, TCPAddress, parse_target
 from ._base import CallSettings
 from ._connection import ConnectionSettings
+from ._hooks import EventHooks, has_hooks
 from ._interceptors import select
 from ._multicallable import (
     StreamStreamMultiCallable,
@@ -60,6 +61,7 @@ class Channel:
         credentials: Any,
         compression: Compression | None,
         interceptors: Sequence[Any] | None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         opts = dict(options or ())
         self._target_text = target
@@ -102,13 +104,21 @@ class Channel:
         if credentials is not None:
             ssl_context = credentials._ssl_context(opts)
         settings = ConnectionSettings.from_options(opts)
-        self._transport = GrpcTransport(
-            verify=ssl_context if ssl_context is not None else True, settings=settings
-        )
-        scheme = "https" if ssl_context is not None else "http"
-        self.http_client = httpx.AsyncClient(
-            transport=self._transport, base_url=f"{scheme}://{authority}"
-        )
+        scheme = "https" if credentials is not None else "http"
+        base_url = f"{scheme}://{authority}"
+        # A user's client (see _user_transport) keeps its TLS settings and stays theirs to close.
+        self._owns_client = http_client is None
+        if http_client is None:
+            self._transport = GrpcTransport(
+                verify=ssl_context if ssl_context is not None else True, settings=settings
+            )
+            http_client = httpx.AsyncClient(transport=self._transport, base_url=base_url)
+        else:
+            self._transport = _user_transport(http_client, base_url)
+            if has_hooks(http_client):  # the client's event hooks see the calls too
+                self._interceptors = (EventHooks(http_client, base_url), *self._interceptors)
+                self._interceptors_by_kind = select(self._interceptors)
+        self.http_client = http_client
         pool_ssl = self._transport.ssl_context() if ssl_context is not None else None
 
         def new_pool(group: tuple[Address, ...]) -> ConnectionPool:
@@ -124,6 +134,9 @@ class Channel:
         self._new_pool = new_pool
         self._round_robin = _wants_round_robin(opts)
         self._pools = self._build_pools(self._target.addresses) if self._target.addresses else []
+        self._base_url = base_url
+        self._shared_pool: ConnectionPool | None = None
+        self._share_pool()
         # round_robin spreads calls over every address a name resolves to (a headless
         # Kubernetes Service, for one): names are resolved before the first call.
         self._resolving: asyncio.Future[None] | None = None
@@ -142,6 +155,13 @@ class Channel:
         self._backoff = _Backoff(opts)
 
     # ------------------------------------------------------------------ plumbing for calls
+
+    def _share_pool(self, replace: bool = False) -> None:
+        """Requests through ``http_client`` to the channel's origin go to the channel's first
+        pool (or calls go to the pool the client already has there): one set of connections."""
+        if self._pools:
+            pool = self._transport.share_pool(self._base_url, self._pools[0], replace=replace)
+            self._pools[0] = self._shared_pool = pool
 
     def _build_pools(self, addresses: tuple[Address, ...]) -> list[ConnectionPool]:
         if self._round_robin and len(addresses) > 1:
@@ -173,8 +193,11 @@ class Channel:
         self._resolved = True
         if len(resolved) > 1:
             old, self._pools = self._pools, self._build_pools(tuple(resolved))
+            if self._owns_client:
+                self._share_pool(replace=True)
             for pool in old:
-                await pool.aclose()
+                if self._owns_client or pool is not self._shared_pool:  # that one is the user's
+                    await pool.aclose()
 
     async def _pick_pool(self) -> ConnectionPool:
         # Calls made before close() still run within its grace: new ones are refused earlier,
@@ -323,8 +346,10 @@ class Channel:
         for call in calls:
             call.cancel()  # as grpc.aio: what outlives the grace is cancelled locally
         for pool in self._pools:
-            await pool.aclose()
-        await self.http_client.aclose()
+            if self._owns_client or pool is not self._shared_pool:  # that one is the user's
+                await pool.aclose()
+        if self._owns_client:
+            await self.http_client.aclose()
 
     def unary_unary(
         self,
@@ -365,6 +390,19 @@ class Channel:
     def _check_open(self) -> None:
         if self._closed:
             raise UsageError("Channel is closed")
+
+
+def _user_transport(client: httpx.AsyncClient, base_url: str) -> GrpcTransport:
+    """The GrpcTransport a user's client routes the channel's origin to (its transport, or
+    the one mounted for that origin)."""
+    transport = client._transport_for_url(httpx.URL(base_url))
+    if not isinstance(transport, GrpcTransport):
+        raise TypeError(
+            f"http_client sends {base_url} through {type(transport).__name__}, which cannot carry "
+            "gRPC (no trailers, no full duplex): give it asgi_grpc's transport, "
+            "httpx.AsyncClient(transport=GrpcTransport(verify=...)) or mount one for that origin"
+        )
+    return transport
 
 
 async def _wait_done(call: Any) -> None:
@@ -449,9 +487,14 @@ def insecure_channel(
     options: Sequence[ChannelArgument] | None = None,
     compression: Compression | None = None,
     interceptors: Sequence[Any] | None = None,
+    *,
+    http_client: httpx.AsyncClient | None = None,
 ) -> Channel:
-    """grpc.aio.insecure_channel: h2c with prior knowledge."""
-    return Channel(target, options, None, compression, interceptors)
+    """grpc.aio.insecure_channel: h2c with prior knowledge.
+
+    ``http_client`` (an asgi_grpc extra): make the calls over that client's GrpcTransport and
+    connections, which its own requests to the same origin share."""
+    return Channel(target, options, None, compression, interceptors, http_client)
 
 
 def secure_channel(
@@ -460,8 +503,13 @@ def secure_channel(
     options: Sequence[ChannelArgument] | None = None,
     compression: Compression | None = None,
     interceptors: Sequence[Any] | None = None,
+    *,
+    http_client: httpx.AsyncClient | None = None,
 ) -> Channel:
-    """grpc.aio.secure_channel: TLS with ALPN h2."""
+    """grpc.aio.secure_channel: TLS with ALPN h2.
+
+    ``http_client``: as for :func:`insecure_channel`; TLS is then its transport's (``verify``),
+    and ``credentials`` add only their call credentials."""
     if credentials is None:
         raise ValueError("secure_channel needs ChannelCredentials")
-    return Channel(target, options, credentials, compression, interceptors)
+    return Channel(target, options, credentials, compression, interceptors, http_client)

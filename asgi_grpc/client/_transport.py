@@ -113,6 +113,20 @@ class GrpcTransport(httpx.AsyncBaseTransport):
             pool = self._pools[key] = self._make_pool(url)
         return pool
 
+    def share_pool(
+        self, url: httpx.URL | str, pool: ConnectionPool, *, replace: bool = False
+    ) -> ConnectionPool:
+        """The pool for ``url``'s origin: the one already there (unless ``replace``), else
+        ``pool`` from now on. A channel hands its pool here so that requests through its
+        ``http_client`` share its connections."""
+        if isinstance(url, str):
+            url = httpx.URL(url)
+        key = (url.raw_scheme, url.raw_host, url.port)
+        if replace:
+            self._pools[key] = pool
+            return pool
+        return self._pools.setdefault(key, pool)
+
     def _make_pool(self, url: httpx.URL) -> ConnectionPool:
         scheme = url.scheme
         if scheme not in ("http", "https"):
