@@ -1,0 +1,118 @@
+"""A client under test: ``python -m bench.hostile.client_worker --impl NAME``.
+
+Reads one JSON command per line on stdin, ``{"target": "127.0.0.1:PORT", "timeout": 2.0,
+"witness": "127.0.0.1:PORT"}``, makes one unary call on a fresh channel (closed afterwards), then
+one witness call on another fresh channel, and answers one JSON line: the call's status code
+name (or the foreign exception it raised), its details, the elapsed seconds, and the number of
+log records at WARNING and above that the call left.
+
+Implementations: ``asgi_grpc_aio`` (asgi_grpc.aio), ``asgi_grpc_sync`` (asgi_grpc's blocking
+API), ``grpcio`` (grpc.aio, the control).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+METHOD = "/hostile.Target/Unary"
+
+
+class Counter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(f"{record.name}: {record.getMessage()[:120]}")
+
+
+def outcome(exc: BaseException | None, grpc: Any) -> tuple[str, str]:
+    if exc is None:
+        return "OK", ""
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
+        return str(exc.code().name), str(exc.details())[:160]
+    return f"foreign {type(exc).__name__}", str(exc)[:160]
+
+
+async def aio_call(
+    aio: Any, grpc: Any, target: str, timeout: float, payload: bytes
+) -> tuple[str, str]:
+    channel = aio.insecure_channel(target)
+    exc: BaseException | None = None
+    try:
+        answer = await channel.unary_unary(METHOD)(payload, timeout=timeout)
+        if answer != payload:
+            return "WRONG_ANSWER", repr(answer)[:60]
+    except Exception as error:
+        exc = error
+    finally:
+        try:
+            await asyncio.wait_for(channel.close(), 5.0)
+        except asyncio.TimeoutError:
+            return "CLOSE_HUNG", "channel.close() took over 5 s"
+    return outcome(exc, grpc)
+
+
+def sync_call(grpc: Any, target: str, timeout: float, payload: bytes) -> tuple[str, str]:
+    channel = grpc.insecure_channel(target)
+    exc: BaseException | None = None
+    try:
+        answer = channel.unary_unary(METHOD)(payload, timeout=timeout)
+        if answer != payload:
+            return "WRONG_ANSWER", repr(answer)[:60]
+    except Exception as error:
+        exc = error
+    finally:
+        channel.close()
+    return outcome(exc, grpc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hostile.client_worker")
+    parser.add_argument(
+        "--impl", choices=["asgi_grpc_aio", "asgi_grpc_sync", "grpcio"], required=True
+    )
+    args = parser.parse_args(argv)
+    if args.impl == "grpcio":
+        import grpc
+        import grpc.aio as aio
+    else:
+        import asgi_grpc as grpc  # type: ignore[no-redef]
+        import asgi_grpc.aio as aio  # type: ignore[no-redef]
+    counter = Counter()
+    logging.getLogger().addHandler(counter)
+
+    def call(target: str, timeout: float, payload: bytes) -> tuple[str, str]:
+        if args.impl == "asgi_grpc_sync":
+            return sync_call(grpc, target, timeout, payload)
+        return asyncio.run(aio_call(aio, grpc, target, timeout, payload))
+
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        counter.records.clear()
+        started = time.monotonic()
+        code, details = call(command["target"], command["timeout"], b"hostile")
+        elapsed = time.monotonic() - started
+        logged = list(counter.records)
+        witness, _ = call(command["witness"], 10.0, b"witness")
+        answer = {
+            "code": code,
+            "details": details,
+            "elapsed": elapsed,
+            "logged": logged[:3],
+            "logged_count": len(logged),
+            "witness": witness,
+        }
+        print(json.dumps(answer), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
