@@ -85,9 +85,11 @@ def figure(name: str, text: str, test: Callable[[Any], bool]) -> Expect:
 class Attack:
     name: str
     side: str
-    run: Callable[..., Awaitable[Observed]]
+    #: Server side: ``(Ctx) -> Observed``; client side: the lying server's script.
+    run: Callable[..., Awaitable[Any]]
     expect: Expect
     quick: bool = False
     #: Upper bound of the attack's own duration, in seconds (the runner adds a margin).
     seconds: float = 5.0
-    what: str = ""
+    #: Client side: concurrent calls on the one channel.
+    parallel: int = 1

@@ -9,7 +9,6 @@ measured around the call; the lying server counts the TCP connections it accepte
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -74,11 +73,12 @@ class LyingServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        # Cancel until done: asyncio.wait_for (3.10, 3.11) can swallow a cancellation that
+        # lands as its inner future completes, and a script would then carry on.
         for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
 
 
 async def request(conn: FrameConn, seconds: float = 10.0) -> int | None:
@@ -110,7 +110,7 @@ async def respond(
         return
     conn.send_headers(stream_id, headers, end_stream=not body and trailers is None)
     if body:
-        await conn.send_within_window(stream_id, body, 5.0)
+        await conn.send_within_window(stream_id, body, 5.0, until_peer_ends=False)
     if trailers is not None:
         conn.send_headers(stream_id, trailers, end_stream=True)
 
@@ -154,6 +154,11 @@ async def bad_http_status(conn: FrameConn, quick: bool) -> None:
     await respond(conn, [(b":status", b"abc"), (b"content-type", b"application/grpc")])
 
 
+async def bad_http_status_with_body(conn: FrameConn, quick: bool) -> None:
+    headers = [(b":status", b"2xx"), (b"content-type", b"application/grpc")]
+    await respond(conn, headers, message(b"hostile"), [(b"grpc-status", b"0")])
+
+
 async def trailers_only_no_status(conn: FrameConn, quick: bool) -> None:
     await respond(conn, OK_HEADERS)
 
@@ -178,6 +183,22 @@ async def oversize_response_headers(conn: FrameConn, quick: bool) -> None:
         message(b"hostile"),
         [(b"grpc-status", b"0")],
     )
+
+
+async def oversize_headers_one_of_two(conn: FrameConn, quick: bool) -> None:
+    """Two calls on the connection: the first answered with headers over any client's limit,
+    the second normally. Only the first should fail; the connection should live on."""
+    settings(conn)
+    await conn.wait(lambda: sum(1 for s in conn.streams.values() if s.headers) >= 2, 2.0)
+    ids = sorted(sid for sid, s in conn.streams.items() if s.headers)
+    if not ids:
+        return
+    big = [*OK_HEADERS, (b"x-big", b"v" * (64 * 1024))]
+    conn.send_headers(ids[0], big)
+    for stream_id in ids[1:]:
+        conn.send_headers(stream_id, OK_HEADERS)
+        conn.send_data(stream_id, message(b"hostile"))
+        conn.send_headers(stream_id, [(b"grpc-status", b"0")], end_stream=True)
 
 
 async def lying_prefix(conn: FrameConn, quick: bool) -> None:
@@ -222,7 +243,7 @@ async def ping_flood(conn: FrameConn, quick: bool) -> None:
     """PINGs toward the client, then a normal answer."""
     settings(conn)
     ping = PingFrame(0, b"hostile!").serialize()
-    await conn.flood(ping, 1 * MIB if quick else 4 * MIB, 1.0)
+    await conn.flood(ping, 170_000, 1.0)  # 10,000 PINGs
     stream_id = await request(conn)
     if stream_id is not None and not conn.is_closed:
         conn.send_headers(stream_id, OK_HEADERS)
@@ -286,6 +307,12 @@ ATTACKS = [
     _attack("http_404", http_404, code("UNIMPLEMENTED"), quick=True),
     _attack("http_503", http_503, code("UNAVAILABLE"), quick=True),
     _attack("bad_http_status", bad_http_status, code("INTERNAL", "UNKNOWN"), quick=True),
+    _attack(
+        "bad_http_status_with_body",
+        bad_http_status_with_body,
+        code("INTERNAL", "UNKNOWN"),
+        quick=True,
+    ),
     _attack("trailers_only_no_status", trailers_only_no_status, code("INTERNAL", "UNKNOWN")),
     _attack("bad_grpc_status", bad_grpc_status, code("UNKNOWN", "INTERNAL")),
     _attack("grpc_status_99", grpc_status_99, code("UNKNOWN")),
@@ -293,8 +320,15 @@ ATTACKS = [
     _attack(
         "oversize_response_headers",
         oversize_response_headers,
-        code("RESOURCE_EXHAUSTED", "INTERNAL"),
+        code("RESOURCE_EXHAUSTED"),
         quick=True,
+    ),
+    _attack(
+        "oversize_headers_one_of_two",
+        oversize_headers_one_of_two,
+        code("OK+RESOURCE_EXHAUSTED") & conns(1),
+        quick=True,
+        parallel=2,
     ),
     _attack("lying_prefix", lying_prefix, code("INTERNAL"), quick=True),
     _attack("huge_prefix", huge_prefix, code("RESOURCE_EXHAUSTED") & rss_growth(20)),
@@ -338,7 +372,8 @@ async def run_client_attack(
     started = time.monotonic()
     hung, alive, error = False, True, None
     obs = Observed()
-    command = {
+    command: dict[str, Any] = {
+        "parallel": attack.parallel,
         "target": f"127.0.0.1:{server.port}",
         "timeout": DEADLINE,
         "witness": f"127.0.0.1:{witness_port}",

@@ -1,7 +1,8 @@
 """A client under test: ``python -m bench.hostile.client_worker --impl NAME``.
 
 Reads one JSON command per line on stdin, ``{"target": "127.0.0.1:PORT", "timeout": 2.0,
-"witness": "127.0.0.1:PORT"}``, makes one unary call on a fresh channel (closed afterwards), then
+"witness": "127.0.0.1:PORT", "parallel": 1}``, makes one unary call (or ``parallel`` concurrent
+ones) on a fresh channel (closed afterwards), then
 one witness call on another fresh channel, and answers one JSON line: the call's status code
 name (or the foreign exception it raised), its details, the elapsed seconds, and the number of
 log records at WARNING and above that the call left.
@@ -18,6 +19,7 @@ import json
 import logging
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 METHOD = "/hostile.Target/Unary"
@@ -41,36 +43,55 @@ def outcome(exc: BaseException | None, grpc: Any) -> tuple[str, str]:
 
 
 async def aio_call(
-    aio: Any, grpc: Any, target: str, timeout: float, payload: bytes
+    aio: Any, grpc: Any, target: str, timeout: float, payload: bytes, parallel: int = 1
 ) -> tuple[str, str]:
     channel = aio.insecure_channel(target)
-    exc: BaseException | None = None
+    stub = channel.unary_unary(METHOD)
+
+    async def one() -> tuple[str, str]:
+        try:
+            answer = await stub(payload, timeout=timeout)
+        except Exception as exc:
+            return outcome(exc, grpc)
+        return ("OK", "") if answer == payload else ("WRONG_ANSWER", repr(answer)[:60])
+
     try:
-        answer = await channel.unary_unary(METHOD)(payload, timeout=timeout)
-        if answer != payload:
-            return "WRONG_ANSWER", repr(answer)[:60]
-    except Exception as error:
-        exc = error
+        results = await asyncio.gather(*(one() for _ in range(parallel)))
     finally:
         try:
             await asyncio.wait_for(channel.close(), 5.0)
         except asyncio.TimeoutError:
             return "CLOSE_HUNG", "channel.close() took over 5 s"
-    return outcome(exc, grpc)
+    return combine(results)
 
 
-def sync_call(grpc: Any, target: str, timeout: float, payload: bytes) -> tuple[str, str]:
+def sync_call(
+    grpc: Any, target: str, timeout: float, payload: bytes, parallel: int = 1
+) -> tuple[str, str]:
     channel = grpc.insecure_channel(target)
-    exc: BaseException | None = None
+    stub = channel.unary_unary(METHOD)
+
+    def one() -> tuple[str, str]:
+        try:
+            answer = stub(payload, timeout=timeout)
+        except Exception as exc:
+            return outcome(exc, grpc)
+        return ("OK", "") if answer == payload else ("WRONG_ANSWER", repr(answer)[:60])
+
     try:
-        answer = channel.unary_unary(METHOD)(payload, timeout=timeout)
-        if answer != payload:
-            return "WRONG_ANSWER", repr(answer)[:60]
-    except Exception as error:
-        exc = error
+        with ThreadPoolExecutor(parallel) as pool:
+            results = list(pool.map(lambda _: one(), range(parallel)))
     finally:
         channel.close()
-    return outcome(exc, grpc)
+    return combine(results)
+
+
+def combine(results: list[tuple[str, str]]) -> tuple[str, str]:
+    """One call's outcome; for parallel calls on one channel, the sorted codes joined by '+'."""
+    if len(results) == 1:
+        return results[0]
+    results.sort()
+    return "+".join(c for c, _ in results), " / ".join(d for _, d in results if d)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,22 +104,23 @@ def main(argv: list[str] | None = None) -> int:
         import grpc
         import grpc.aio as aio
     else:
-        import asgi_grpc as grpc  # type: ignore[no-redef]
-        import asgi_grpc.aio as aio  # type: ignore[no-redef]
+        import asgi_grpc as grpc
+        import asgi_grpc.aio as aio
     counter = Counter()
     logging.getLogger().addHandler(counter)
 
-    def call(target: str, timeout: float, payload: bytes) -> tuple[str, str]:
+    def call(target: str, timeout: float, payload: bytes, parallel: int = 1) -> tuple[str, str]:
         if args.impl == "asgi_grpc_sync":
-            return sync_call(grpc, target, timeout, payload)
-        return asyncio.run(aio_call(aio, grpc, target, timeout, payload))
+            return sync_call(grpc, target, timeout, payload, parallel)
+        return asyncio.run(aio_call(aio, grpc, target, timeout, payload, parallel))
 
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
         counter.records.clear()
         started = time.monotonic()
-        code, details = call(command["target"], command["timeout"], b"hostile")
+        parallel = command.get("parallel", 1)
+        code, details = call(command["target"], command["timeout"], b"hostile", parallel)
         elapsed = time.monotonic() - started
         logged = list(counter.records)
         witness, _ = call(command["witness"], 10.0, b"witness")

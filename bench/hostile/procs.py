@@ -165,7 +165,7 @@ async def witness(port: int) -> tuple[bool, float]:
 
 
 async def active_handlers(port: int) -> int | None:
-    code, payload = await rpc(port, "/hostile.Target/Active", b"")
+    code, payload = await rpc(port, "/hostile.Target/Active", b"", WITNESS_TIMEOUT)
     return int(payload) if code == 0 and payload.isdigit() else None
 
 

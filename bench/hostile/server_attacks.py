@@ -205,7 +205,7 @@ async def continuation_flood(ctx: Ctx) -> Observed:
         await conn.flood(frame, ctx.size(64 * MIB, 16 * MIB), ctx.pick(3.0, 1.5))
         conns.append(conn)
     obs = Observed()
-    await asyncio.gather(*(c.wait(lambda c=c: c.goaway is not None, 0.5) for c in conns))
+    await asyncio.gather(*(_goaway_within(c, 0.5) for c in conns))
     answers = {c.answer() for c in conns}
     obs.notes.append(f"{len(conns)} connections")
     for conn in conns:
@@ -213,6 +213,10 @@ async def continuation_flood(ctx: Ctx) -> Observed:
         await conn.close()
     obs.answer = " | ".join(sorted(answers))
     return obs
+
+
+async def _goaway_within(conn: FrameConn, seconds: float) -> bool:
+    return await conn.wait(lambda: conn.goaway is not None, seconds)
 
 
 async def streams_over_limit(ctx: Ctx) -> Observed:
@@ -461,6 +465,11 @@ _FRAME_SIZE = answered(
     "GOAWAY FRAME_SIZE_ERROR", "closed", label="GOAWAY FRAME_SIZE_ERROR or closed"
 )
 _CALM = answered("GOAWAY ENHANCE_YOUR_CALM")
+_EXCESS_REFUSED = answered(
+    "RST REFUSED_STREAM",
+    "GOAWAY ENHANCE_YOUR_CALM",
+    label="streams past the limit refused (RST REFUSED_STREAM, or GOAWAY ENHANCE_YOUR_CALM)",
+)
 
 ATTACKS = [
     _attack("garbage_preface", garbage_preface, _GONE & _CLOSED_FAST, quick=True),
@@ -480,7 +489,7 @@ ATTACKS = [
         quick=True,
     ),
     _attack("streams_over_limit", streams_over_limit, _NO_GOAWAY_REFUSED, quick=True),
-    _attack("headers_flood", headers_flood, rss_growth(50) & _NO_HANDLERS),
+    _attack("headers_flood", headers_flood, _EXCESS_REFUSED & rss_growth(64) & _NO_HANDLERS),
     _attack("lying_frame_length", lying_frame_length, _FRAME_SIZE & _CLOSED_FAST, quick=True),
     _attack("lying_prefix_4gib", lying_prefix_4gib, status("RESOURCE_EXHAUSTED"), quick=True),
     _attack("lying_prefix_short", lying_prefix_short, status("INTERNAL"), quick=True),
@@ -496,5 +505,5 @@ ATTACKS = [
     _attack("vanish_unread_request", vanish_unread_request, _NO_HANDLERS, quick=True),
     _attack("slow_reader", slow_reader, rss_growth(20) & _NO_HANDLERS, quick=True),
     _attack("slow_writer", slow_writer, status("OK"), quick=True),
-    _attack("never_end_stream", never_end_stream, rss_growth(200) & rss_kept(20) & _NO_HANDLERS),
+    _attack("never_end_stream", never_end_stream, rss_growth(250) & _NO_HANDLERS),
 ]

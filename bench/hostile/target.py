@@ -111,8 +111,8 @@ async def serve(impl: str, host: str) -> None:
         import grpc
         import grpc.aio as aio
     else:
-        import asgi_grpc as grpc  # type: ignore[no-redef]
-        import asgi_grpc.aio as aio  # type: ignore[no-redef]
+        import asgi_grpc as grpc
+        import asgi_grpc.aio as aio
     server = aio.server()
     server.add_generic_rpc_handlers((handlers(grpc),))
     port = server.add_insecure_port(f"{host}:0")

@@ -206,7 +206,8 @@ class FrameConn:
         end_stream: bool = False,
         max_frame: int | None = None,
     ) -> list[Frame]:
-        block = self.encoder.encode(headers)
+        # No Huffman coding: pure-Python Huffman of a 64 KiB value takes most of a second.
+        block = self.encoder.encode(headers, huffman=False)
         size = max_frame or self.peer_settings.get(SettingsFrame.MAX_FRAME_SIZE, DEFAULT_FRAME)
         pieces = [block[i : i + size] for i in range(0, len(block), size)] or [b""]
         first = HeadersFrame(stream_id, pieces[0])
@@ -238,8 +239,14 @@ class FrameConn:
         initial = self.peer_settings.get(SettingsFrame.INITIAL_WINDOW_SIZE, DEFAULT_WINDOW)
         return self.stream_windows.get(stream_id, initial)
 
-    async def send_within_window(self, stream_id: int, data: bytes, seconds: float) -> int:
-        """Send what the peer's windows allow, waiting for WINDOW_UPDATEs up to ``seconds``."""
+    async def send_within_window(
+        self, stream_id: int, data: bytes, seconds: float, *, until_peer_ends: bool = True
+    ) -> int:
+        """Send what the peer's windows allow, waiting for WINDOW_UPDATEs up to ``seconds``.
+
+        Stops early when the peer resets the stream, or (``until_peer_ends``, for requests) when
+        it ended its side: a server that answered will not read the rest.
+        """
         deadline = time.monotonic() + seconds
         sent = 0
         while sent < len(data) and not self.is_closed:
@@ -253,7 +260,9 @@ class FrameConn:
                     await asyncio.wait_for(self.window_changed.wait(), remaining)
                 continue
             stream = self.streams.get(stream_id)
-            if stream is not None and (stream.reset is not None or stream.ended):
+            if stream is not None and (
+                stream.reset is not None or (until_peer_ends and stream.ended)
+            ):
                 break
             self.send_data(stream_id, data[sent : sent + allowed])
             sent += allowed
@@ -406,8 +415,8 @@ class FrameConn:
                 resets[error_name(stream.reset)] += 1
             http = stream.header(b":status")
             grpc_status = stream.header(b"grpc-status")
-            if http not in (None, b"200"):
-                statuses[f"HTTP {http.decode(errors='replace')}"] += 1  # type: ignore[union-attr]
+            if http is not None and http != b"200":
+                statuses[f"HTTP {http.decode(errors='replace')}"] += 1
             elif grpc_status is not None:
                 statuses[f"status {status_name(grpc_status)}"] += 1
         parts += [_counted(f"RST {name}", n) for name, n in resets.most_common(3)]
