@@ -134,7 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fuzz", action="store_true", help="run the frame fuzzer instead")
     parser.add_argument("--seconds", type=float, default=60.0, help="fuzzing time")
     parser.add_argument("--seed", type=int, help="fuzzer seed (default: random, printed)")
+    parser.add_argument("--list", action="store_true", help="list the attacks and exit")
     args = parser.parse_args(argv)
+    everything = [*server_attacks.ATTACKS, *client_attacks.ATTACKS]
+    assert len({a.name for a in everything}) == len(everything), "attack names must be unique"
+    if args.list:
+        for attack in everything:
+            quick = "quick" if attack.quick else "     "
+            print(f"{attack.side:6} {quick} {attack.name:28} {attack.expect.text}")
+        return 0
+    unknown = set(filter(None, (args.only or "").split(","))) - {a.name for a in everything}
+    if unknown:
+        parser.error(f"unknown attacks: {', '.join(sorted(unknown))} (see --list)")
     if args.fuzz:
         from bench.hostile import fuzz
 

@@ -88,7 +88,7 @@ async def garbage_preface(ctx: Ctx) -> Observed:
     conn = await FrameConn.connect(ctx.port, preface=False)
     conn.write(os.urandom(4096))
     started = time.monotonic()
-    return await _finish(conn, await _closed_after(conn, started, 5.0))
+    return await _finish(conn, await _closed_after(conn, started, ctx.pick(5.0, 2.0)))
 
 
 async def _closed_after(conn: FrameConn, started: float, seconds: float) -> Observed:
@@ -103,7 +103,7 @@ async def _closed_after(conn: FrameConn, started: float, seconds: float) -> Obse
 async def ping_first(ctx: Ctx) -> Observed:
     conn = await FrameConn.connect(ctx.port, preface=False)
     conn.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + PingFrame(0, b"12345678").serialize())
-    return await _finish(conn, await _closed_after(conn, time.monotonic(), 3.0))
+    return await _finish(conn, await _closed_after(conn, time.monotonic(), ctx.pick(3.0, 1.5)))
 
 
 async def ping_flood(ctx: Ctx) -> Observed:
@@ -269,6 +269,7 @@ async def headers_flood(ctx: Ctx) -> Observed:
 async def _one_call(
     ctx: Ctx, headers: list[tuple[bytes, bytes]], body: bytes, seconds: float = 3.0
 ) -> Observed:
+    seconds = ctx.pick(seconds, 2.0)
     conn = await ctx.connect()
     if conn.send_headers(1, headers):
         sent = await conn.send_within_window(1, body, seconds)
@@ -308,7 +309,7 @@ async def _bad_headers(ctx: Ctx, variants: list[list[tuple[bytes, bytes]]]) -> O
         ids.append(stream_id)
         conn.send_headers(stream_id, request_headers(UNARY, extra))
         conn.send_data(stream_id, message(b"hi"), end_stream=True)
-    await conn.wait_ended(ids, 3.0)
+    await conn.wait_ended(ids, ctx.pick(3.0, 2.0))
     return await _finish(conn, Observed(notes=[f"{len(ids)} calls"]))
 
 
@@ -429,7 +430,7 @@ async def lying_frame_length(ctx: Ctx) -> Observed:
     conn = await ctx.connect()
     conn.send_headers(1, request_headers(UNARY))
     conn.write(raw_frame(0, 0, 1, b"x" * 100, length=16 * MIB - 1))
-    return await _finish(conn, await _closed_after(conn, time.monotonic(), 2.0))
+    return await _finish(conn, await _closed_after(conn, time.monotonic(), ctx.pick(2.0, 1.5)))
 
 
 def _attack(
