@@ -37,6 +37,8 @@ class Result:
     notes: list[str]
     figures: dict[str, Any]
     error: str | None = None
+    #: The item of issue 9 the attack reproduces, if any.
+    item: int | None = None
 
     @property
     def growth(self) -> float:
@@ -93,3 +95,5 @@ class Attack:
     seconds: float = 5.0
     #: Client side: concurrent calls on the one channel.
     parallel: int = 1
+    #: The item of issue 9 this attack reproduces, if any.
+    item: int | None = None

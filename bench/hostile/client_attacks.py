@@ -9,6 +9,7 @@ measured around the call; the lying server counts the TCP connections it accepte
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -420,6 +421,7 @@ async def run_client_attack(
         notes=obs.notes,
         figures=obs.figures,
         error=error,
+        item=attack.item,
     )
     result.meets = not hung and alive and attack.expect.check(result)
     return result
@@ -447,3 +449,20 @@ async def run_client_side(
             await worker.kill()
         await witness.stop()
     return results
+
+
+#: The item of issue 9 each attack reproduces (shown in the table).
+ITEMS = {
+    "max_streams_zero": 10,
+    "goaway_at_once": 10,
+    "close_after_settings": 10,
+    "http_404": 11,
+    "http_503": 11,
+    "bad_http_status": 11,
+    "bad_http_status_with_body": 11,
+    "trailers_only_no_status": 11,
+    "oversize_headers_one_of_two": 12,
+    "oversize_response_headers": 12,
+    "ping_flood_to_client": 8,
+}
+ATTACKS = [dataclasses.replace(a, item=ITEMS.get(a.name)) for a in ATTACKS]

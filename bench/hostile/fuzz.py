@@ -142,7 +142,7 @@ class Fuzzer:
             frames[-1].flags.discard("END_HEADERS")  # a header block left open
         if rng.random() < 0.1 and isinstance(frames[0], HeadersFrame):
             frames[0].flags.add("PRIORITY")
-            frames[0].depends_on = rng.choice([0, stream_id, 3])
+            frames[0].depends_on = 0 if self.tame else rng.choice([0, stream_id, 3])
             frames[0].stream_weight = rng.randrange(256)
         return frames
 
@@ -231,10 +231,9 @@ class Fuzzer:
             code = rng.choice([0, 1, 2, 7, 8, 0xFFFF])
             return [on(stream_id, lambda s: RstStreamFrame(s, error_code=code))]
         if kind == "priority":
-            depends, weight = (
-                rng.choice([0, 1] if self.tame else [0, stream_id, 1]),
-                rng.randrange(256),
-            )
+            # Tame: never on itself (a self-dependency is a PROTOCOL_ERROR).
+            depends = 0 if self.tame else rng.choice([0, stream_id, 1])
+            weight = rng.randrange(256)
             return [
                 on(stream_id, lambda s: PriorityFrame(s, depends_on=depends, stream_weight=weight))
             ]

@@ -55,7 +55,8 @@ def markdown(results: Sequence[Result]) -> str:
         by_key = {(r.attack, r.impl): r for r in rows}
         for attack in attacks:
             first = next(r for r in rows if r.attack == attack)
-            row = [f"`{attack}`", first.expect]
+            name = f"`{attack}`" + (f" (#{first.item})" if first.item else "")
+            row = [name, first.expect]
             for impl in impls:
                 result = by_key.get((attack, impl))
                 row += [cell(result), verdict(result)] if result else ["", ""]

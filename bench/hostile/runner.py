@@ -72,6 +72,7 @@ async def run_server_attack(attack: Attack, target: Target, quick: bool) -> Resu
         notes=obs.notes,
         figures=obs.figures,
         error=error,
+        item=attack.item,
     )
     result.meets = not hung and error is None and attack.expect.check(result)
     return result

@@ -8,6 +8,7 @@ where it has one), whatever the server under test does today.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -510,3 +511,22 @@ ATTACKS = [
     _attack("slow_writer", slow_writer, status("OK"), quick=True),
     _attack("never_end_stream", never_end_stream, rss_growth(250) & _NO_HANDLERS),
 ]
+
+#: The item of issue 9 each attack reproduces (shown in the table).
+ITEMS = {
+    "garbage_preface": 7,
+    "ping_first": 7,
+    "ping_flood": 8,
+    "zero_length_messages": 1,
+    "ignore_flow_control": 1,
+    "continuation_flood": 2,
+    "never_end_stream": 3,
+    "vanish_server_stream": 4,
+    "vanish_unread_request": 4,
+    "streams_over_limit": 5,
+    "headers_flood": 5,
+    "uppercase_header": 6,
+    "crlf_nul_value": 6,
+    "connection_header": 6,
+}
+ATTACKS = [dataclasses.replace(a, item=ITEMS.get(a.name)) for a in ATTACKS]
