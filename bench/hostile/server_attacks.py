@@ -58,7 +58,8 @@ class Ctx:
 
     async def connect(self, **kw: object) -> FrameConn:
         conn = await FrameConn.connect(self.port, **kw)  # type: ignore[arg-type]
-        await asyncio.wait_for(conn.settings_seen.wait(), 3.0)
+        # Generous: a fresh server on a loaded machine can take seconds to say SETTINGS.
+        await asyncio.wait_for(conn.settings_seen.wait(), 10.0)
         return conn
 
 

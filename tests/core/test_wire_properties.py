@@ -24,6 +24,7 @@ from asgi_grpc._core import (
     MessageReader,
     ProtocolError,
     StatusCode,
+    decode_message,
     decode_metadata,
     decode_timeout,
     encode_metadata,
@@ -246,6 +247,26 @@ def test_encode_timeout_of_any_number_is_on_the_grammar(seconds: float) -> None:
     decoded = decode_timeout(wire)
     assert decoded > 0
     assert decoded >= min(seconds, 99_999_999 * 3600)
+
+
+# --------------------------------------------------------------------------- grpc-message
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=40), data=st.data())
+@example(raw=b"%41", data=None)
+def test_decode_message_of_any_conforming_encoding(raw: bytes, data: st.DataObject | None) -> None:
+    """Peers encode grpc-message differently (which printable bytes to escape, hex case): any
+    encoding the spec allows decodes to the same text as ours."""
+    out = bytearray()
+    for byte in raw:
+        must = byte == 0x25 or not 0x20 <= byte <= 0x7E
+        if must or (data is not None and data.draw(st.booleans())):
+            upper = data is None or data.draw(st.booleans())
+            out += (f"%{byte:02X}" if upper else f"%{byte:02x}").encode()
+        else:
+            out.append(byte)
+    assert decode_message(bytes(out)) == raw.decode("utf-8", "replace")
 
 
 # --------------------------------------------------------------------------- trailers
