@@ -1,8 +1,8 @@
-"""The frame fuzzer: ``python -m bench hostile --fuzz --seconds N [--seed S]``.
+"""The frame fuzzer: ``python -m bench hostile --fuzz --seconds N [--seed S] [--against IMPL]``.
 
 Sends random-but-plausible HTTP/2 frame sequences (hyperframe frames with mutated fields, and
-now and then a raw header that lies about length, type or flags) to a live asgi_grpc server on
-127.0.0.1 for a fixed time, a few connections at a time. Every two seconds a witness call on a
+now and then a raw header that lies about length, type or flags) to a live asgi_grpc server (or grpcio's,
+the control) on 127.0.0.1 for a fixed time, a few connections at a time. Every two seconds a witness call on a
 fresh connection must answer, and the server's RSS and open file descriptors are sampled. At the
 end the server must be alive, have answered every witness call, and be back near its RSS and
 fd counts of after warm-up (the leak check).
@@ -65,6 +65,7 @@ CONN_BUDGET = 1 << 20
 class Report:
     seed: int
     seconds: float
+    impl: str = "asgi_grpc"
     connections: int = 0
     frames: int = 0
     bytes_sent: int = 0
@@ -318,10 +319,10 @@ async def fuzz_connection(port: int, fuzzer: Fuzzer, report: Report) -> None:
         await conn.close(rst=rng.random() < 0.3)
 
 
-async def run(seconds: float, seed: int) -> Report:
-    report = Report(seed=seed, seconds=seconds)
+async def run(seconds: float, seed: int, impl: str = "asgi_grpc") -> Report:
+    report = Report(seed=seed, seconds=seconds, impl=impl)
     rng = random.Random(seed)
-    target = await Target.start("asgi_grpc")
+    target = await Target.start(impl)
     started = time.monotonic()
 
     def sample() -> tuple[float, int]:
@@ -382,7 +383,7 @@ async def run(seconds: float, seed: int) -> Report:
 
 def summary(report: Report) -> str:
     lines = [
-        f"fuzzed asgi_grpc for {report.seconds:g} s, seed {report.seed}: {report.connections} "
+        f"fuzzed {report.impl} for {report.seconds:g} s, seed {report.seed}: {report.connections} "
         f"connections, {report.frames} frames, {report.bytes_sent / 2**20:.1f} MiB sent",
         f"RSS MiB / fds after warm-up {report.baseline[0]:.1f} / {report.baseline[1]}, "
         f"at the end {report.final[0]:.1f} / {report.final[1]}; peak RSS "
@@ -395,9 +396,9 @@ def summary(report: Report) -> str:
     return "\n".join(lines)
 
 
-def main(seconds: float, seed: int | None, json_path: Path | None) -> int:
+def main(seconds: float, seed: int | None, json_path: Path | None, impl: str = "asgi_grpc") -> int:
     seed = random.randrange(2**32) if seed is None else seed
-    report = asyncio.run(run(seconds, seed))
+    report = asyncio.run(run(seconds, seed, impl))
     print(summary(report))
     if json_path is not None:
         data: dict[str, Any] = asdict(report)

@@ -108,7 +108,7 @@ def select(attacks: Sequence[Attack], quick: bool, only: Sequence[str]) -> list[
 
 async def run(args: argparse.Namespace) -> list[Result]:
     only = [name for name in (args.only or "").split(",") if name]
-    impls = [name for name in args.against.split(",") if name]
+    impls = [name for name in (args.against or "asgi_grpc,grpcio").split(",") if name]
     results: list[Result] = []
     if args.side in ("both", "server"):
         chosen = select(server_attacks.ATTACKS, args.quick, only)
@@ -129,7 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench hostile", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the CI subset, well under 2 minutes")
     parser.add_argument("--only", help="comma-separated attack names")
-    parser.add_argument("--against", default="asgi_grpc,grpcio", help="implementations to attack")
+    parser.add_argument(
+        "--against",
+        help="implementations to attack (default asgi_grpc,grpcio; with --fuzz: asgi_grpc)",
+    )
     parser.add_argument("--side", choices=["both", "server", "client"], default="both")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--fuzz", action="store_true", help="run the frame fuzzer instead")
@@ -150,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fuzz:
         from bench.hostile import fuzz
 
-        return fuzz.main(args.seconds, args.seed, args.json)
+        impls = (args.against or "asgi_grpc").split(",")
+        if len(impls) != 1 or impls[0] not in SERVER_IMPLS:
+            parser.error(f"--fuzz takes one server: --against {' or '.join(SERVER_IMPLS)}")
+        return fuzz.main(args.seconds, args.seed, args.json, impls[0])
     started = time.monotonic()
     results = asyncio.run(run(args))
     print(report.markdown(results))
