@@ -1,11 +1,11 @@
-"""The frame fuzzer: ``python -m bench hostile --fuzz --seconds N [--seed S] [--against IMPL]``.
+"""The frame fuzzer: ``python -m bench hostile --fuzz --seconds N [--seed S] [--against X]``.
 
 Sends random-but-plausible HTTP/2 frame sequences (hyperframe frames with mutated fields, and
-now and then a raw header that lies about length, type or flags) to a live asgi_grpc server (or grpcio's,
-the control) on 127.0.0.1 for a fixed time, a few connections at a time. Every two seconds a witness call on a
-fresh connection must answer, and the server's RSS and open file descriptors are sampled. At the
-end the server must be alive, have answered every witness call, and be back near its RSS and
-fd counts of after warm-up (the leak check).
+now and then a raw header that lies about length, type or flags) to a live asgi_grpc server
+(or grpcio's, the control) on 127.0.0.1 for a fixed time, a few connections at a time. Every
+two seconds a witness call on a fresh connection must answer, and the server's RSS and open
+file descriptors are sampled. At the end the server must be alive, have answered every witness
+call, and be back near its RSS and fd counts of after warm-up (the leak check).
 """
 
 from __future__ import annotations
