@@ -95,5 +95,7 @@ class Attack:
     seconds: float = 5.0
     #: Client side: concurrent calls on the one channel.
     parallel: int = 1
+    #: Client side: "unary", or "bidi" (a call whose client keeps writing).
+    method: str = "unary"
     #: The item of issue 9 this attack reproduces, if any.
     item: int | None = None

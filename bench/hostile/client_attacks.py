@@ -19,7 +19,7 @@ from hyperframe.frame import DataFrame, GoAwayFrame, PingFrame, RstStreamFrame, 
 
 from bench.hostile.attacks import Attack, Expect, Observed, Result, answered, figure, rss_growth
 from bench.hostile.procs import Child, PeakSampler, Target
-from bench.hostile.wire import PREFACE, FrameConn, message
+from bench.hostile.wire import PREFACE, FrameConn, error_name, message
 
 CLIENTS = ["asgi_grpc_aio", "asgi_grpc_sync", "grpcio"]
 DEADLINE = 2.0
@@ -36,6 +36,7 @@ class LyingServer:
         self.script = script
         self.quick = quick
         self.connections = 0
+        self.conns: list[FrameConn] = []
         self.bytes_sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -55,6 +56,7 @@ class LyingServer:
             if await asyncio.wait_for(reader.readexactly(len(PREFACE)), 5.0) != PREFACE:
                 return
             conn = FrameConn(reader, writer)
+            self.conns.append(conn)
             await self.script(conn, self.quick)
             # A script that returns leaves the connection open until the client is done.
             await conn.closed.wait()
@@ -202,6 +204,19 @@ async def oversize_headers_one_of_two(conn: FrameConn, quick: bool) -> None:
         conn.send_headers(stream_id, [(b"grpc-status", b"0")], end_stream=True)
 
 
+async def ends_while_client_streams(conn: FrameConn, quick: bool) -> None:
+    """End a bidi call (trailers, status OK) after its first message while the client is still
+    writing: the client should reset its open half (RST_STREAM), as grpcio does."""
+    settings(conn)
+    stream_id = await request(conn)
+    if stream_id is None:
+        return
+    await conn.wait(lambda: conn.stream(stream_id).data_bytes > 0, 2.0)
+    conn.send_headers(stream_id, OK_HEADERS)
+    conn.send_data(stream_id, message(b"hostile"))
+    conn.send_headers(stream_id, [(b"grpc-status", b"0")], end_stream=True)
+
+
 async def lying_prefix(conn: FrameConn, quick: bool) -> None:
     await respond(conn, OK_HEADERS, message(b"hostile", length=100), [(b"grpc-status", b"0")])
 
@@ -331,6 +346,13 @@ ATTACKS = [
         quick=True,
         parallel=2,
     ),
+    _attack(
+        "ends_while_client_streams",
+        ends_while_client_streams,
+        code("OK") & figure("client_resets", "client resets its open half", bool),
+        quick=True,
+        method="bidi",
+    ),
     _attack("lying_prefix", lying_prefix, code("INTERNAL"), quick=True),
     _attack("huge_prefix", huge_prefix, code("RESOURCE_EXHAUSTED") & rss_growth(20)),
     _attack("huge_message", huge_message, code("RESOURCE_EXHAUSTED") & rss_growth(30)),
@@ -375,6 +397,7 @@ async def run_client_attack(
     obs = Observed()
     command: dict[str, Any] = {
         "parallel": attack.parallel,
+        "method": attack.method,
         "target": f"127.0.0.1:{server.port}",
         "timeout": DEADLINE,
         "witness": f"127.0.0.1:{witness_port}",
@@ -402,7 +425,16 @@ async def run_client_attack(
             obs.notes.append(answer["details"][:80])
         if answer["logged_count"]:
             obs.notes.append(f"{answer['logged_count']} log records: {answer['logged'][0][:80]}")
-    obs.figures.update(connections=server.connections, logged_count=answer.get("logged_count", 0))
+    resets = [
+        error_name(s.reset) for c in server.conns for s in c.streams.values() if s.reset is not None
+    ]
+    obs.figures.update(
+        connections=server.connections,
+        logged_count=answer.get("logged_count", 0),
+        client_resets=resets,
+    )
+    if resets:
+        obs.notes.append(f"client sent RST_STREAM {', '.join(sorted(set(resets)))}")
     result = Result(
         attack=attack.name,
         side="client",
@@ -462,6 +494,7 @@ ITEMS = {
     "bad_http_status_with_body": 11,
     "trailers_only_no_status": 11,
     "oversize_headers_one_of_two": 12,
+    "ends_while_client_streams": 13,
     "oversize_response_headers": 12,
     "ping_flood_to_client": 8,
 }

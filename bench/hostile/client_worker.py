@@ -1,8 +1,9 @@
 """A client under test: ``python -m bench.hostile.client_worker --impl NAME``.
 
 Reads one JSON command per line on stdin, ``{"target": "127.0.0.1:PORT", "timeout": 2.0,
-"witness": "127.0.0.1:PORT", "parallel": 1}``, makes one unary call (or ``parallel`` concurrent
-ones) on a fresh channel (closed afterwards), then
+"witness": "127.0.0.1:PORT", "parallel": 1, "method": "unary"}``, makes one unary call (or
+``parallel`` concurrent ones, or with ``"method": "bidi"`` a bidi call that keeps writing) on a
+fresh channel (closed afterwards), then
 one witness call on another fresh channel, and answers one JSON line: the call's status code
 name (or the foreign exception it raised), its details, the elapsed seconds, and the number of
 log records at WARNING and above that the call left.
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 METHOD = "/hostile.Target/Unary"
+BIDI = "/hostile.Target/Bidi"
 
 
 class Counter(logging.Handler):
@@ -86,6 +88,48 @@ def sync_call(
     return combine(results)
 
 
+async def aio_bidi(
+    aio: Any, grpc: Any, target: str, timeout: float, payload: bytes
+) -> tuple[str, str]:
+    """A bidi call whose client keeps writing (never done_writing) until the server ends it."""
+    channel = aio.insecure_channel(target)
+
+    async def requests() -> Any:
+        for _ in range(100):
+            yield payload
+            await asyncio.sleep(0.05)
+
+    try:
+        async for _ in channel.stream_stream(BIDI)(requests(), timeout=timeout):
+            pass
+    except Exception as exc:
+        return outcome(exc, grpc)
+    finally:
+        # Give a reset of the open half a moment to leave before the connection goes.
+        await asyncio.sleep(0.3)
+        await asyncio.wait_for(channel.close(), 5.0)
+    return "OK", ""
+
+
+def sync_bidi(grpc: Any, target: str, timeout: float, payload: bytes) -> tuple[str, str]:
+    channel = grpc.insecure_channel(target)
+
+    def requests() -> Any:
+        for _ in range(100):
+            yield payload
+            time.sleep(0.05)
+
+    try:
+        for _ in channel.stream_stream(BIDI)(requests(), timeout=timeout):
+            pass
+    except Exception as exc:
+        return outcome(exc, grpc)
+    finally:
+        time.sleep(0.3)
+        channel.close()
+    return "OK", ""
+
+
 def combine(results: list[tuple[str, str]]) -> tuple[str, str]:
     """One call's outcome; for parallel calls on one channel, the sorted codes joined by '+'."""
     if len(results) == 1:
@@ -109,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     counter = Counter()
     logging.getLogger().addHandler(counter)
 
-    def call(target: str, timeout: float, payload: bytes, parallel: int = 1) -> tuple[str, str]:
+    def call(
+        target: str, timeout: float, payload: bytes, parallel: int = 1, method: str = "unary"
+    ) -> tuple[str, str]:
+        if method == "bidi":
+            if args.impl == "asgi_grpc_sync":
+                return sync_bidi(grpc, target, timeout, payload)
+            return asyncio.run(aio_bidi(aio, grpc, target, timeout, payload))
         if args.impl == "asgi_grpc_sync":
             return sync_call(grpc, target, timeout, payload, parallel)
         return asyncio.run(aio_call(aio, grpc, target, timeout, payload, parallel))
@@ -120,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         counter.records.clear()
         started = time.monotonic()
         parallel = command.get("parallel", 1)
-        code, details = call(command["target"], command["timeout"], b"hostile", parallel)
+        method = command.get("method", "unary")
+        code, details = call(command["target"], command["timeout"], b"hostile", parallel, method)
         elapsed = time.monotonic() - started
         logged = list(counter.records)
         witness, _ = call(command["witness"], 10.0, b"witness")

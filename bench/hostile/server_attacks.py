@@ -429,6 +429,19 @@ async def never_end_stream(ctx: Ctx) -> Observed:
     return obs
 
 
+async def open_after_trailers(ctx: Ctx) -> Observed:
+    """A call the server ends at once (an unknown method) while its client never ends its side:
+    once the server has sent trailers it should reset the stream (RST_STREAM NO_ERROR, as grpcio
+    and grpc-go do), freeing the slot."""
+    conn = await ctx.connect()
+    conn.send_headers(1, request_headers("/hostile.Target/Nope"))
+    conn.send_data(1, message(b"open"))
+    await conn.wait_ended([1], ctx.pick(3.0, 2.0))
+    # The reset may follow the trailers by a moment.
+    await conn.wait(lambda: conn.stream(1).reset is not None, 0.5)
+    return await _finish(conn, Observed())
+
+
 async def lying_frame_length(ctx: Ctx) -> Observed:
     """A DATA frame header announcing 16 MiB (over SETTINGS_MAX_FRAME_SIZE) and a few bytes."""
     conn = await ctx.connect()
@@ -495,6 +508,7 @@ ATTACKS = [
     ),
     _attack("streams_over_limit", streams_over_limit, _NO_GOAWAY_REFUSED, quick=True),
     _attack("headers_flood", headers_flood, _EXCESS_REFUSED & rss_growth(64) & _NO_HANDLERS),
+    _attack("open_after_trailers", open_after_trailers, answered("RST NO_ERROR"), quick=True),
     _attack("lying_frame_length", lying_frame_length, _FRAME_SIZE & _CLOSED_FAST, quick=True),
     _attack("lying_prefix_4gib", lying_prefix_4gib, status("RESOURCE_EXHAUSTED"), quick=True),
     _attack("lying_prefix_short", lying_prefix_short, status("INTERNAL"), quick=True),
@@ -529,5 +543,6 @@ ITEMS = {
     "uppercase_header": 6,
     "crlf_nul_value": 6,
     "connection_header": 6,
+    "open_after_trailers": 13,
 }
 ATTACKS = [dataclasses.replace(a, item=ITEMS.get(a.name)) for a in ATTACKS]
