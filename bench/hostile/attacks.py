@@ -39,6 +39,8 @@ class Result:
     error: str | None = None
     #: The item of issue 9 the attack reproduces, if any.
     item: int | None = None
+    #: How long the witness call took (server side).
+    witness_seconds: float = 0.0
 
     @property
     def growth(self) -> float:
@@ -77,6 +79,14 @@ def rss_growth(mib: float) -> Expect:
 
 def rss_kept(mib: float) -> Expect:
     return Expect(f"RSS kept after < {mib:g} MiB", lambda r: r.rss_after - r.rss_before < mib)
+
+
+def prompt_witness(seconds: float = 1.0) -> Expect:
+    """Other connections are not starved: the witness answered within ``seconds``."""
+    return Expect(
+        f"witness answered within {seconds:g} s",
+        lambda r: r.witness_ok and r.witness_seconds < seconds,
+    )
 
 
 def figure(name: str, text: str, test: Callable[[Any], bool]) -> Expect:

@@ -154,7 +154,7 @@ async def rpc(port: int, path: str, body: bytes, timeout: float = 3.0) -> tuple[
 
 #: How long a witness call may take: generous, as a busy 2-core machine can be slow; the time it
 #: took is reported, so a server that answers late is visible without failing the run.
-WITNESS_TIMEOUT = 10.0
+WITNESS_TIMEOUT = 20.0
 
 
 async def witness(port: int) -> tuple[bool, float]:

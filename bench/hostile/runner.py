@@ -73,6 +73,7 @@ async def run_server_attack(attack: Attack, target: Target, quick: bool) -> Resu
         figures=obs.figures,
         error=error,
         item=attack.item,
+        witness_seconds=witness_seconds,
     )
     result.meets = not hung and error is None and attack.expect.check(result)
     return result

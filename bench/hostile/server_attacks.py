@@ -30,6 +30,7 @@ from bench.hostile.attacks import (
     Observed,
     answered,
     figure,
+    prompt_witness,
     rss_growth,
     rss_kept,
     status,
@@ -483,6 +484,7 @@ _FRAME_SIZE = answered(
     "GOAWAY FRAME_SIZE_ERROR", "closed", label="GOAWAY FRAME_SIZE_ERROR or closed"
 )
 _CALM = answered("GOAWAY ENHANCE_YOUR_CALM")
+_PROMPT = prompt_witness(1.0)
 _EXCESS_REFUSED = answered(
     "RST REFUSED_STREAM",
     "GOAWAY ENHANCE_YOUR_CALM",
@@ -492,12 +494,12 @@ _EXCESS_REFUSED = answered(
 ATTACKS = [
     _attack("garbage_preface", garbage_preface, _GONE & _CLOSED_FAST, quick=True),
     _attack("ping_first", ping_first, _GONE & _CLOSED_FAST, quick=True),
-    _attack("ping_flood", ping_flood, _CALM & rss_growth(20), quick=True),
-    _attack("settings_flood", settings_flood, rss_growth(20), quick=True),
-    _attack("rapid_reset", rapid_reset, rss_growth(64) & _NO_HANDLERS, quick=True),
-    _attack("window_update_flood", window_update_flood, rss_growth(20), quick=True),
+    _attack("ping_flood", ping_flood, _CALM & rss_growth(20) & _PROMPT, quick=True),
+    _attack("settings_flood", settings_flood, rss_growth(20) & _PROMPT, quick=True),
+    _attack("rapid_reset", rapid_reset, rss_growth(128) & _NO_HANDLERS, quick=True),
+    _attack("window_update_flood", window_update_flood, rss_growth(20) & _PROMPT, quick=True),
     _attack("window_overflow", window_overflow, answered("GOAWAY FLOW_CONTROL_ERROR"), quick=True),
-    _attack("empty_data_flood", empty_data_flood, rss_growth(20), quick=True),
+    _attack("empty_data_flood", empty_data_flood, rss_growth(20) & _PROMPT, quick=True),
     _attack("zero_length_messages", zero_length_messages, _WINDOW & rss_growth(20), quick=True),
     _attack("ignore_flow_control", ignore_flow_control, _OVERRUN & rss_growth(20), quick=True),
     _attack(
