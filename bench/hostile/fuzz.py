@@ -40,7 +40,7 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from bench.hostile.procs import Target, witness
+from bench.hostile.procs import Target, active_handlers, witness
 from bench.hostile.wire import PREFACE, FrameConn, message, request_headers
 
 PATHS = [
@@ -72,6 +72,8 @@ class Report:
     answers: Counter[str] = field(default_factory=Counter)
     witness_failures: list[float] = field(default_factory=list)
     witness_slowest: float = 0.0
+    #: Handlers still running at the end (Sink handlers sleep up to 30 s; others should be 0).
+    handlers_left: int | None = None
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # (t, rss MiB, fds)
     baseline: tuple[float, int] = (0.0, 0)
     final: tuple[float, int] = (0.0, 0)
@@ -363,6 +365,8 @@ async def run(seconds: float, seed: int, impl: str = "asgi_grpc") -> Report:
             if settled or time.monotonic() > settle or not target.alive:
                 break
         report.alive = target.alive
+        if report.alive:
+            report.handlers_left = await active_handlers(target.port)
         if report.alive and not (await witness(target.port))[0]:
             report.witness_failures.append(round(time.monotonic() - started, 1))
     finally:
@@ -389,7 +393,8 @@ def summary(report: Report) -> str:
         f"at the end {report.final[0]:.1f} / {report.final[1]}; peak RSS "
         f"{max((s[1] for s in report.samples), default=0):.1f}",
         f"witness calls failed: {len(report.witness_failures)} (slowest answer "
-        f"{report.witness_slowest:.2f} s); server alive: {report.alive}",
+        f"{report.witness_slowest:.2f} s); server alive: {report.alive}; handlers running at "
+        f"the end: {report.handlers_left}",
         "answers: " + ", ".join(f"{k} x{v}" for k, v in report.answers.most_common(8)),
         "PASS" if not report.problems else "FAIL: " + "; ".join(report.problems),
     ]
