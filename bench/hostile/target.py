@@ -1,7 +1,8 @@
 """The server under attack: ``python -m bench.hostile.target --impl asgi_grpc|grpcio``.
 
 A ``grpc.aio`` server (grpcio's or asgi_grpc's, the same code) with generic handlers on raw bytes,
-so no generated code is needed. Prints ``{"port": N}`` once serving; stops on SIGTERM.
+so no generated code is needed. Prints ``{"port": N}`` once serving; stops on SIGTERM, or when
+its stdin closes (the suite that started it is gone).
 
 Methods of ``/hostile.Target/``:
 
@@ -22,6 +23,7 @@ import asyncio
 import json
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -121,6 +123,14 @@ async def serve(impl: str, host: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
+
+    def parent_gone() -> None:
+        # The suite holds our stdin open: EOF means it is gone (killed, or a test timed out),
+        # and a server left behind would hold its port and memory on a shared machine.
+        sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(stopped.set)
+
+    threading.Thread(target=parent_gone, daemon=True).start()
     print(json.dumps({"port": port}), flush=True)
     await stopped.wait()
     await server.stop(0.5)
