@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.hostile import client_attacks, report, server_attacks
+from bench.hostile import client_attacks, client_side, report, server_attacks
 from bench.hostile.attacks import Attack, Observed, Result
 from bench.hostile.procs import PeakSampler, Spare, Target, active_handlers, witness
 
@@ -118,11 +118,12 @@ async def run(args: argparse.Namespace) -> list[Result]:
             results += await run_server_side(chosen, server_impls, args.quick)
     if args.side in ("both", "client"):
         chosen = select(client_attacks.ATTACKS, args.quick, only)
+        # "asgi_grpc" picks both of its clients; "asgi_grpc_sync" just that one.
         clients = [
-            c for c in client_attacks.CLIENTS if c.split("_")[0] in {i.split("_")[0] for i in impls}
+            c for c in client_attacks.CLIENTS if any(c == i or c.startswith(i + "_") for i in impls)
         ]
         if chosen and clients:
-            results += await client_attacks.run_client_side(chosen, clients, args.quick, log)
+            results += await client_side.run_client_side(chosen, clients, args.quick, log)
     return results
 
 
