@@ -8,7 +8,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from bench.hostile import client_attacks, client_side, report, server_attacks
@@ -84,16 +84,32 @@ async def run_server_side(
 ) -> list[Result]:
     results: list[Result] = []
     spares = {impl: Spare(impl) for impl in impls}
+    # In --quick, attacks judged by their answer alone share a server (it saves a process start
+    # per attack); those whose verdict reads memory or running handlers always get a fresh one.
+    shared: dict[str, Target] = {}
+    # Servers done with are stopped in the background (a stop can take a few seconds).
+    stopping: list[asyncio.Task[None]] = []
+
+    async def target_for(attack: Attack, impl: str) -> Target:
+        current = shared.pop(impl, None)
+        if current is not None and quick and attack.name in server_attacks.SHARED and current.alive:
+            return current
+        if current is not None:
+            stopping.append(asyncio.ensure_future(current.stop()))
+        return await spares[impl].take()
+
     try:
         for attack in attacks:
-            # The implementations side by side: each attack against each, on fresh servers.
-            targets = [await spares[impl].take() for impl in impls]
+            # The implementations side by side: each attack against each.
+            targets = [await target_for(attack, impl) for impl in impls]
             runs = await asyncio.gather(*(run_server_attack(attack, t, quick) for t in targets))
             for result in runs:
                 log(report.line(result))
             results += runs
-            await asyncio.gather(*(t.stop() for t in targets))
+            for target in targets:
+                shared[target.impl] = target
     finally:
+        await asyncio.gather(*stopping, *(t.stop() for t in shared.values()))
         for spare in spares.values():
             await spare.close()
     return results
@@ -110,12 +126,12 @@ def select(attacks: Sequence[Attack], quick: bool, only: Sequence[str]) -> list[
 async def run(args: argparse.Namespace) -> list[Result]:
     only = [name for name in (args.only or "").split(",") if name]
     impls = [name for name in (args.against or "asgi_grpc,grpcio").split(",") if name]
-    results: list[Result] = []
+    sides: list[Awaitable[list[Result]]] = []
     if args.side in ("both", "server"):
         chosen = select(server_attacks.ATTACKS, args.quick, only)
         server_impls = [i for i in impls if i in SERVER_IMPLS]
         if chosen and server_impls:
-            results += await run_server_side(chosen, server_impls, args.quick)
+            sides.append(run_server_side(chosen, server_impls, args.quick))
     if args.side in ("both", "client"):
         chosen = select(client_attacks.ATTACKS, args.quick, only)
         # "asgi_grpc" picks both of its clients; "asgi_grpc_sync" just that one.
@@ -123,8 +139,12 @@ async def run(args: argparse.Namespace) -> list[Result]:
             c for c in client_attacks.CLIENTS if any(c == i or c.startswith(i + "_") for i in impls)
         ]
         if chosen and clients:
-            results += await client_side.run_client_side(chosen, clients, args.quick, log)
-    return results
+            sides.append(client_side.run_client_side(chosen, clients, args.quick, log))
+    if args.quick:
+        # Both directions at once: the client side mostly waits on deadlines. A full run keeps
+        # them apart, so that neither side's timings and memory figures disturb the other's.
+        return [r for side in await asyncio.gather(*sides) for r in side]
+    return [r for side in sides for r in await side]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -529,6 +529,28 @@ ATTACKS = [
     _attack("never_end_stream", never_end_stream, rss_growth(250) & _NO_HANDLERS),
 ]
 
+#: Attacks judged by the answer alone: in --quick they may meet a server used before.
+SHARED = frozenset(
+    {
+        "garbage_preface",
+        "ping_first",
+        "window_overflow",
+        "streams_over_limit",
+        "open_after_trailers",
+        "lying_frame_length",
+        "lying_prefix_4gib",
+        "lying_prefix_short",
+        "oversize_message",
+        "oversize_header",
+        "uppercase_header",
+        "crlf_nul_value",
+        "connection_header",
+        "bad_bin_base64",
+        "bad_timeouts",
+        "slow_writer",
+    }
+)
+
 #: The item of issue 9 each attack reproduces (shown in the table).
 ITEMS = {
     "garbage_preface": 7,
