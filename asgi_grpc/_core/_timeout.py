@@ -49,6 +49,9 @@ def encode_timeout(seconds: float) -> str:
         raise ValueError("a timeout cannot be NaN")
     if seconds >= _MAX_VALUE * 3600:
         return _MAX_TIMEOUT
+    if seconds <= 0:
+        # Before the scaling below: a huge negative timeout (-inf too) would overflow it.
+        return "1n"
     # Whole nanoseconds first (rounding off float noise such as 0.1 * 1e9 = 100000000.00000001).
     nanos = max(1, math.ceil(round(seconds * 1e9, 3)))
     for unit_nanos, unit in _ENCODE:
