@@ -26,6 +26,7 @@ from .._core import (
     Compression,
     StatusCode,
     encoding_name,
+    option_dict,
     request_headers,
 )
 from .._errors import UsageError
@@ -63,12 +64,17 @@ class Channel:
         interceptors: Sequence[Any] | None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        opts = dict(options or ())
+        opts = option_dict(options)  # bad options raise here, as grpcio's do
         self._target_text = target
         # As grpcio: a target that cannot be used fails each call (UNKNOWN), not the channel's
         # construction, and nothing here needs an event loop.
         self._target_error: str | None = None
+        self._target_error_code = StatusCode.UNKNOWN
         try:
+            if target.startswith("xds:"):
+                # As grpcio without an xDS bootstrap: the channel is made, its calls fail.
+                self._target_error_code = StatusCode.UNAVAILABLE
+                raise ValueError("xDS is not supported by asgi_grpc")
             self._target: Target = parse_target(target)
         except ValueError as exc:
             self._target = Target((), target)
@@ -203,7 +209,7 @@ class Channel:
         # Calls made before close() still run within its grace: new ones are refused earlier,
         # in the multi-callable (UsageError), and the pools refuse once closed.
         if self._target_error is not None:
-            raise CallError(StatusCode.UNKNOWN, self._target_error)
+            raise CallError(self._target_error_code, self._target_error)
         if not self._resolved:
             await self._resolve()
         if self._refusal is not None:
