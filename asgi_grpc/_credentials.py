@@ -330,6 +330,19 @@ class ChannelCredentials:
         return self._context
 
 
+class _InsecureChannelCredentials(ChannelCredentials):
+    """``grpc.experimental.insecure_channel_credentials()``: cleartext through ``secure_channel``
+    (the fallback of xds_channel_credentials, as in grpcio)."""
+
+    _cleartext = True
+
+    def _ssl_context(self, options: Mapping[str, Any] | None = None) -> ssl.SSLContext | None:
+        return None
+
+
+INSECURE_CHANNEL_CREDENTIALS = _InsecureChannelCredentials()
+
+
 class _LocalChannelCredentials(ChannelCredentials):
     """``local_channel_credentials(kind)``: cleartext, to a local peer only."""
 

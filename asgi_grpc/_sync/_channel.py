@@ -12,6 +12,7 @@ from typing import Any
 
 from .._connectivity import ChannelConnectivity
 from .._core import Compression, StatusCode, option_dict
+from ..client._channel import INSECURE_CALL_CREDENTIALS
 from ..client._channel import Channel as AioChannel
 from . import _abc, _loop
 from ._calls import (
@@ -29,10 +30,6 @@ from ._calls import (
 
 ChannelArgument = tuple[str, Any]
 Callback = Callable[[ChannelConnectivity], Any]
-
-INSECURE_CALL_CREDENTIALS = (
-    "Established channel does not have a sufficient security level to transfer call credential."
-)
 
 
 class Channel(_abc.Channel):

@@ -51,6 +51,11 @@ __all__ = ["Channel", "insecure_channel", "secure_channel"]
 USER_AGENT = "grpc-python-asgi_grpc/0.1.0"
 ChannelArgument = tuple[str, Any]
 
+# grpcio's details for call credentials on a cleartext channel (the call fails UNAUTHENTICATED).
+INSECURE_CALL_CREDENTIALS = (
+    "Established channel does not have a sufficient security level to transfer call credential."
+)
+
 
 class Channel:
     """grpc.aio.Channel."""
@@ -79,6 +84,13 @@ class Channel:
         except ValueError as exc:
             self._target = Target((), target)
             self._target_error = f"Failed to create channel to {target!r}: {exc}"
+        if getattr(credentials, "_cleartext", False):
+            # grpc.experimental.insecure_channel_credentials() (an xDS fallback): cleartext, as
+            # insecure_channel; call credentials composed into it fail every call, as grpcio's.
+            if credentials.call_credentials and self._target_error is None:
+                self._target_error_code = StatusCode.UNAUTHENTICATED
+                self._target_error = INSECURE_CALL_CREDENTIALS
+            credentials = None
         self._max_receive = _limit(
             opts.get("grpc.max_receive_message_length"), DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
         )

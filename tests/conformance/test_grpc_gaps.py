@@ -354,6 +354,28 @@ def test_xds_insecure_fallback_on_a_server(grpc: ModuleType) -> None:
         assert channel.unary_unary(method("Echo"))(b"plain", timeout=TIMEOUT) == b"plain"
 
 
+def test_insecure_channel_credentials_as_the_xds_fallback(grpc: ModuleType) -> None:
+    experimental = importlib.import_module(f"{grpc.__name__}.experimental")
+    insecure = experimental.insecure_channel_credentials()
+    with_token = grpc.composite_channel_credentials(
+        insecure, grpc.access_token_call_credentials("token")
+    )
+    handlers = {"Report": unary_unary(grpc, lambda r, c: repr(c.auth_context()).encode())}
+    with _server(grpc, handlers) as port:
+        target = f"127.0.0.1:{port}"
+        with grpc.secure_channel(target, grpc.xds_channel_credentials(insecure)) as channel:
+            report = channel.unary_unary(method("Report"))(b"", timeout=TIMEOUT)
+        assert b"'transport_security_type': [b'insecure']" in report
+        # Call credentials need a secure channel: every call fails, nothing is sent.
+        with (
+            grpc.secure_channel(target, with_token) as channel,
+            pytest.raises(grpc.RpcError) as raised,
+        ):
+            channel.unary_unary(method("Report"))(b"", timeout=TIMEOUT)
+    assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert "sufficient security level" in raised.value.details()
+
+
 def test_an_xds_target_fails_its_calls_unavailable(grpc: ModuleType) -> None:
     """Without an xDS bootstrap (asgi_grpc: without xDS at all) the channel is made and its
     calls fail UNAVAILABLE."""
