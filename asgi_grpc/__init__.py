@@ -5,7 +5,7 @@
 
 import logging
 
-from . import aio
+from . import aio as aio  # grpc.aio is an attribute, not in __all__ (as grpcio)
 from ._connectivity import ChannelConnectivity
 from ._core import Compression, StatusCode
 from ._credentials import (
@@ -16,8 +16,11 @@ from ._credentials import (
     ServerCertificateConfiguration,
     ServerCredentials,
     access_token_call_credentials,
+    alts_channel_credentials,
+    alts_server_credentials,
     composite_call_credentials,
     composite_channel_credentials,
+    compute_engine_channel_credentials,
     dynamic_ssl_server_credentials,
     insecure_server_credentials,
     local_channel_credentials,
@@ -26,6 +29,8 @@ from ._credentials import (
     ssl_channel_credentials,
     ssl_server_certificate_configuration,
     ssl_server_credentials,
+    xds_channel_credentials,
+    xds_server_credentials,
 )
 from ._errors import RpcError
 from ._handlers import (
@@ -113,10 +118,12 @@ __all__ = [
     "UnaryUnaryClientInterceptor",
     "UnaryUnaryMultiCallable",
     "access_token_call_credentials",
-    "aio",
+    "alts_channel_credentials",
+    "alts_server_credentials",
     "channel_ready_future",
     "composite_call_credentials",
     "composite_channel_credentials",
+    "compute_engine_channel_credentials",
     "dynamic_ssl_server_credentials",
     "insecure_channel",
     "insecure_server_credentials",
@@ -137,4 +144,6 @@ __all__ = [
     "stream_unary_rpc_method_handler",
     "unary_stream_rpc_method_handler",
     "unary_unary_rpc_method_handler",
+    "xds_channel_credentials",
+    "xds_server_credentials",
 ]

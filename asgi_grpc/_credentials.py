@@ -9,6 +9,7 @@ themselves are built in :mod:`._tls`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import enum
 import ipaddress
@@ -329,6 +330,19 @@ class ChannelCredentials:
         return self._context
 
 
+class _InsecureChannelCredentials(ChannelCredentials):
+    """``grpc.experimental.insecure_channel_credentials()``: cleartext through ``secure_channel``
+    (the fallback of xds_channel_credentials, as in grpcio)."""
+
+    _cleartext = True
+
+    def _ssl_context(self, options: Mapping[str, Any] | None = None) -> ssl.SSLContext | None:
+        return None
+
+
+INSECURE_CHANNEL_CREDENTIALS = _InsecureChannelCredentials()
+
+
 class _LocalChannelCredentials(ChannelCredentials):
     """``local_channel_credentials(kind)``: cleartext, to a local peer only."""
 
@@ -431,9 +445,28 @@ class AuthMetadataContext:
         self.method_name = method_name
 
 
+class _ContextPlugin:
+    """A user's metadata plugin, run in (a copy of) the context its credentials were made in.
+
+    The plugin runs on a worker thread, which has no context of its own; grpcio captures the
+    context when ``metadata_call_credentials`` is called and runs each invocation in a copy of
+    it, so ContextVars set before the credentials were made are what the plugin sees, and what
+    the plugin sets does not leak from one call to the next.
+    """
+
+    __slots__ = ("_context", "_plugin")
+
+    def __init__(self, plugin: Any) -> None:
+        self._plugin = plugin
+        self._context = contextvars.copy_context()
+
+    def __call__(self, context: Any, callback: Any) -> None:
+        self._context.copy().run(self._plugin, context, callback)
+
+
 def metadata_call_credentials(metadata_plugin: Any, name: str | None = None) -> CallCredentials:
     """grpc.metadata_call_credentials: ``plugin(context, callback)`` supplies metadata."""
-    return CallCredentials((metadata_plugin,))
+    return CallCredentials((_ContextPlugin(metadata_plugin),))
 
 
 class _AccessToken:
@@ -461,3 +494,47 @@ def composite_channel_credentials(
     composite = copy.copy(channel_credentials)
     composite.call_credentials = channel_credentials.call_credentials + tuple(call_credentials)
     return composite
+
+
+# ---------------------------------------------------------------------- xDS, Compute Engine, ALTS
+# asgi_grpc has no xDS control plane and no ALTS handshaker; these give what grpcio gives where
+# neither is available (README, "What differs from grpcio").
+
+
+def xds_channel_credentials(
+    fallback_credentials: ChannelCredentials | None = None,
+) -> ChannelCredentials:
+    """grpc.xds_channel_credentials: the fallback credentials (default: TLS with the system's
+    roots). grpcio uses the fallback for every target not resolved through xDS; asgi_grpc
+    resolves none through xDS (a channel to an ``xds:`` target fails its calls UNAVAILABLE)."""
+    return ssl_channel_credentials() if fallback_credentials is None else fallback_credentials
+
+
+def xds_server_credentials(fallback_credentials: ServerCredentials) -> ServerCredentials:
+    """grpc.xds_server_credentials: the fallback credentials, which grpcio's server uses when
+    no xDS control plane configures the port; asgi_grpc has none."""
+    return fallback_credentials
+
+
+def compute_engine_channel_credentials(call_credentials: CallCredentials) -> ChannelCredentials:
+    """grpc.compute_engine_channel_credentials: TLS with the system's roots plus
+    ``call_credentials`` (meant to be the VM's service account), as grpcio's Google default
+    credentials are for targets that are not backends of a grpclb/xDS balancer; asgi_grpc has
+    no ALTS, which grpcio uses only for those backends."""
+    return composite_channel_credentials(ssl_channel_credentials(), call_credentials)
+
+
+_NO_ALTS = (
+    "ALTS is not supported by asgi_grpc: it needs Google Cloud's ALTS handshaker service; "
+    "use ssl_channel_credentials/ssl_server_credentials"
+)
+
+
+def alts_channel_credentials(service_accounts: Sequence[str] | None = None) -> ChannelCredentials:
+    """grpc.alts_channel_credentials: not supported (raises NotImplementedError)."""
+    raise NotImplementedError(_NO_ALTS)
+
+
+def alts_server_credentials() -> ServerCredentials:
+    """grpc.alts_server_credentials: not supported (raises NotImplementedError)."""
+    raise NotImplementedError(_NO_ALTS)

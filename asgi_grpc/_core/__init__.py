@@ -42,6 +42,7 @@ from ._metadata import (
     to_metadata,
     validate_key,
 )
+from ._options import option_dict
 from ._protocol import (
     CONTENT_TYPE,
     STATUS_DETAILS_KEY,
@@ -113,6 +114,7 @@ __all__ = [
     "http_status_to_grpc",
     "is_grpc_content_type",
     "is_supported",
+    "option_dict",
     "pack_message",
     "parse_accept_encoding",
     "parse_http_status",

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._connectivity import ChannelConnectivity
-from .._core import Compression, StatusCode
+from .._core import Compression, StatusCode, option_dict
+from ..client._channel import INSECURE_CALL_CREDENTIALS
 from ..client._channel import Channel as AioChannel
 from . import _abc, _loop
 from ._calls import (
@@ -30,10 +31,6 @@ from ._calls import (
 ChannelArgument = tuple[str, Any]
 Callback = Callable[[ChannelConnectivity], Any]
 
-INSECURE_CALL_CREDENTIALS = (
-    "Established channel does not have a sufficient security level to transfer call credential."
-)
-
 
 class Channel(_abc.Channel):
     """grpc.Channel: thread-safe; every call runs on the shared background loop."""
@@ -49,6 +46,9 @@ class Channel(_abc.Channel):
     ) -> None:
         # ``aio_factory`` builds the aio channel instead (on the loop): asgi_grpc.testing's
         # in-memory channel comes in this way.
+        # Bad options raise here, on the caller's thread, as grpcio's do (and once: an iterator
+        # of options is read here only).
+        options = list(option_dict(options).items())
         background = _loop.background()
         self._loop = background.loop
         self._closed = False

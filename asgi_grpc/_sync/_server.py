@@ -9,6 +9,7 @@ blocking lifecycle: ``start()`` returns once the ports listen, ``stop(grace)`` r
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -145,7 +146,12 @@ def server(
 ) -> Server:
     """grpc.server: a Server whose handlers run on ``thread_pool``."""
     if xds:
-        raise NotImplementedError("xDS is not supported by asgi_grpc")
+        # As grpcio's server without an xDS bootstrap: it serves, each port with its own
+        # credentials (the fallback ones of xds_server_credentials).
+        logging.getLogger("asgi_grpc.server").warning(
+            "xDS is not supported by asgi_grpc: the server serves without an xDS control plane, "
+            "each port with its fallback credentials"
+        )
     return Server(
         thread_pool, handlers, interceptors, options, maximum_concurrent_rpcs, compression
     )

@@ -26,6 +26,7 @@ from .._core import (
     Compression,
     StatusCode,
     encoding_name,
+    option_dict,
     request_headers,
 )
 from .._errors import UsageError
@@ -50,6 +51,11 @@ __all__ = ["Channel", "insecure_channel", "secure_channel"]
 USER_AGENT = "grpc-python-asgi_grpc/0.1.0"
 ChannelArgument = tuple[str, Any]
 
+# grpcio's details for call credentials on a cleartext channel (the call fails UNAUTHENTICATED).
+INSECURE_CALL_CREDENTIALS = (
+    "Established channel does not have a sufficient security level to transfer call credential."
+)
+
 
 class Channel:
     """grpc.aio.Channel."""
@@ -63,16 +69,28 @@ class Channel:
         interceptors: Sequence[Any] | None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        opts = dict(options or ())
+        opts = option_dict(options)  # bad options raise here, as grpcio's do
         self._target_text = target
         # As grpcio: a target that cannot be used fails each call (UNKNOWN), not the channel's
         # construction, and nothing here needs an event loop.
         self._target_error: str | None = None
+        self._target_error_code = StatusCode.UNKNOWN
         try:
+            if target.startswith("xds:"):
+                # As grpcio without an xDS bootstrap: the channel is made, its calls fail.
+                self._target_error_code = StatusCode.UNAVAILABLE
+                raise ValueError("xDS is not supported by asgi_grpc")
             self._target: Target = parse_target(target)
         except ValueError as exc:
             self._target = Target((), target)
             self._target_error = f"Failed to create channel to {target!r}: {exc}"
+        if getattr(credentials, "_cleartext", False):
+            # grpc.experimental.insecure_channel_credentials() (an xDS fallback): cleartext, as
+            # insecure_channel; call credentials composed into it fail every call, as grpcio's.
+            if credentials.call_credentials and self._target_error is None:
+                self._target_error_code = StatusCode.UNAUTHENTICATED
+                self._target_error = INSECURE_CALL_CREDENTIALS
+            credentials = None
         self._max_receive = _limit(
             opts.get("grpc.max_receive_message_length"), DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH
         )
@@ -203,7 +221,7 @@ class Channel:
         # Calls made before close() still run within its grace: new ones are refused earlier,
         # in the multi-callable (UsageError), and the pools refuse once closed.
         if self._target_error is not None:
-            raise CallError(StatusCode.UNKNOWN, self._target_error)
+            raise CallError(self._target_error_code, self._target_error)
         if not self._resolved:
             await self._resolve()
         if self._refusal is not None:

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .._credentials import INSECURE_CHANNEL_CREDENTIALS, ChannelCredentials
 from .._errors import UsageError
 from .._handlers import RpcMethodHandler
 from ..codegen import runtime as _runtime
@@ -45,6 +46,13 @@ def experimental_api(f: F) -> F:
         return f(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def insecure_channel_credentials() -> ChannelCredentials:
+    """grpc.experimental.insecure_channel_credentials: cleartext credentials for
+    ``secure_channel``, mainly as the fallback of ``xds_channel_credentials``. Call credentials
+    composed into them fail every call UNAUTHENTICATED, as on any insecure channel."""
+    return INSECURE_CHANNEL_CREDENTIALS
 
 
 def wrap_server_method_handler(
@@ -103,6 +111,7 @@ __all__ = [
     "ChannelOptions",
     "ExperimentalApiWarning",
     "UsageError",
+    "insecure_channel_credentials",
     "stream_stream",
     "stream_unary",
     "unary_stream",

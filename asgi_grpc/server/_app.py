@@ -8,7 +8,7 @@ that is not gRPC (content-type dispatch), so REST and gRPC share one port.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -243,9 +243,13 @@ class GrpcApp:
         return IDENTITY
 
     def run_sync(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
-        """Run a blocking behaviour on the migration thread pool (or the loop's default one)."""
+        """Run a blocking behaviour on the migration thread pool (or the loop's default one),
+        in a copy of the call's context: what a server interceptor put in a ContextVar, the sync
+        handler sees (grpcio runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.config.thread_pool, functools.partial(fn, *args))
+        return loop.run_in_executor(
+            self.config.thread_pool, contextvars.copy_context().run, fn, *args
+        )
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

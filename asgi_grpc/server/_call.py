@@ -339,11 +339,13 @@ class ServicerContext:
         watcher = self._watcher
         if watcher is not None and not watcher.done():
             watcher.cancel()
-        for callback in self._callbacks:
-            try:
+        # As grpcio: the first callback that raises is logged and ends the run (the ones
+        # registered after it are not called); the call's outcome is not changed.
+        try:
+            for callback in self._callbacks:
                 callback(self)
-            except Exception:  # noqa: PERF203 - one failing callback must not skip the others
-                logger.exception("Done callback of %s failed", self._method)
+        except Exception:
+            logger.exception("Error in callback for method [%s]", self._method)
         self._callbacks.clear()
 
     # ------------------------------------------------------------------ request side
