@@ -163,9 +163,14 @@ def _idle(log: list[Entry], t0: float, t1: float) -> list[tuple[float, float]]:
 
 
 def report(server: list[Entry], client: list[Entry], show: tuple[float, float] | None) -> str:
-    t0, t1 = max(server[0][0], client[0][0]), min(server[-1][0], client[-1][0])
+    # A side not on asyncio's socket transport (grpcio's C core) logs nothing: use the other's.
+    logs = [log for log in (server, client) if log] or [[(0.0, "idle", 0.0, 0)]]
+    t0, t1 = max(log[0][0] for log in logs), min(log[-1][0] for log in logs)
     lines = [f"window {t1 - t0:.2f} s"]
     for name, log in (("server", server), ("client", client)):
+        if not log:
+            lines.append(f"{name}: not traced (not on asyncio's socket transport)")
+            continue
         idle = sum(b - a for a, b in _idle(log, t0, t1))
         parts = [f"{name}: idle {idle / (t1 - t0):.0%}"]
         for kind, label in (("w", "writes"), ("r", "reads")):
