@@ -4,8 +4,8 @@ Never picked by ``auto``: name it in ``--pairs``, ``--servers`` or ``--clients``
 
 ``ASGI_GRPC_BASELINE`` names a directory that holds an ``asgi_grpc`` package::
 
-    git archive HEAD~1 asgi_grpc | tar -x -C /tmp/asgi_grpc_base
-    ASGI_GRPC_BASELINE=/tmp/asgi_grpc_base python -m bench \\
+    base=$(mktemp -d) && git archive HEAD~1 asgi_grpc | tar -x -C "$base"
+    ASGI_GRPC_BASELINE=$base python -m bench \\
         --pairs asgi_grpc_base:asgi_grpc_base,asgi_grpc:asgi_grpc --workloads unary_64
 """
 
