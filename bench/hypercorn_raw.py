@@ -1,7 +1,7 @@
 """Hypercorn alone, stock protocol vs asgi_grpc's ``install()``: a raw ASGI gRPC-shaped echo app
 on Hypercorn in a subprocess, driven by a grpc.aio client from this process.
 
-    /work/venv/bin/python -m bench.hypercorn_raw [--seconds 5] [--rounds 2] [--variants ...]
+    python -m bench.hypercorn_raw [--seconds 5] [--rounds 2] [--variants ...]
 
 Variants (each server is a fresh subprocess):
   stock       stock H2Protocol, grpc_config() (the "tuned" baseline: no access log, no

@@ -12,6 +12,10 @@ Shape:
 - Writes are coalesced: every operation only queues frames in h2, and one ``call_soon`` flush
   per loop turn hands them to the socket in a single ``write``. Streams woken by a read run
   before that flush, so the frames they queue in reaction leave in the same write as the acks.
+  A burst (64 calls answered in one read start 64 new ones in one turn) is written every
+  :data:`_WRITE_EVERY` request messages instead of at the end of the turn, so that the server
+  works on the first requests while we produce the rest: with one write per turn both sides
+  took turns, each idle while the other worked (bench/README.md, "what bought what").
 - :class:`Stream` is a pull API for one request: ``send`` / ``end`` (request side, waiting for
   flow-control window), ``headers`` / ``read`` / ``trailers`` (response side) and ``close``
   (RST_STREAM(CANCEL) if the exchange is not over). Both sides can be used at once by
@@ -72,6 +76,8 @@ __all__ = ["Connection", "ConnectionSettings", "Stream"]
 _DEFAULT_WINDOW = 65535
 #: How long a TLS close waits for the peer's close_notify before aborting the socket.
 _TLS_CLOSE_GRACE = 0.02
+#: Request messages queued in one loop turn before they are written without waiting for its end.
+_WRITE_EVERY = 16
 
 
 class Connection(asyncio.Protocol):
@@ -113,6 +119,7 @@ class Connection(asyncio.Protocol):
         self._ready: asyncio.Future[None] = self._loop.create_future()
         self._lost: asyncio.Future[None] = self._loop.create_future()  # connection_lost ran
         self._flush_scheduled = False
+        self._unwritten = 0  # request messages queued since the last write
         self._pending_acks: dict[int, int] = {}
         self._carry = b""  # output taken out of h2 before a read, sent at the next flush
         self._write_paused = False
@@ -316,6 +323,9 @@ class Connection(asyncio.Protocol):
             offset = send_windowed(self._h2, stream.stream_id, data, offset, end_stream)
             if end_stream and offset >= len(data):
                 self._local_end(stream)
+            self._unwritten += 1
+            if self._unwritten >= _WRITE_EVERY:
+                self._write()
         except h2.exceptions.StreamClosedError:
             # Reset by the peer in an event we have not dispatched yet, or by us.
             stream._local_ended = True
@@ -390,6 +400,11 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._write()
+
+    def _write(self) -> None:
+        """Hand everything queued to the socket (the scheduled flush still runs)."""
+        self._unwritten = 0
         if self._pending_acks:
             self._apply_acks()
         data = self._h2.data_to_send()

@@ -492,12 +492,6 @@ class ServicerContext:
         await self._send({"type": "http.response.body", "body": body, "more_body": not last})
         # Only once the server took it: a send cancelled midway leaves the body open.
         self._body_closed = last
-        if not last:
-            # Let the server's writer send this message now. A handler that yields messages
-            # without ever waiting would otherwise buffer its whole stream before the first
-            # leaves; and clients (grpcio's, measured) read a steady stream of messages faster
-            # than bursts.
-            await asyncio.sleep(0)
 
     async def _end(self, code: StatusCode, details: str | None) -> None:
         """Send the status (and trailing metadata) that ends the call."""

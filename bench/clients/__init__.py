@@ -19,6 +19,8 @@ CLIENTS: dict[str, str] = {
     "grpclib": "bench.clients.grpclib_client:grpclib",
     # asgi_grpc.aio mirrors grpc.aio, so the grpc.aio driver serves it unchanged.
     "asgi_grpc": "bench.clients.grpc_aio:asgi_grpc",
+    # The same, from the checkout ASGI_GRPC_BASELINE names (bench/baseline.py): before/after runs.
+    "asgi_grpc_base": "bench.clients.grpc_aio:asgi_grpc_base",
     # grpc's synchronous API: grpcio's, and asgi_grpc's (same driver, other module).
     "grpcio_sync": "bench.clients.grpc_sync:grpcio",
     "asgi_grpc_sync": "bench.clients.grpc_sync:asgi_grpc",

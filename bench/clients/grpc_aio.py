@@ -72,3 +72,10 @@ def asgi_grpc(target: str, gen_dir: Path) -> GrpcAioDriver:
     import asgi_grpc.aio
 
     return GrpcAioDriver(asgi_grpc.aio, target, gen_dir)
+
+
+def asgi_grpc_base(target: str, gen_dir: Path) -> GrpcAioDriver:
+    from bench import baseline
+
+    baseline.use()
+    return asgi_grpc(target, gen_dir)

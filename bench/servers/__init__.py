@@ -28,6 +28,8 @@ SERVERS: dict[str, str] = {
     "grpclib": "bench.servers.grpclib_server:grpclib",
     # asgi_grpc.aio.server() mirrors grpc.aio.server(): same code, other module.
     "asgi_grpc": "bench.servers.grpc_aio:asgi_grpc",
+    # The same, from the checkout ASGI_GRPC_BASELINE names (bench/baseline.py): before/after runs.
+    "asgi_grpc_base": "bench.servers.grpc_aio:asgi_grpc_base",
     # grpc's synchronous server API (grpc.server(thread_pool)): grpcio's, and asgi_grpc's.
     "grpcio_sync": "bench.servers.grpc_sync:grpcio",
     "asgi_grpc_sync": "bench.servers.grpc_sync:asgi_grpc",

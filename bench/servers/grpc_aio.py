@@ -63,3 +63,10 @@ def asgi_grpc(gen_dir: Path) -> GrpcAioServer:
     import asgi_grpc.aio
 
     return GrpcAioServer(asgi_grpc.aio, gen_dir)
+
+
+def asgi_grpc_base(gen_dir: Path) -> GrpcAioServer:
+    from bench import baseline
+
+    baseline.use()
+    return asgi_grpc(gen_dir)
