@@ -233,6 +233,7 @@ class GrpcH2Protocol(H2Protocol):
         self._last_stream_id = _GOAWAY_ALL
         self._final_goaway_sent = False
         self._terminated_waiter: asyncio.Future[Any] | None = None
+        self._writing = False  # a write to the socket is under way
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -320,8 +321,12 @@ class GrpcH2Protocol(H2Protocol):
         if not self._final_goaway_sent:
             self._final_goaway_sent = True
             self._pending.append(_goaway(self.connection.highest_inbound_stream_id))
-        with contextlib.suppress(Exception):
-            await self._write_pending()
+        if not self._writing:
+            # Not while a write is under way: this is then either that write failing (the
+            # server's send lock is held by our own caller: writing again would deadlock, and
+            # the streams below would never close) or a peer that stopped reading.
+            with contextlib.suppress(Exception):
+                await self._write_pending()
         for stream_id in list(self.streams):
             await self._close_stream(stream_id)
         for out in self._out.values():
@@ -342,7 +347,11 @@ class GrpcH2Protocol(H2Protocol):
         if self._pending:
             data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
             self._pending.clear()
-            await self.send(RawData(data=data))
+            self._writing = True
+            try:
+                await self.send(RawData(data=data))
+            finally:
+                self._writing = False
 
     async def _flush(self) -> None:
         # Stock helpers that still call this (server push) just hand their bytes to the writer.
