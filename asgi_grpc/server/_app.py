@@ -136,12 +136,14 @@ class GrpcApp:
         except ProtocolError as exc:
             await _reject(scope, send, exc.code, exc.message)
             return
-        if head.encoding != IDENTITY and not is_supported(head.encoding):
+        if head.encoding != IDENTITY and head.encoding not in self.config.enabled_encodings:
             await _reject(
                 scope,
                 send,
                 StatusCode.UNIMPLEMENTED,
-                f"Compression algorithm '{head.encoding}' is not supported",
+                f"Compression algorithm '{head.encoding}' is disabled."
+                if is_supported(head.encoding)
+                else f"Compression algorithm '{head.encoding}' is not supported",
             )
             return
         handler = await self._lookup(method, head)
