@@ -78,6 +78,7 @@ from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from ._h2_streams import bound_closed_streams
 from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, GrpcHTTPStream, TrailersOnly
 
 __all__ = [
@@ -193,6 +194,7 @@ class GrpcH2Protocol(H2Protocol):
                 validate_inbound_headers=False,
             )
         )
+        bound_closed_streams(self.connection)  # h2 keeps 65,536 closed streams (see _h2_streams)
         max_streams = int(config.h2_max_concurrent_streams)
         stream_window = min(
             int(getattr(config, "h2_stream_window_size", DEFAULT_STREAM_WINDOW)),
