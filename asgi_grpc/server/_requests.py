@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core import HEADER_SIZE, MessageReader, ProtocolError, StatusCode
+from ._memory import trim_soon
 from ._types import ASGIReceive, Scope
 
 # Charged per buffered message on top of payload and prefix: a tuple, a deque slot and a bytes
@@ -52,6 +53,7 @@ class RequestBuffer:
         "_closed",
         "_done",
         "_error",
+        "_filled",
         "_limit",
         "_loop",
         "_messages",
@@ -79,6 +81,7 @@ class RequestBuffer:
         self._buffered = 0  # charged bytes of the messages in _messages
         self._done = False  # the body ended (or failed): nothing more will be queued
         self._error: ProtocolError | None = None
+        self._filled = False  # the bound was reached at least once
         self._waiter: asyncio.Future[None] | None = None  # the handler, waiting for a message
         self._space_waiter: asyncio.Future[None] | None = None  # the pump, waiting for space
         extension = scope.get("extensions", {}).get(STREAM_CLOSED_EXTENSION)
@@ -169,6 +172,7 @@ class RequestBuffer:
 
     async def _wait_for_space(self) -> bool:
         """Wait until the handler made room; False if the stream closed first."""
+        self._filled = True
         waiter = self._space_waiter = self._loop.create_future()
         try:
             if self._closed is None:
@@ -212,3 +216,5 @@ class RequestBuffer:
         """Drop what is buffered: the call is over and nobody will read it."""
         self._messages.clear()
         self._buffered = 0
+        if self._filled:
+            trim_soon()  # this call held its bound (and a window): give the memory back
