@@ -18,7 +18,9 @@ SERVICE = "held.Test"
 
 
 @asynccontextmanager
-async def serve(handlers: Mapping[str, Any], **server_kwargs: Any) -> AsyncIterator[tuple[Any, int]]:
+async def serve(
+    handlers: Mapping[str, Any], **server_kwargs: Any
+) -> AsyncIterator[tuple[Any, int]]:
     """An asgi_grpc aio server with ``handlers`` (method name -> rpc method handler)."""
     server = asgi_grpc.aio.server(**server_kwargs)
     server.add_generic_rpc_handlers(

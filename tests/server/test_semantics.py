@@ -288,7 +288,7 @@ async def test_abort_with_status_carries_rich_details(start_server: Any) -> None
 @pytest.mark.parametrize(
     ("transport", "expected"),
     [
-        ("h2c", (None, None, None)),
+        ("h2c", (None, None, [b"insecure"])),  # grpcio describes an insecure connection too
         ("tls", (None, None, [b"ssl"])),
         ("mtls", ("x509_subject_alternative_name", [b"client.example.com"], [b"ssl"])),
     ],
