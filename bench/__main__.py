@@ -1,4 +1,14 @@
-"""``python -m bench``: run the benchmark matrix and print the table."""
+"""``python -m bench``: run the benchmark matrix and print the table.
+
+``python -m bench soak --minutes N``: the memory soak (bench/soak.py).
+"""
+
+import sys
+
+if sys.argv[1:2] == ["soak"]:
+    from bench.soak import main as soak
+
+    raise SystemExit(soak(sys.argv[2:]))
 
 from bench.run import main
 
