@@ -499,8 +499,8 @@ class ServicerContext:
     def set_details(self, details: str) -> None:
         self._details = details
 
-    def details(self) -> str | None:
-        return self._details
+    def details(self) -> str:
+        return self._details or ""  # grpc.aio: an empty str until details are set
 
     def set_compression(self, compression: Compression) -> None:
         """Compress the responses of this call with ``compression`` if the client accepts it."""
