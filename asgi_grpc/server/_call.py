@@ -346,15 +346,18 @@ class ServicerContext:
             body = event.get("body")
             if body:
                 messages += reader.feed(body)
+                if len(messages) > 1:
+                    # At once: waiting for the end of the body would let a client queue
+                    # messages here without bound.
+                    raise ProtocolError(
+                        StatusCode.INTERNAL, "Received too many messages for a unary request"
+                    )
             if not event.get("more_body", False):
                 break
         reader.close()
-        if len(messages) != 1:
+        if not messages:
             raise ProtocolError(
-                StatusCode.INTERNAL if messages else StatusCode.UNIMPLEMENTED,
-                "Received too many messages for a unary request"
-                if messages
-                else "Missing request message for a unary call",
+                StatusCode.UNIMPLEMENTED, "Missing request message for a unary call"
             )
         compressed, payload = messages[0]
         return self._deserialize(compressed, payload)

@@ -99,3 +99,21 @@ async def test_held_streams_are_bounded_and_given_back() -> None:
         assert kept < max(24 * MiB, held // 4), (
             f"RSS +{kept / MiB:.0f} MiB after the calls ended (+{held / MiB:.0f} held)"
         )
+
+
+async def test_unary_request_with_many_messages_ends_at_once() -> None:
+    """A unary method's body holds one message: a second ends the call INTERNAL at once, before
+    the client ends its body, so a flood of messages is never queued."""
+
+    async def unary(request: bytes, context: Any) -> bytes:
+        return request
+
+    handlers = {"Unary": asgi_grpc.unary_unary_rpc_method_handler(unary)}
+    async with serve(handlers) as (_server, port):
+        client = await RawClient.connect("127.0.0.1", port)
+        stream_id = client.start(path("Unary"))
+        client.send(stream_id, message(b"") * 3200)  # no END_STREAM
+        response = await client.response(stream_id, timeout=10)
+        assert response.grpc_status == 13  # INTERNAL
+        assert response.header(b"grpc-message") == b"Received too many messages for a unary request"
+        await client.close()
