@@ -28,6 +28,7 @@ from .._handlers import GenericHandlerLike, HandlerCallDetails
 from . import _guard, _hypercorn
 from ._call import ServicerContext
 from ._config import ServerConfig
+from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
 
 T = TypeVar("T")
@@ -61,6 +62,7 @@ class GrpcApp:
         self._registered: dict[str, Any] = {}
         self._interceptors = tuple(interceptors or ())
         self._calls: set[ServicerContext] = set()
+        self._ended = 0  # calls ended (only to pace trim_soon)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ registration (grpcio API)
@@ -172,6 +174,9 @@ class GrpcApp:
             await call.run(handler)
         finally:
             calls.discard(call)
+            self._ended += 1
+            if not self._ended % TRIM_EVERY_CALLS:
+                trim_soon()  # glibc's heap creeps under steady load; see _memory
 
     async def _lookup(self, method: str, head: RequestHead) -> Any:
         if not self._interceptors:

@@ -1,10 +1,18 @@
-"""Hand freed memory back to the operating system after calls that buffered a lot.
+"""Hand freed memory back to the operating system.
 
-A call whose handler stopped reading holds up to its request bound plus its HTTP/2 window (see
-``_requests``). When such calls end, Python frees every byte (tracemalloc agrees), but glibc's
-malloc keeps the freed chunks of its heap for reuse: without a trim, the RSS of a server that once
-held 100 full streams stays at its peak. :func:`trim_soon` asks glibc to return free pages, at
-most once a second and only after calls that hit their bound; elsewhere (no glibc) it does nothing.
+Python frees what a call used (tracemalloc and ``sys.getallocatedblocks()`` stay flat), but
+glibc's malloc keeps freed chunks of its heap resident for reuse, which shows up as RSS that does
+not come down:
+
+- after calls whose handler stopped reading: each held up to its request bound plus its HTTP/2
+  window (see ``_requests``); without a trim, a server that once held 100 full streams stays at
+  that peak;
+- under steady load: the heap's free pages creep up (measured: 16 clients of the four patterns,
+  ~0.3 MiB a minute, while the live heap is flat; a trim brings RSS back to its level).
+
+:func:`trim_soon` asks glibc to return free pages (``malloc_trim``), at most once a second;
+the app asks after calls that hit their bound and every :data:`TRIM_EVERY_CALLS` calls.
+Elsewhere (no glibc) it does nothing. A trim of a server's heap takes well under a millisecond.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import sys
 from collections.abc import Callable
 
 _DELAY = 1.0  # seconds: calls ending together get one trim, after the last of them
+TRIM_EVERY_CALLS = 16_384
 
 _trim: Callable[[int], int] | None = None
 if sys.platform.startswith("linux"):
@@ -29,12 +38,11 @@ _scheduled: asyncio.TimerHandle | None = None
 
 
 def trim_soon() -> None:
-    """Schedule one ``malloc_trim(0)`` on the running loop, ``_DELAY`` s from now."""
+    """Have ``malloc_trim(0)`` run on the running loop within ``_DELAY`` s (one trim for all
+    the requests made before it runs)."""
     global _scheduled
-    if _trim is None:
+    if _trim is None or _scheduled is not None:
         return
-    if _scheduled is not None:
-        _scheduled.cancel()
     _scheduled = asyncio.get_running_loop().call_later(_DELAY, _run)
 
 
