@@ -34,16 +34,20 @@ if sys.platform.startswith("linux"):
     except (OSError, AttributeError):
         _trim = None
 
-_scheduled: asyncio.TimerHandle | None = None
+_scheduled: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
 
 
 def trim_soon() -> None:
     """Have ``malloc_trim(0)`` run on the running loop within ``_DELAY`` s (one trim for all
     the requests made before it runs)."""
     global _scheduled
-    if _trim is None or _scheduled is not None:
+    if _trim is None:
         return
-    _scheduled = asyncio.get_running_loop().call_later(_DELAY, _run)
+    loop = asyncio.get_running_loop()
+    if _scheduled is not None and _scheduled[0] is loop:
+        return
+    # (A trim scheduled on another loop, one closed before it ran included, is left alone.)
+    _scheduled = loop, loop.call_later(_DELAY, _run)
 
 
 def _run() -> None:
