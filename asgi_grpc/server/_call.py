@@ -15,7 +15,6 @@ import contextlib
 import inspect
 import logging
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -38,7 +37,7 @@ from .._credentials import AUTH_CONTEXT_KEY
 from .._errors import EOF, AbortError, UsageError
 from ._metadata_check import checked_metadata
 from ._requests import RequestBuffer
-from ._sync_context import BlockingRequestIterator
+from ._sync_context import BlockingRequestIterator, run_sync_stream
 from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
 from ._types import ASGIReceive, ASGISend, Scope
 
@@ -55,7 +54,6 @@ _CLIENT = "client"
 _SHUTDOWN = "shutdown"
 _TLS_LEVEL = b"TSI_PRIVACY_AND_INTEGRITY"
 _NO_SECURITY = b"TSI_SECURITY_NONE"
-_SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of the writes
 _CANCEL_STATUS = {
     _DEADLINE: (StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
     _SHUTDOWN: (StatusCode.UNAVAILABLE, "Server shutting down"),
@@ -247,45 +245,7 @@ class ServicerContext:
         elif inspect.iscoroutinefunction(behavior):
             await behavior(request, self)  # writes through context.write()
         else:
-            await self._run_sync_stream(behavior, self._sync_request(request))
-
-    async def _run_sync_stream(self, behavior: Callable[..., Any], request: Any) -> None:
-        """Run a sync response-streaming behaviour on a worker thread; its responses come over
-        a queue (at most ``_SYNC_STREAM_BUFFER`` ahead of the writes) to be written here."""
-        loop = self._loop
-        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
-        put = queue.put_nowait
-        slots = threading.Semaphore(_SYNC_STREAM_BUFFER)
-        stop = threading.Event()
-
-        def produce() -> None:
-            try:
-                responses = behavior(request, _SyncContext(self))
-                for response in responses if responses is not None else ():
-                    while not slots.acquire(timeout=0.1):
-                        if stop.is_set():
-                            return
-                    if stop.is_set():
-                        return
-                    loop.call_soon_threadsafe(put, (True, response))
-            except BaseException as exc:  # handed to the loop, raised there
-                loop.call_soon_threadsafe(put, (False, exc))
-            else:
-                loop.call_soon_threadsafe(put, (False, None))
-
-        producer = self._app.run_sync(produce)
-        try:
-            while True:
-                ok, item = await queue.get()
-                if not ok:
-                    if item is not None:
-                        raise item
-                    break
-                slots.release()
-                await self._write(item)
-        finally:
-            stop.set()
-        await producer
+            await run_sync_stream(self, behavior, self._sync_request(request))
 
     def _sync_request(self, request: Any) -> Any:
         """For sync behaviours, a request stream becomes a blocking iterator."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -17,6 +18,8 @@ from ._metadata_check import checked_metadata
 
 if TYPE_CHECKING:
     from ._call import ServicerContext
+
+_SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of the writes
 
 
 class BlockingRequestIterator(Iterator[Any]):
@@ -120,3 +123,44 @@ def _blocking_status(code: Any) -> StatusCode:
         return coerce_status(code)
     except TypeError:
         return StatusCode.UNKNOWN
+
+
+async def run_sync_stream(
+    call: ServicerContext, behavior: Callable[..., Any], request: Any
+) -> None:
+    """Run a sync response-streaming behaviour on a worker thread; its responses come over
+    a queue (at most ``_SYNC_STREAM_BUFFER`` ahead of the writes) to be written here."""
+    loop = call._loop
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+    put = queue.put_nowait
+    slots = threading.Semaphore(_SYNC_STREAM_BUFFER)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            responses = behavior(request, _SyncContext(call))
+            for response in responses if responses is not None else ():
+                while not slots.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                loop.call_soon_threadsafe(put, (True, response))
+        except BaseException as exc:  # handed to the loop, raised there
+            loop.call_soon_threadsafe(put, (False, exc))
+        else:
+            loop.call_soon_threadsafe(put, (False, None))
+
+    producer = call._app.run_sync(produce)
+    try:
+        while True:
+            ok, item = await queue.get()
+            if not ok:
+                if item is not None:
+                    raise item
+                break
+            slots.release()
+            await call._write(item)
+    finally:
+        stop.set()
+    await producer
