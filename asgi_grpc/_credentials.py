@@ -96,6 +96,19 @@ def _is_loopback(host: str) -> bool:
     return bool((mapped or ip).is_loopback)
 
 
+_RDN_NAMES = {
+    "commonName": "CN",
+    "countryName": "C",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "streetAddress": "street",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+
+
 def auth_context(ssl_object: Any) -> dict[str, list[bytes]]:
     """grpcio's auth context for a TLS connection (``ssl.SSLObject``), server side."""
     auth: dict[str, list[bytes]] = {
@@ -103,9 +116,19 @@ def auth_context(ssl_object: Any) -> dict[str, list[bytes]]:
         "security_level": [b"TSI_PRIVACY_AND_INTEGRITY"],
         "ssl_session_reused": [b"true" if ssl_object.session_reused else b"false"],
     }
+    version = ssl_object.version()
+    if version:
+        auth["ssl_tls_version"] = [version.encode()]
     cert = ssl_object.getpeercert()
     if not cert:
         return auth
+    subject = cert.get("subject", ())
+    # As grpcio (OpenSSL's RFC 2253 form): last RDN first, short attribute names.
+    auth["x509_subject"] = [
+        ",".join(
+            f"{_RDN_NAMES.get(key, key)}={value}" for rdn in reversed(subject) for key, value in rdn
+        ).encode()
+    ]
     common_names = [
         value.encode()
         for rdn in cert.get("subject", ())
@@ -117,10 +140,13 @@ def auth_context(ssl_object: Any) -> dict[str, list[bytes]]:
         for kind, value in cert.get("subjectAltName", ())
         if kind in ("DNS", "IP Address", "URI", "email")
     ]
-    if common_names:
-        auth["x509_common_name"] = common_names
+    # grpcio gives an empty common name for a certificate without one.
+    auth["x509_common_name"] = common_names or [b""]
     if sans:
         auth["x509_subject_alternative_name"] = sans
+    dns = [value.encode() for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"]
+    if dns:
+        auth["peer_dns"] = dns
     der = ssl_object.getpeercert(binary_form=True)
     if der:
         auth["x509_pem_cert"] = [ssl.DER_cert_to_PEM_cert(der).encode()]

@@ -61,6 +61,13 @@ class MessageReader:
         """Bytes held of a message not yet complete (0 at a message boundary)."""
         return len(self._buffer)
 
+    @property
+    def needed(self) -> int:
+        """Bytes that must be fed before :meth:`feed` can complete a message: the rest of the
+        message under way (or of its prefix). Lets a caller feed a large chunk in pieces without
+        cutting a message it could have parsed whole."""
+        return self._need - len(self._buffer)
+
     def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
         """Add a chunk; return the messages it completes (maybe none)."""
         if self._error is not None:

@@ -29,6 +29,7 @@ from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from . import _guard, _hypercorn
 from ._call import ServicerContext
 from ._config import ServerConfig
+from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
 
 T = TypeVar("T")
@@ -64,6 +65,7 @@ class GrpcApp:
         self._registered: dict[str, Any] = {}
         self._interceptors = tuple(interceptors or ())
         self._calls: set[ServicerContext] = set()
+        self._ended = 0  # calls ended (only to pace trim_soon)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ registration (grpcio API)
@@ -142,12 +144,14 @@ class GrpcApp:
         except ProtocolError as exc:
             await _reject(scope, send, exc.code, exc.message)
             return
-        if head.encoding != IDENTITY and not is_supported(head.encoding):
+        if head.encoding != IDENTITY and head.encoding not in self.config.enabled_encodings:
             await _reject(
                 scope,
                 send,
                 StatusCode.UNIMPLEMENTED,
-                f"Compression algorithm '{head.encoding}' is not supported",
+                f"Compression algorithm '{head.encoding}' is disabled."
+                if is_supported(head.encoding)
+                else f"Compression algorithm '{head.encoding}' is not supported",
             )
             return
         try:
@@ -183,6 +187,9 @@ class GrpcApp:
             await call.run(handler)
         finally:
             calls.discard(call)
+            self._ended += 1
+            if not self._ended % TRIM_EVERY_CALLS:
+                trim_soon()  # glibc's heap creeps under steady load; see _memory
 
     async def _lookup(self, method: str, head: RequestHead) -> Any:
         if not self._interceptors:

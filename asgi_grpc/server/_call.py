@@ -11,13 +11,11 @@ The ASGI task that runs the call is the task that runs the handler; a deadline o
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import inspect
 import logging
 import sys
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import (
@@ -37,6 +35,10 @@ from .._core import (
 )
 from .._credentials import AUTH_CONTEXT_KEY
 from .._errors import EOF, AbortError, UsageError
+from ._metadata_check import checked_metadata
+from ._requests import RequestBuffer
+from ._sync_context import BlockingRequestIterator, run_sync_stream
+from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
 from ._types import ASGIReceive, ASGISend, Scope
 
 if TYPE_CHECKING:
@@ -50,7 +52,8 @@ _BODY_END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_bo
 _DEADLINE = "deadline"
 _CLIENT = "client"
 _SHUTDOWN = "shutdown"
-_SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of the writes
+_TLS_LEVEL = b"TSI_PRIVACY_AND_INTEGRITY"
+_NO_SECURITY = b"TSI_SECURITY_NONE"
 _CANCEL_STATUS = {
     _DEADLINE: (StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
     _SHUTDOWN: (StatusCode.UNAVAILABLE, "Server shutting down"),
@@ -65,7 +68,6 @@ class ServicerContext:
         "_abort_called",
         "_app",
         "_body_closed",
-        "_buffered",
         "_callbacks",
         "_cancel_reason",
         "_code",
@@ -82,16 +84,12 @@ class ServicerContext:
         "_reader",
         "_receive",
         "_request_deserializer",
-        "_request_done",
-        "_request_error",
         "_request_iterating",
-        "_request_messages",
-        "_request_waiter",
+        "_requests",
         "_response_serializer",
         "_scope",
         "_send",
         "_sent_headers",
-        "_space_waiter",
         "_task",
         "_trailing_metadata",
         "_watcher",
@@ -131,14 +129,9 @@ class ServicerContext:
         self._done = False
         self._cancel_reason: str | None = None
         self._callbacks: list[Callable[[ServicerContext], Any]] = []
-        # Request side: messages parsed but not yet handed to the handler.
-        self._request_messages: collections.deque[tuple[bool, bytes]] = collections.deque()
-        self._request_done = False
-        self._request_error: ProtocolError | None = None
-        self._request_waiter: asyncio.Future[None] | None = None
-        self._space_waiter: asyncio.Future[None] | None = None
+        # Request side: for streaming requests, the buffer between receive() and the handler.
+        self._requests: RequestBuffer | None = None
         self._request_iterating = False
-        self._buffered = 0
         self._watcher: asyncio.Task[None] | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
         self._deadline_when: float | None = None
@@ -154,7 +147,14 @@ class ServicerContext:
         details: str | None = None
         try:
             if handler.request_streaming:
-                self._watcher = self._loop.create_task(self._pump())
+                requests = self._requests = RequestBuffer(
+                    self._scope,
+                    self._receive,
+                    self._reader,
+                    self._app.config.max_buffered_request_bytes,
+                    self._client_gone,
+                )
+                self._watcher = self._loop.create_task(requests.pump())
                 request: Any = _RequestIterator(self)
             else:
                 request = await self._read_unary_request()
@@ -245,69 +245,12 @@ class ServicerContext:
         elif inspect.iscoroutinefunction(behavior):
             await behavior(request, self)  # writes through context.write()
         else:
-            await self._run_sync_stream(behavior, self._sync_request(request))
-
-    async def _run_sync_stream(self, behavior: Callable[..., Any], request: Any) -> None:
-        """Run a sync response-streaming behaviour on a worker thread; its responses come over
-        a queue (at most ``_SYNC_STREAM_BUFFER`` ahead of the writes) to be written here."""
-        loop = self._loop
-        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
-        put = queue.put_nowait
-        slots = threading.Semaphore(_SYNC_STREAM_BUFFER)
-        stop = threading.Event()
-
-        def send(response: Any) -> bool:
-            while not slots.acquire(timeout=0.1):
-                if stop.is_set():
-                    return False
-            if stop.is_set():
-                return False
-            loop.call_soon_threadsafe(put, (True, response))
-            return True
-
-        def send_response(response: Any) -> None:
-            # grpcio's experimental_non_blocking callback: None ends the call (with the status
-            # set on the context, OK by default).
-            if response is None:
-                loop.call_soon_threadsafe(put, (False, None))
-            else:
-                send(response)
-
-        non_blocking = getattr(behavior, "experimental_non_blocking", False)
-
-        def produce() -> None:
-            try:
-                if non_blocking:
-                    # Returns at once; responses come through send_response from any thread.
-                    behavior(request, _SyncContext(self), send_response)
-                    return
-                responses = behavior(request, _SyncContext(self))
-                for response in responses if responses is not None else ():
-                    if not send(response):
-                        return
-            except BaseException as exc:  # handed to the loop, raised there
-                loop.call_soon_threadsafe(put, (False, exc))
-            else:
-                loop.call_soon_threadsafe(put, (False, None))
-
-        producer = self._app.run_sync(produce)
-        try:
-            while True:
-                ok, item = await queue.get()
-                if not ok:
-                    if item is not None:
-                        raise item
-                    break
-                slots.release()
-                await self._write(item)
-        finally:
-            stop.set()
-        await producer
+            await run_sync_stream(self, behavior, self._sync_request(request))
 
     def _sync_request(self, request: Any) -> Any:
         """For sync behaviours, a request stream becomes a blocking iterator."""
         if isinstance(request, _RequestIterator):
-            return _BlockingRequestIterator(self)
+            return BlockingRequestIterator(self)
         return request
 
     def _expire(self) -> None:
@@ -339,6 +282,8 @@ class ServicerContext:
         watcher = self._watcher
         if watcher is not None and not watcher.done():
             watcher.cancel()
+        if self._requests is not None:
+            self._requests.clear()  # nobody will read them: free them now, not at the end
         # As grpcio: the first callback that raises is logged and ends the run (the ones
         # registered after it are not called); the call's outcome is not changed.
         try:
@@ -363,15 +308,18 @@ class ServicerContext:
             body = event.get("body")
             if body:
                 messages += reader.feed(body)
+                if len(messages) > 1:
+                    # At once: waiting for the end of the body would let a client queue
+                    # messages here without bound.
+                    raise ProtocolError(
+                        StatusCode.INTERNAL, "Received too many messages for a unary request"
+                    )
             if not event.get("more_body", False):
                 break
         reader.close()
-        if len(messages) != 1:
+        if not messages:
             raise ProtocolError(
-                StatusCode.INTERNAL if messages else StatusCode.UNIMPLEMENTED,
-                "Received too many messages for a unary request"
-                if messages
-                else "Missing request message for a unary call",
+                StatusCode.UNIMPLEMENTED, "Missing request message for a unary call"
             )
         compressed, payload = messages[0]
         return self._deserialize(compressed, payload)
@@ -394,75 +342,13 @@ class ServicerContext:
                     self._client_gone()
                     return
 
-    async def _pump(self) -> None:
-        """For streaming requests: parse body chunks into the message queue, bounded in bytes."""
-        receive = self._receive
-        reader = self._reader
-        limit = self._app.config.max_buffered_request_bytes
-        try:
-            while True:
-                while self._buffered > limit:
-                    self._space_waiter = self._loop.create_future()
-                    await self._space_waiter
-                event = await receive()
-                if event["type"] != "http.request":
-                    if not self._request_done:
-                        self._request_error = ProtocolError(
-                            StatusCode.CANCELLED, "Client cancelled the call"
-                        )
-                    self._wake_reader()
-                    self._client_gone()
-                    return
-                if self._request_done:
-                    continue
-                body = event.get("body")
-                if body:
-                    try:
-                        messages = reader.feed(body)
-                    except ProtocolError as exc:
-                        self._request_error = exc
-                        self._request_done = True
-                        self._wake_reader()
-                        continue
-                    if messages:
-                        self._request_messages.extend(messages)
-                        for _, payload in messages:
-                            self._buffered += len(payload)
-                        self._wake_reader()
-                if not event.get("more_body", False):
-                    try:
-                        reader.close()
-                    except ProtocolError as exc:
-                        self._request_error = exc
-                    self._request_done = True
-                    self._wake_reader()
-        except asyncio.CancelledError:
-            return
-
-    def _wake_reader(self) -> None:
-        waiter = self._request_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     async def _next_request(self) -> Any:
         """The next request message, or EOF."""
-        messages = self._request_messages
-        while not messages:
-            if self._request_error is not None:
-                raise self._request_error
-            if self._request_done:
-                return EOF
-            self._request_waiter = self._loop.create_future()
-            try:
-                await self._request_waiter
-            finally:
-                self._request_waiter = None
-        compressed, payload = messages.popleft()
-        self._buffered -= len(payload)
-        waiter = self._space_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        return self._deserialize(compressed, payload)
+        assert self._requests is not None
+        message = await self._requests.next()
+        if message is None:
+            return EOF
+        return self._deserialize(*message)
 
     # ------------------------------------------------------------------ response side
 
@@ -555,7 +441,7 @@ class ServicerContext:
         await self.abort(status.code, status.details, status.trailing_metadata)
 
     def set_trailing_metadata(self, trailing_metadata: MetadataLike) -> None:
-        self._trailing_metadata = trailing_metadata
+        self._trailing_metadata = checked_metadata(trailing_metadata)
 
     def trailing_metadata(self) -> MetadataLike:
         return self._trailing_metadata
@@ -572,13 +458,16 @@ class ServicerContext:
     def set_details(self, details: str) -> None:
         self._details = details
 
-    def details(self) -> str | None:
-        return self._details
+    def details(self) -> str:
+        return self._details or ""  # grpc.aio: an empty str until details are set
 
     def set_compression(self, compression: Compression) -> None:
         """Compress the responses of this call with ``compression`` if the client accepts it."""
         if self._sent_headers:
-            raise UsageError("Compression must be set before the first response is sent")
+            # grpcio's type and words (grpc.aio raises a plain RuntimeError here).
+            raise RuntimeError(
+                "Compression setting must be specified before sending initial metadata"
+            )
         name = encoding_name(compression)
         self._encoding = name if name in self._head.accept_encoding else IDENTITY
 
@@ -603,11 +492,14 @@ class ServicerContext:
 
     def auth_context(self) -> dict[str, list[bytes]]:
         """grpcio's auth context (transport security, peer certificate names), as far as the
-        server could see it: an asgi_grpc ``Server`` records it per connection."""
+        server could see it: an asgi_grpc ``Server`` records it per TLS connection; anything
+        else is an insecure connection, described as grpcio describes one."""
         state = self._scope.get("state")
-        if not state:
-            return {}
-        auth: dict[str, list[bytes]] = state.get(AUTH_CONTEXT_KEY, {})
+        auth: dict[str, list[bytes]] | None = state.get(AUTH_CONTEXT_KEY) if state else None
+        if auth is None:
+            if self._scope.get("scheme") == "https":  # TLS, by a server that did not say more
+                return {"transport_security_type": [b"ssl"], "security_level": [_TLS_LEVEL]}
+            return {"transport_security_type": [b"insecure"], "security_level": [_NO_SECURITY]}
         return auth
 
     def time_remaining(self) -> float | None:
@@ -652,88 +544,6 @@ class _RequestIterator:
         if message is EOF:
             raise StopAsyncIteration
         return message
-
-
-class _BlockingRequestIterator(Iterator[Any]):
-    """For sync handlers on a worker thread: each ``next`` waits on the event loop."""
-
-    def __init__(self, call: ServicerContext) -> None:
-        self._call = call
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        future = asyncio.run_coroutine_threadsafe(self._call._next_request(), self._call._loop)
-        message = future.result()
-        if message is EOF:
-            raise StopIteration
-        return message
-
-
-class _SyncContext:
-    """grpc.ServicerContext for sync handlers running on a worker thread of an aio server."""
-
-    __slots__ = ("_call",)
-
-    def __init__(self, call: ServicerContext) -> None:
-        self._call = call
-
-    def _run(self, coro: Awaitable[Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._call._loop).result()  # type: ignore[arg-type]
-
-    def abort(self, code: Any, details: str = "") -> NoReturn:
-        call = self._call
-        if call._abort_called:
-            raise UsageError("Abort already called!")
-        status = coerce_status(code)
-        if status is StatusCode.OK:
-            status = StatusCode.UNKNOWN
-        call._abort_called = True
-        call._code = status
-        call._details = details
-        # grpcio's sync abort raises a plain Exception subclass the handler should not catch.
-        raise AbortError(f"Locally aborted: {status.name} {details}")
-
-    def abort_with_status(self, status: Any) -> NoReturn:
-        self._call._trailing_metadata = status.trailing_metadata
-        self.abort(status.code, status.details)
-
-    def send_initial_metadata(self, initial_metadata: MetadataLike) -> None:
-        self._run(self._call.send_initial_metadata(initial_metadata))
-
-    def set_trailing_metadata(self, trailing_metadata: MetadataLike) -> None:
-        self._call._trailing_metadata = trailing_metadata
-
-    def add_callback(self, callback: Callable[[], Any]) -> bool:
-        call = self._call
-
-        async def add() -> bool:
-            # On the loop, so it cannot race with the call finishing (and its callbacks running).
-            if call._done:
-                return False
-            # grpcio runs these on its own threads: a blocking callback must not stall the loop.
-            call._callbacks.append(lambda _context: call._app.run_sync(callback))
-            return True
-
-        return bool(self._run(add()))
-
-    def cancel(self) -> None:
-        """End the call with CANCELLED now (as grpcio's server does); the handler is not
-        stopped, but ``is_active()`` turns False and what it sends later is dropped."""
-        call = self._call
-
-        def cancel_on_loop() -> None:
-            if not call._done and call._cancel_reason is None:
-                call._cancel_reason = "cancelled"
-                if call._task is not None:
-                    call._task.cancel()
-
-        call._loop.call_soon_threadsafe(cancel_on_loop)
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything else is the same synchronous method as on the aio context.
-        return getattr(self._call, name)
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:

@@ -17,6 +17,9 @@ from .._core import (
 
 ChannelArgument = tuple[str, Any]
 
+DEFAULT_MAX_BUFFERED_REQUEST_BYTES = 256 * 1024
+_ALL_ENCODINGS = frozenset(encoding_name(c) for c in Compression)
+
 
 @dataclass(kw_only=True)
 class ServerConfig:
@@ -27,8 +30,14 @@ class ServerConfig:
     maximum_concurrent_rpcs: int | None = None
     compression: str = IDENTITY
     thread_pool: Executor | None = None
-    # Per-call bound on request messages received but not yet read by the handler.
-    max_buffered_request_bytes: int = 4 * 1024 * 1024
+    # Per-call bound on request messages received but not yet read by the handler, charged per
+    # message as payload + prefix + object overhead (see _requests). With the HTTP/2 stream
+    # window on top, what a call whose handler does not read can make the server hold.
+    # Option ``asgi_grpc.max_buffered_request_bytes``.
+    max_buffered_request_bytes: int = DEFAULT_MAX_BUFFERED_REQUEST_BYTES
+    # Wire names of the request encodings the server accepts (grpc's option
+    # ``grpc.compression_enabled_algorithms_bitset``); others end the call UNIMPLEMENTED.
+    enabled_encodings: frozenset[str] = frozenset(_ALL_ENCODINGS)
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +66,12 @@ class ServerConfig:
                 else opts.get("grpc.default_compression_algorithm")
             ),
             thread_pool=thread_pool,
+            max_buffered_request_bytes=int(
+                opts.get("asgi_grpc.max_buffered_request_bytes", DEFAULT_MAX_BUFFERED_REQUEST_BYTES)
+            ),
+            enabled_encodings=_enabled_encodings(
+                opts.get("grpc.compression_enabled_algorithms_bitset")
+            ),
             options=opts,
         )
 
@@ -77,3 +92,13 @@ def _limit(value: Any, default: int) -> int | None:
         return default
     value = int(value)
     return None if value < 0 else value
+
+
+def _enabled_encodings(bitset: Any) -> frozenset[str]:
+    """grpc's bitset: bit N enables ``Compression(N)``; identity is always accepted."""
+    if bitset is None:
+        return frozenset(_ALL_ENCODINGS)
+    bits = int(bitset)
+    return frozenset(
+        {IDENTITY} | {encoding_name(c) for c in Compression if c and bits & (1 << c.value)}
+    )

@@ -107,6 +107,7 @@ from ._hypercorn_config import (
 from ._hypercorn_h2 import GrpcH2Connection
 from ._hypercorn_h11 import GrpcH11Protocol
 from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
+from ._h2_streams import bound_closed_streams
 from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, GrpcHTTPStream, TrailersOnly
 
 __all__ = [
@@ -248,6 +249,7 @@ class GrpcH2Protocol(H2Protocol):
             ),
             max_header_list,
         )
+        bound_closed_streams(self.connection)  # h2 keeps 65,536 closed streams (see _h2_streams)
         max_streams = int(config.h2_max_concurrent_streams)
         stream_window = min(
             int(getattr(config, "h2_stream_window_size", DEFAULT_STREAM_WINDOW)),
@@ -303,6 +305,7 @@ class GrpcH2Protocol(H2Protocol):
         self._aborted = False  # a connection error was sent: input is dropped until the close
         self._linger: asyncio.TimerHandle | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._writing = False  # a write to the socket is under way
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -427,8 +430,12 @@ class GrpcH2Protocol(H2Protocol):
         if not self._final_goaway_sent:
             self._final_goaway_sent = True
             self._pending.append(_goaway(self.connection.highest_inbound_stream_id))
-        with contextlib.suppress(Exception):
-            await self._write_pending()
+        if not self._writing:
+            # Not while a write is under way: this is then either that write failing (the
+            # server's send lock is held by our own caller: writing again would deadlock, and
+            # the streams below would never close) or a peer that stopped reading.
+            with contextlib.suppress(Exception):
+                await self._write_pending()
         for stream_id in list(self.streams):
             await self._close_stream(stream_id)
         for out in self._out.values():
@@ -465,7 +472,11 @@ class GrpcH2Protocol(H2Protocol):
         if self._pending:
             data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
             self._pending.clear()
-            await self.send(RawData(data=data))
+            self._writing = True
+            try:
+                await self.send(RawData(data=data))
+            finally:
+                self._writing = False
 
     async def _flush(self) -> None:
         # Stock helpers that still call this (server push) just hand their bytes to the writer.

@@ -33,6 +33,11 @@ from hypercorn.utils import build_and_validate_headers
 # The scope extension that tells an app this server turns trailers sent without a prior
 # ``http.response.start`` into a proper trailers-only response.
 TRAILERS_ONLY_EXTENSION = "asgi_grpc.trailers_only"
+# The scope extension through which an app learns that its stream closed without calling
+# receive() (which would take, and credit, more of the body): ``{"future": callable}``, the
+# callable returning a future that completes when the stream closes. The app's request buffer
+# (``_requests``) waits on it when full, so an abandoned call is cancelled even then.
+STREAM_CLOSED_EXTENSION = "asgi_grpc.stream_closed"
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
 
@@ -80,6 +85,16 @@ class GrpcHTTPStream(HTTPStream):
         self._end_delivered = False  # the app was told more_body=False
         self._disconnected = False
         self._waiter: asyncio.Future[None] | None = None
+        self._closed_future: asyncio.Future[None] | None = None  # made when first asked for
+
+    def closed_future(self) -> asyncio.Future[None]:
+        """A future that completes when the stream closes (see STREAM_CLOSED_EXTENSION)."""
+        future = self._closed_future
+        if future is None:
+            future = self._closed_future = asyncio.get_running_loop().create_future()
+            if self._disconnected:
+                future.set_result(None)
+        return future
 
     async def _call_app(
         self,
@@ -89,7 +104,9 @@ class GrpcHTTPStream(HTTPStream):
         sync_spawn: Callable[..., Any],
         call_soon: Callable[..., Any],
     ) -> None:
-        scope["extensions"][TRAILERS_ONLY_EXTENSION] = {}
+        extensions = scope["extensions"]
+        extensions[TRAILERS_ONLY_EXTENSION] = {}
+        extensions[STREAM_CLOSED_EXTENSION] = {"future": self.closed_future}
         await self._inner_app(scope, self.receive, send, sync_spawn, call_soon)
 
     # -- fed by the protocol's read loop; never awaits anything --------------------------------
@@ -139,6 +156,9 @@ class GrpcHTTPStream(HTTPStream):
                 self._consumed(self.stream_id, self._unacknowledged)
                 self._unacknowledged = 0
             self._wake()
+            closed = self._closed_future
+            if closed is not None and not closed.done():
+                closed.set_result(None)
             if self.state != ASGIHTTPState.CLOSED and hasattr(self, "start_time"):
                 # No response summary: the stream closed before the response did (as stock).
                 await self.config.log.access(

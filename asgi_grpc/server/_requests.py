@@ -1,0 +1,220 @@
+"""The request side of one server call: ASGI ``receive()`` into a bounded message buffer.
+
+:class:`RequestBuffer` pumps request body chunks from ``receive()``, parses them into messages
+and keeps them until the handler reads them. What it holds for a handler that does not read is
+bounded whatever the message sizes:
+
+- every buffered message is charged its payload, its 5-byte prefix and :data:`MESSAGE_COST` for
+  the Python objects that hold it, so a flood of empty messages fills the buffer as surely as
+  a few large ones;
+- chunks above :data:`SLICE` are parsed piecewise, checking the bound between pieces, so one
+  chunk (up to a whole HTTP/2 stream window) cannot overshoot it by more than a piece;
+- once over the bound the pump stops calling ``receive()``. An ASGI server that grants HTTP/2
+  flow-control credit only when the app takes data (ours: ``_hypercorn_stream``) then holds the
+  peer at its stream window.
+
+Not reading must not mean not noticing that the client went away: a stopped pump still watches
+for the stream's end through the server's ``asgi_grpc.stream_closed`` scope extension (a callable
+returning a future that completes when the stream closes). Servers without it get the bound, and
+the disconnect is seen when the handler reads again (or at the deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from typing import Any
+
+from .._core import HEADER_SIZE, MessageReader, ProtocolError, StatusCode
+from ._memory import trim_soon
+from ._types import ASGIReceive, Scope
+
+# Charged per buffered message on top of payload and prefix: a tuple, a deque slot and a bytes
+# header (CPython, 64-bit). Makes the buffer's bound a bound on memory, not just on payload.
+MESSAGE_COST = 96
+# Chunks larger than this are parsed a piece at a time (a piece is stretched to the end of a
+# message that is longer, so large messages are still parsed without copies).
+SLICE = 64 * 1024
+# The scope extension through which a server tells the app that a stream closed without the app
+# having to call receive() (which would take, and credit, more request data).
+STREAM_CLOSED_EXTENSION = "asgi_grpc.stream_closed"  # also in _hypercorn_stream
+
+_CANCELLED = ProtocolError(StatusCode.CANCELLED, "Client cancelled the call")
+
+Message = tuple[bool, bytes]
+
+
+class RequestBuffer:
+    """Request messages of one streaming-request call, between ``receive()`` and the handler."""
+
+    __slots__ = (
+        "_buffered",
+        "_closed",
+        "_done",
+        "_error",
+        "_filled",
+        "_limit",
+        "_loop",
+        "_messages",
+        "_on_disconnect",
+        "_reader",
+        "_receive",
+        "_space_waiter",
+        "_waiter",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: ASGIReceive,
+        reader: MessageReader,
+        limit: int,
+        on_disconnect: Callable[[], None],
+    ) -> None:
+        self._receive = receive
+        self._reader = reader
+        self._limit = limit
+        self._on_disconnect = on_disconnect
+        self._loop = asyncio.get_running_loop()
+        self._messages: collections.deque[Message] = collections.deque()
+        self._buffered = 0  # charged bytes of the messages in _messages
+        self._done = False  # the body ended (or failed): nothing more will be queued
+        self._error: ProtocolError | None = None
+        self._filled = False  # the bound was reached at least once
+        self._waiter: asyncio.Future[None] | None = None  # the handler, waiting for a message
+        self._space_waiter: asyncio.Future[None] | None = None  # the pump, waiting for space
+        extension = scope.get("extensions", {}).get(STREAM_CLOSED_EXTENSION)
+        self._closed: Callable[[], asyncio.Future[Any]] | None = (
+            extension.get("future") if extension else None
+        )
+
+    @property
+    def buffered(self) -> int:
+        """Bytes charged for the messages waiting for the handler."""
+        return self._buffered
+
+    # ------------------------------------------------------------------ the pump (its own task)
+
+    async def pump(self) -> None:
+        """Move request messages from ``receive()`` into the buffer until the client goes away.
+
+        Runs for the whole call: after the body ended it keeps waiting on ``receive()`` for the
+        disconnect. Returns at the disconnect (after ``on_disconnect``), or when cancelled.
+        """
+        receive = self._receive
+        try:
+            while True:
+                if self._buffered > self._limit and not await self._wait_for_space():
+                    break
+                event = await receive()
+                if event["type"] != "http.request":
+                    break
+                if self._done:
+                    continue  # the body failed to parse: drop the rest, keep watching
+                body = event.get("body")
+                if body and not await self._take(body):
+                    break
+                if not event.get("more_body", False):
+                    self._finish()
+        except asyncio.CancelledError:
+            return
+        self._disconnected()
+
+    async def _take(self, body: bytes) -> bool:
+        """Parse ``body`` into the buffer, in pieces when it is large; False if the stream
+        closed while waiting for space."""
+        reader = self._reader
+        size = len(body)
+        if size <= SLICE:
+            self._queue(body)
+            return True
+        view = memoryview(body)
+        start = 0
+        while start < size and not self._done:
+            if self._buffered > self._limit and not await self._wait_for_space():
+                return False
+            stop = start + max(SLICE, reader.needed)
+            self._queue(body if start == 0 and stop >= size else view[start:stop])
+            start = stop
+        return True
+
+    def _queue(self, data: Any) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except ProtocolError as exc:
+            self._error = exc
+            self._done = True
+            self._wake()
+            return
+        if messages:
+            self._messages.extend(messages)
+            cost = (HEADER_SIZE + MESSAGE_COST) * len(messages)
+            for _, payload in messages:
+                cost += len(payload)
+            self._buffered += cost
+            self._wake()
+
+    def _finish(self) -> None:
+        try:
+            self._reader.close()
+        except ProtocolError as exc:
+            self._error = exc
+        self._done = True
+        self._wake()
+
+    def _disconnected(self) -> None:
+        if not self._done:
+            self._error = _CANCELLED
+            self._done = True
+        self._wake()
+        self._on_disconnect()
+
+    async def _wait_for_space(self) -> bool:
+        """Wait until the handler made room; False if the stream closed first."""
+        self._filled = True
+        waiter = self._space_waiter = self._loop.create_future()
+        try:
+            if self._closed is None:
+                await waiter
+                return True
+            closed = self._closed()
+            if not closed.done():
+                await asyncio.wait((waiter, closed), return_when=asyncio.FIRST_COMPLETED)
+            return not closed.done()
+        finally:
+            self._space_waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------------ the handler's side
+
+    async def next(self) -> Message | None:
+        """The next request message, or None once the client is done writing."""
+        messages = self._messages
+        while not messages:
+            if self._error is not None:
+                raise self._error
+            if self._done:
+                return None
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        message = messages.popleft()
+        self._buffered -= len(message[1]) + HEADER_SIZE + MESSAGE_COST
+        waiter = self._space_waiter
+        if waiter is not None and not waiter.done() and self._buffered <= self._limit:
+            waiter.set_result(None)
+        return message
+
+    def clear(self) -> None:
+        """Drop what is buffered: the call is over and nobody will read it."""
+        self._messages.clear()
+        self._buffered = 0
+        if self._filled:
+            trim_soon()  # this call held its bound (and a window): give the memory back
