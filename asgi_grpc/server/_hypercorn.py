@@ -94,6 +94,7 @@ from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from ._h2_streams import bound_closed_streams
 from ._hypercorn_config import (
     DEFAULT_CONNECTION_WINDOW,
     DEFAULT_MAX_PING_STRIKES,
@@ -107,7 +108,6 @@ from ._hypercorn_config import (
 from ._hypercorn_h2 import GrpcH2Connection
 from ._hypercorn_h11 import GrpcH11Protocol
 from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
-from ._h2_streams import bound_closed_streams
 from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, GrpcHTTPStream, TrailersOnly
 
 __all__ = [
