@@ -129,13 +129,14 @@ def retry_config(
     max_attempts: int = 5,
     codes: list[Any] | None = None,
     initial: str = "0.01s",
+    maximum: str = "0.05s",
     name: dict[str, str] | None = None,
     **extra: Any,
 ) -> str:
     policy = {
         "maxAttempts": max_attempts,
         "initialBackoff": initial,
-        "maxBackoff": "0.05s",
+        "maxBackoff": maximum,
         "backoffMultiplier": 2,
         "retryableStatusCodes": codes or ["UNAVAILABLE"],
     }
@@ -294,9 +295,74 @@ async def test_pushback_sets_the_delay(grpc: ModuleType, peer: Peer) -> None:
     """A backoff of up to 1000 s would outlast the call's 20 s; the server's 10 ms does not."""
     peer.script.fail = lambda n: grpc.StatusCode.UNAVAILABLE if n < 1 else None
     peer.script.pushback = "10"
-    async with channel(grpc, peer, retry_config(initial="1000s")) as ch:
+    async with channel(grpc, peer, retry_config(initial="1000s", maximum="1000s")) as ch:
         await invoke(ch, "unary_unary", timeout=20)
     assert peer.script.previous() == [None, "1"]
+
+
+async def test_written_requests_are_replayed(grpc: ModuleType, peer: Peer) -> None:
+    """Requests sent with write() / done_writing() are replayed like an iterator's."""
+    peer.script.fail = lambda n: grpc.StatusCode.UNAVAILABLE if n < 1 else None
+    async with channel(grpc, peer, retry_config()) as ch:
+        call = ch.stream_stream(method("stream_stream"))(timeout=10)
+        for request in REQUESTS:
+            await call.write(request)
+        await call.done_writing()
+        assert [r async for r in call] == [b"1:a,b,c"]
+    assert [a.requests for a in peer.script.attempts] == [REQUESTS] * 2
+
+
+@pytest.mark.parametrize("kind", ["unary_unary", "stream_stream"])
+async def test_deadline_spans_the_attempts(grpc: ModuleType, peer: Peer, kind: str) -> None:
+    """The call's deadline covers every attempt and the waits between them: a retry that
+    would come after it never does."""
+    peer.script.fail = lambda n: grpc.StatusCode.UNAVAILABLE
+    async with channel(grpc, peer, retry_config(initial="1000s", maximum="1000s")) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await invoke(ch, kind, timeout=0.5)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert peer.script.previous() == [None]
+
+
+async def test_cancel_while_waiting_to_retry(grpc: ModuleType, peer: Peer) -> None:
+    peer.script.fail = lambda n: grpc.StatusCode.UNAVAILABLE
+    async with channel(grpc, peer, retry_config(initial="1000s", maximum="1000s")) as ch:
+        call = ch.unary_unary(method("unary_unary"))(b"x")
+        for _ in range(200):  # until the first attempt has failed
+            if peer.script.attempts:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert call.cancel()
+        assert await call.code() == grpc.StatusCode.CANCELLED
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    assert peer.script.previous() == [None]
+
+
+def test_blocking_channel_retries(grpc: ModuleType, server: ModuleType) -> None:
+    """The blocking API takes the same config."""
+    script = Script(fail=lambda n: server.StatusCode.UNAVAILABLE if n < 2 else None)
+
+    async def serve_and_call() -> bytes:
+        grpc_server = server.aio.server()
+        grpc_server.add_generic_rpc_handlers((_handlers(server, script),))
+        port = grpc_server.add_insecure_port("127.0.0.1:0")
+        await grpc_server.start()
+        try:
+
+            def call() -> bytes:
+                options = [("grpc.service_config", retry_config())]
+                with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as ch:
+                    result: bytes = ch.unary_unary(method("unary_unary"))(b"x", timeout=10)
+                    return result
+
+            return await asyncio.to_thread(call)
+        finally:
+            await grpc_server.stop(None)
+
+    assert asyncio.run(serve_and_call()) == b"2:x"
+    assert script.previous() == [None, "1", "2"]
 
 
 @pytest.mark.parametrize("kind", ["unary_unary", "stream_unary"])
