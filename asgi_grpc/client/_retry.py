@@ -157,6 +157,9 @@ class RetryingStream:
             if attempt.stream is not None:
                 attempt.stream.close()
             raise
+        except Exception as exc:  # a bug below: fail the call rather than leave it hanging
+            attempt.error = TransportError(f"attempt failed: {exc!r}")
+            attempt.error.status = code = StatusCode.INTERNAL
         else:
             if not attempt.stream.trailers_only:
                 self._commit(attempt)  # response headers: the application may see them now
@@ -220,7 +223,9 @@ class RetryingStream:
             self._commit(attempt)  # nothing in flight or to come: the last failure stands
 
     def _commit(self, attempt: _Attempt) -> None:
-        """Make ``attempt`` the call's; cancel the rest."""
+        """Make ``attempt`` the call's; cancel the rest. The first decision is final."""
+        if self._decided.done():
+            return
         self._planner.commit()
         if self._timer is not None:
             self._timer.cancel()
@@ -239,8 +244,7 @@ class RetryingStream:
         if attempt.stream is None:
             self._error = attempt.error or StreamClosed()
         self._buffer = []
-        if not self._decided.done():
-            self._decided.set_result(None)
+        self._decided.set_result(None)
 
     async def _wait(self) -> Any:
         if not self._decided.done():
