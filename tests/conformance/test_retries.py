@@ -402,6 +402,25 @@ async def test_invalid_service_config_fails_every_call(
     assert peer.script.attempts == []
 
 
+@pytest.mark.parametrize(("total_kib", "attempts"), [(200, 2), (320, 1)])
+async def test_default_retry_buffer_is_256_kib(
+    grpc: ModuleType, peer: Peer, total_kib: int, attempts: int
+) -> None:
+    """Without grpc.per_rpc_retry_buffer_size, 200 KiB of requests are replayed; 320 KiB
+    outgrow the buffer, and the call commits to its first attempt."""
+    peer.script.fail = lambda n: grpc.StatusCode.UNAVAILABLE if n < 1 else None
+    chunk = b"x" * 16384
+    async with channel(grpc, peer, retry_config()) as ch:
+        call = ch.stream_unary(method("stream_unary"))(iter([chunk] * (total_kib // 16)))
+        if attempts == 1:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await call
+        else:
+            await call
+    assert len(peer.script.attempts) == attempts
+    assert all(len(a.requests) == total_kib // 16 for a in peer.script.attempts)
+
+
 # ---------------------------------------------------------------- timeout, waitForReady
 
 
