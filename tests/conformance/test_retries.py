@@ -10,6 +10,7 @@ Hedging is asgi_grpc's alone (grpcio does not implement it), so those scenarios 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import socket
@@ -35,6 +36,9 @@ from .conftest import (
 
 KINDS = ["unary_unary", "unary_stream", "stream_unary", "stream_stream"]
 REQUESTS = [b"a", b"b", b"c"]
+# A handler that stalls: longer than the deadlines and hedging delays here, so that the
+# outcome of a call never comes from it.
+STALL = 3.0
 
 
 @dataclass
@@ -122,7 +126,10 @@ async def peer(server: ModuleType) -> AsyncIterator[Peer]:
     port = grpc_server.add_insecure_port("127.0.0.1:0")
     await grpc_server.start()
     yield Peer(f"127.0.0.1:{port}", script, grpc_server)
-    await grpc_server.stop(None)
+    # Bounded: about one run in ten, asgi_grpc's server stop() hangs after a client reset a
+    # stream early (a deadline): a server bug reported apart, not what these tests are about.
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(grpc_server.stop(None), 10)
 
 
 def retry_config(
@@ -319,7 +326,7 @@ async def test_deadline_spans_the_attempts(grpc: ModuleType, peer: Peer, kind: s
     peer.script.fail = lambda n: grpc.StatusCode.UNAVAILABLE
     async with channel(grpc, peer, retry_config(initial="1000s", maximum="1000s")) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await invoke(ch, kind, timeout=0.5)
+            await invoke(ch, kind, timeout=2)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert peer.script.previous() == [None]
 
@@ -432,7 +439,7 @@ async def test_default_retry_buffer_is_256_kib(
 async def test_method_timeout(grpc: ModuleType, peer: Peer, name: dict[str, str]) -> None:
     """The config's timeout bounds a call without one; the name may be the method, its
     service, or empty (every method)."""
-    peer.script.delay = lambda n: 30.0
+    peer.script.delay = lambda n: STALL
     config = json.dumps({"methodConfig": [{"name": [name], "timeout": "0.2s"}]})
     async with channel(grpc, peer, config) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -450,7 +457,7 @@ async def test_method_timeout_only_where_named(grpc: ModuleType, peer: Peer) -> 
 
 
 async def test_shorter_call_timeout_wins(grpc: ModuleType, peer: Peer) -> None:
-    peer.script.delay = lambda n: 30.0
+    peer.script.delay = lambda n: STALL
     config = json.dumps({"methodConfig": [{"name": [{}], "timeout": "60s"}]})
     async with channel(grpc, peer, config) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -512,10 +519,10 @@ async def test_hedge_wins_and_the_loser_is_cancelled(
 ) -> None:
     """The first attempt stalls; after hedgingDelay a second is sent, answers, and wins;
     the first is cancelled, and no third is sent."""
-    peer.script.delay = lambda n: 30.0 if n == 0 else 0.0
-    async with ours(peer, hedging_config(delay="0.2s")) as ch:
+    peer.script.delay = lambda n: STALL if n == 0 else 0.0
+    async with ours(peer, hedging_config(delay="1s")) as ch:
         _, responses = await invoke(ch, kind)
-        await asyncio.sleep(0.5)  # past a third hedgingDelay: no third attempt
+        await asyncio.sleep(1.5)  # past a third hedgingDelay: no third attempt
     assert responses == [b"1:" + b",".join(sent(kind))]
     assert peer.script.previous() == [None, "1"]
     assert [a.requests for a in peer.script.attempts] == [sent(kind)] * 2
@@ -539,9 +546,9 @@ async def test_non_fatal_failure_sends_the_next_hedge_at_once(
 
 async def test_fatal_failure_ends_the_hedged_call(server: ModuleType, peer: Peer) -> None:
     peer.script.fail = lambda n: server.StatusCode.INVALID_ARGUMENT if n == 1 else None
-    peer.script.delay = lambda n: 30.0 if n == 0 else 0.0
+    peer.script.delay = lambda n: STALL if n == 0 else 0.0
     grpc = asgi_grpc
-    async with ours(peer, hedging_config(delay="0.1s")) as ch:
+    async with ours(peer, hedging_config(delay="1s")) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await invoke(ch, "unary_unary")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
