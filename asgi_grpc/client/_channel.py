@@ -195,10 +195,10 @@ class Channel:
     async def _pick_pool(self) -> ConnectionPool:
         # Calls made before close() still run within its grace: new ones are refused earlier,
         # in the multi-callable (UsageError), and the pools refuse once closed.
-        if self._target_error is not None:
-            raise CallError(StatusCode.UNKNOWN, self._target_error)
         if self._config_error is not None:
             raise CallError(StatusCode.INVALID_ARGUMENT, self._config_error)
+        if self._target_error is not None:
+            raise CallError(StatusCode.UNKNOWN, self._target_error)
         if not self._resolved:
             await self._resolve()
         pools = self._pools
