@@ -39,11 +39,12 @@ RESERVED = frozenset(
         "grpc-status",
         "grpc-message",
         "grpc-previous-rpc-attempts",
-        "grpc-retry-pushback-ms",
         "grpc-internal-encoding-request",
     )
 )
-_RESERVED_BYTES = frozenset(key.encode() for key in RESERVED)
+# Retry metadata (gRFC A6) is the application's to see, as in grpcio: a server reads
+# grpc-previous-rpc-attempts, a client grpc-retry-pushback-ms, which a server may also set.
+_RESERVED_BYTES = frozenset(key.encode() for key in RESERVED if key != "grpc-previous-rpc-attempts")
 _KEY = re.compile(r"[0-9a-z_.\-]+\Z")
 _ASCII_VALUE = re.compile(rb"[\x20-\x7e]*\Z")
 

@@ -2,7 +2,8 @@
 
 The client modules import one way (each only from those left of it)::
 
-    _base, _rpc_error  ->  _call  ->  _call_kinds  ->  _multicallable  ->  _channel
+    _service_config  ->  _base, _rpc_error, _retry  ->  _call  ->  _call_kinds
+        ->  _multicallable  ->  _channel
     _interceptors  ->  _intercepted (also _call)   ->  _multicallable
 
 A call needs a few things from its channel (limits, the pool to open streams on, the
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._core import Headers, Metadata, StatusCode
+from ._service_config import RetryPlan
 
 if TYPE_CHECKING:
     from ._pool import ConnectionPool
@@ -41,6 +43,8 @@ class CallSettings:
     # Call-credential plugins (channel's, then the call's), run before the call is sent.
     plugins: tuple[Any, ...] = ()
     wait_for_ready: bool = False
+    # The method's retryPolicy or hedgingPolicy from the service config, if retries are on.
+    retry: RetryPlan | None = None
 
 
 class Backoff(Protocol):
@@ -80,6 +84,7 @@ class ChannelHost(CallHost, Protocol):
         compression: Any,
         credentials: Any = None,
         wait_for_ready: bool | None = None,
+        method: bytes = b"",
     ) -> CallSettings: ...
 
 

@@ -44,6 +44,7 @@ from ._base import (
     RpcContext,
     Status,
 )
+from ._retry import RetryingStream
 from ._rpc_error import AioRpcError, CallError
 from ._transport_errors import ConnectError, TransportError
 
@@ -283,23 +284,18 @@ class Call(RpcContext):
         """Open the stream; with ``body``, send it and half-close (a unary request)."""
         channel = self._channel
         try:
-            pool = await channel._pick_pool()
-            headers = await self._headers()
-            while True:
-                try:
-                    if body is not None:
-                        self._stream = await pool.request(self._method, headers, body)
-                    else:
-                        self._stream = await pool.open_stream(self._method, headers)
-                    break
-                except ConnectError:
-                    channel._connect_failed()
-                    if not self._settings.wait_for_ready:
-                        raise
-                    # wait_for_ready: keep trying (with the channel's backoff) until the
-                    # deadline, which cancels this task.
-                    await asyncio.sleep(channel._backoff.next())
-            channel._connected()
+            plan = self._settings.retry
+            if plan is None:
+                pool = await channel._pick_pool()
+                headers = await self._headers()
+                self._stream = await self._connect(pool, headers, body)
+            else:
+                # Attempts (and their connections) are made by the retrying stream; how the
+                # first ones fail is for its policy to judge.
+                headers = await self._headers()
+                self._stream = RetryingStream(
+                    plan, self._open_attempt, headers, body, self._deadline
+                )
         except _CallError as exc:
             self._settle(_Status(exc.code, exc.details, _EMPTY))
             raise TransportError(exc.details) from None
@@ -312,6 +308,34 @@ class Call(RpcContext):
                 ready.set_result(None)
         if self._status is not None:  # cancelled or expired while opening
             self._stream.close()
+
+    async def _connect(self, pool: Any, headers: Headers, body: bytes | None) -> Any:
+        channel = self._channel
+        while True:
+            try:
+                if body is not None:
+                    stream = await pool.request(self._method, headers, body)
+                else:
+                    stream = await pool.open_stream(self._method, headers)
+                break
+            except ConnectError:
+                channel._connect_failed()
+                if not self._settings.wait_for_ready:
+                    raise
+                # wait_for_ready: keep trying (with the channel's backoff) until the
+                # deadline, which cancels this task.
+                await asyncio.sleep(channel._backoff.next())
+        channel._connected()
+        return stream
+
+    async def _open_attempt(self, headers: Headers, body: bytes | None) -> Any:
+        """One attempt of a retried call: each picks its pool (round_robin spreads them)."""
+        try:
+            return await self._connect(await self._channel._pick_pool(), headers, body)
+        except _CallError as exc:
+            error = TransportError(exc.details)
+            error.status = exc.code  # a bad target (UNKNOWN), a failed plugin...
+            raise error from None
 
     async def _ensure_stream(self) -> Any:
         while self._stream is None:

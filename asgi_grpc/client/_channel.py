@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import random
 import socket
 import ssl
@@ -43,6 +42,7 @@ from ._multicallable import (
 )
 from ._pool import ConnectionPool
 from ._rpc_error import CallError
+from ._service_config import DEFAULT_RETRY_BUFFER, MethodConfig, RetryPlan, ServiceConfig
 from ._transport import GrpcTransport
 from ._transport_errors import ConnectError, TransportError
 
@@ -150,7 +150,25 @@ class Channel:
             )
 
         self._new_pool = new_pool
-        self._round_robin = _wants_round_robin(opts)
+        # grpc.service_config: load balancing, and per method its timeout, waitForReady and
+        # retry or hedging policy (the policies only while grpc.enable_retries, on by default).
+        try:
+            service_config = ServiceConfig.parse(opts.get("grpc.service_config"))
+        except ValueError as exc:
+            # As grpcio: an invalid config fails each call (INVALID_ARGUMENT), not the
+            # channel's construction.
+            service_config = ServiceConfig()
+            self._config_error: str | None = f"Failed to create channel to {target!r}:{exc}"
+        else:
+            self._config_error = None
+        self._service_config = service_config
+        self._retries = bool(opts.get("grpc.enable_retries", 1))
+        self._retry_throttle = service_config.new_throttle()
+        self._retry_buffer = int(opts.get("grpc.per_rpc_retry_buffer_size", DEFAULT_RETRY_BUFFER))
+        self._method_plans: dict[bytes, tuple[MethodConfig | None, RetryPlan | None]] = {}
+        self._round_robin = (
+            opts.get("grpc.lb_policy_name") == "round_robin" or service_config.round_robin
+        )
         self._pools = self._build_pools(self._target.addresses) if self._target.addresses else []
         self._base_url = base_url
         self._shared_pool: ConnectionPool | None = None
@@ -220,6 +238,8 @@ class Channel:
     async def _pick_pool(self) -> ConnectionPool:
         # Calls made before close() still run within its grace: new ones are refused earlier,
         # in the multi-callable (UsageError), and the pools refuse once closed.
+        if self._config_error is not None:
+            raise CallError(StatusCode.INVALID_ARGUMENT, self._config_error)
         if self._target_error is not None:
             raise CallError(self._target_error_code, self._target_error)
         if not self._resolved:
@@ -241,7 +261,15 @@ class Channel:
         compression: Compression | None,
         credentials: Any = None,
         wait_for_ready: bool | None = None,
+        method: bytes = b"",
     ) -> CallSettings:
+        config, plan = self._method_config(method)
+        if config is not None:
+            # The call's own timeout wins when shorter; its own wait_for_ready when given.
+            if config.timeout is not None and (timeout is None or config.timeout < timeout):
+                timeout = config.timeout
+            if wait_for_ready is None:
+                wait_for_ready = config.wait_for_ready
         encoding = self._compression if compression is None else encoding_name(compression)
         headers = request_headers(
             timeout=timeout,
@@ -252,7 +280,18 @@ class Channel:
         plugins = self._plugins
         if credentials is not None:
             plugins = plugins + tuple(credentials.plugins)
-        return CallSettings(headers, timeout, encoding, plugins, bool(wait_for_ready))
+        return CallSettings(headers, timeout, encoding, plugins, bool(wait_for_ready), plan)
+
+    def _method_config(self, method: bytes) -> tuple[MethodConfig | None, RetryPlan | None]:
+        """The service config's entry for ``method`` and its retry plan (looked up once)."""
+        found = self._method_plans.get(method)
+        if found is None:
+            config = self._service_config.lookup(method) if method else None
+            plan = None
+            if config is not None and config.retry is not None and self._retries:
+                plan = RetryPlan(config.retry, self._retry_throttle, self._retry_buffer)
+            found = self._method_plans[method] = (config, plan)
+        return found
 
     # ------------------------------------------------------------------ connectivity
 
@@ -458,26 +497,6 @@ def _limit(value: Any, default: int | None) -> int | None:
         return default
     value = int(value)
     return None if value < 0 else value
-
-
-def _wants_round_robin(opts: dict[str, Any]) -> bool:
-    if opts.get("grpc.lb_policy_name") == "round_robin":
-        return True
-    config = opts.get("grpc.service_config")
-    if not config:
-        return False
-    try:
-        parsed = json.loads(config)
-    except ValueError:
-        raise ValueError(f"grpc.service_config is not valid JSON: {config!r}") from None
-    if parsed.get("loadBalancingPolicy") == "round_robin":
-        return True
-    for entry in parsed.get("loadBalancingConfig", ()):
-        if "round_robin" in entry:
-            return True
-        if "pick_first" in entry:
-            return False
-    return False
 
 
 def _is_ip(host: str) -> bool:

@@ -52,25 +52,29 @@ class _MultiCallable:
         credentials: Any,
         compression: Compression | None,
         wait_for_ready: bool | None = None,
+        method: bytes | None = None,
     ) -> CallSettings:
         channel = self._channel
         if credentials is not None and not channel._secure:
             raise UsageError("Call credentials are only valid on secure channels")
+        if method is None:
+            method = self._method
         if (
-            timeout is None
+            method == self._method
+            and timeout is None
             and not metadata
             and credentials is None
             and compression is None
-            and not wait_for_ready
+            and wait_for_ready is None  # an explicit False overrides a config's waitForReady
         ):
             # The common call: headers built once per multi-callable.
             default = self._default
             if default is None:
-                default = self._default = channel._call_settings(None, None, None)
+                default = self._default = channel._call_settings(None, None, None, method=method)
             return default
         try:
             return channel._call_settings(
-                timeout, metadata, compression, credentials, wait_for_ready
+                timeout, metadata, compression, credentials, wait_for_ready, method
             )
         except ValueError as exc:
             # A key or value the wire does not allow (grpcio fails the call, INTERNAL).
@@ -125,6 +129,7 @@ class _MultiCallable:
             details.credentials,
             compression,
             details.wait_for_ready,
+            method,
         )
         return self._call_class(
             request,

@@ -249,7 +249,7 @@ def test_decode_skips_pseudo_and_reserved_headers() -> None:
         (b":path", b"/svc/M"),
         (b":authority", b"localhost"),
         (b":status", b"200"),
-        *[(key.encode(), b"x") for key in sorted(RESERVED)],
+        *[(key.encode(), b"x") for key in sorted(RESERVED - {"grpc-previous-rpc-attempts"})],
         (b"user-key", b"v"),
         (b"grpc-status-details-bin", b"AQI"),  # the rich status travels as metadata
     ]
@@ -257,6 +257,21 @@ def test_decode_skips_pseudo_and_reserved_headers() -> None:
         ("user-key", "v"),
         ("grpc-status-details-bin", b"\x01\x02"),
     )
+
+
+def test_retry_metadata_is_the_applications() -> None:
+    """As in grpcio: a server sees grpc-previous-rpc-attempts (a client may not send it), a
+    client sees grpc-retry-pushback-ms, which a server may send (gRFC A6)."""
+    headers = [(b"grpc-previous-rpc-attempts", b"2"), (b"grpc-retry-pushback-ms", b"10")]
+    assert decode_metadata(headers) == (
+        ("grpc-previous-rpc-attempts", "2"),
+        ("grpc-retry-pushback-ms", "10"),
+    )
+    assert encode_metadata([("grpc-retry-pushback-ms", "10")]) == [
+        (b"grpc-retry-pushback-ms", b"10")
+    ]
+    with pytest.raises(ValueError, match="reserved"):
+        encode_metadata([("grpc-previous-rpc-attempts", "1")])
 
 
 @pytest.mark.parametrize(
