@@ -33,5 +33,12 @@ def run_loop(impl: str, main: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(main)
     import uvloop
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+    # asyncio.Runner(loop_factory=...) is 3.11+; this is what it does, for 3.10 too.
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
