@@ -496,33 +496,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--servers", default=",".join(SERVERS), help="comma list (default all three)"
     )
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list from {PARTS}")
-    parser.add_argument(
-        "--connections", type=_ints, default=[1, 100, 1000], help="idle connection counts"
-    )
-    parser.add_argument("--streams", type=int, default=10_000, help="open streams (default 10,000)")
-    parser.add_argument(
-        "--load", type=_ints, default=[1, 10, 100, 1000], help="client connection counts"
-    )
-    parser.add_argument(
-        "--seconds", type=float, default=3.0, help="measured seconds per load level"
-    )
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument(
-        "--workers", type=_ints, default=[1, 2], help="asgi-grpc serve worker counts"
-    )
-    parser.add_argument("--h2load-seconds", type=float, default=5.0)
-    parser.add_argument("--h2load-connections", type=int, default=16)
-    parser.add_argument("--h2load-streams", type=int, default=16, help="h2load -m")
+    # (full run, --quick) defaults; an option given explicitly wins over both.
+    defaults: dict[str, tuple[Any, Any]] = {
+        "connections": ([1, 100, 1000], [1, 10]),
+        "streams": (10_000, 200),
+        "load": ([1, 10, 100, 1000], [1, 10]),
+        "seconds": (3.0, 0.5),
+        "warmup": (1.0, 0.2),
+        "workers": ([1, 2], [1, 2]),
+        "h2load_seconds": (5.0, 1.0),
+        "h2load_connections": (16, 2),
+        "h2load_streams": (16, 4),
+    }
+    parser.add_argument("--connections", type=_ints, help="idle connection counts (1,100,1000)")
+    parser.add_argument("--streams", type=int, help="open streams (default 10000)")
+    parser.add_argument("--load", type=_ints, help="client connection counts (1,10,100,1000)")
+    parser.add_argument("--seconds", type=float, help="measured seconds per load level (3)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds per load level (1)")
+    parser.add_argument("--workers", type=_ints, help="asgi-grpc serve worker counts (1,2)")
+    parser.add_argument("--h2load-seconds", type=float, help="h2load -D (5)")
+    parser.add_argument("--h2load-connections", type=int, help="h2load -c (16)")
+    parser.add_argument("--h2load-streams", type=int, help="h2load -m (16)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: tiny counts, short windows"
     )
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.connections, args.streams, args.load = [1, 10], 200, [1, 10]
-        args.seconds, args.warmup, args.workers = 0.5, 0.2, [1, 2]
-        args.h2load_seconds, args.h2load_connections, args.h2load_streams = 1.0, 2, 4
+    for name, (full, quick) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if unknown := set(args.parts) - set(PARTS):
