@@ -401,7 +401,8 @@ def render(results: dict[str, Any], cfg: argparse.Namespace) -> str:
                     f"{s['connections']} x {s['per_connection']} (server limit {limit})",
                     f"{s['answered']:,}",
                     f"{_mib(s['rss_before'])} -> {_mib(s['rss_after'])}",
-                    _kib(s["per_stream"]),
+                    _kib(s["per_stream"])
+                    + ("" if s["answered"] >= s["asked"] else " (not all answered: rough)"),
                 ]
             )
         lines += _table(
