@@ -22,6 +22,7 @@ from typing import Any
 from bench import workloads
 from bench.clients import CLIENTS, create
 from bench.clients.base import ClientDriver, PingPong
+from bench.uvloop_pairs import run_loop
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -59,6 +60,12 @@ class Tracked:
         self.finished["stream calls"] += 1
         return received
 
+    async def client_stream(self, count: int, payload: bytes) -> int:
+        self.started["client-stream calls"] += 1
+        sent = await self._driver.client_stream(count, payload)
+        self.finished["client-stream calls"] += 1
+        return sent
+
     @asynccontextmanager
     async def bidi(self) -> AsyncIterator[PingPong]:
         self.started["bidi calls"] += 1
@@ -82,7 +89,7 @@ class _TrackedPingPong:
 
 
 async def drive(args: argparse.Namespace) -> dict[str, Any]:
-    driver = Tracked(create(args.impl, args.target, args.gen_dir))
+    driver = Tracked(create(args.impl, args.target, args.gen_dir, args.tls_dir))
     task = asyncio.current_task()
     assert task is not None
     # The orchestrator sends SIGTERM when it finds this client stuck: report how far it got.
@@ -120,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--gen-dir", type=Path, required=True)
     parser.add_argument("--timeout", type=float, help="give up after this many seconds")
+    parser.add_argument("--tls-dir", type=Path, help="TLS, trusting bench/tls.py's CA there")
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(drive(args))
+        result = run_loop(args.impl, drive(args))
     except BaseException as exc:
         traceback.print_exc()
         emit("error", error=f"{type(exc).__name__}: {exc}".strip())

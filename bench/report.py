@@ -159,6 +159,33 @@ def render_group(group: Group, workloads: list[str], results: Results) -> list[s
     return lines
 
 
+#: The server-CPU summary: (column heading, workload) for issue 10's two CPU targets and the
+#: other per-message figure.
+_CPU_SUMMARY = [
+    ("per unary call, 64 in flight (unary_64)", "unary_64"),
+    ("per streamed message, server streaming (stream)", "stream"),
+    ("per streamed message, client streaming (client_stream)", "client_stream"),
+]
+
+
+def render_cpu_summary(pairs: list[Pair], workloads: list[str], results: Results) -> list[str]:
+    """Server CPU in us per operation, one row per pair, for the workloads of :data:`_CPU_SUMMARY`
+    that ran (the same figures as the per-workload tables' "server CPU, us/..." rows)."""
+    columns = [(title, w) for title, w in _CPU_SUMMARY if w in workloads]
+    if not columns:
+        return []
+    rows = [
+        [
+            f"{server} server <- {client} client",
+            *[_cell(results, (server, client), w, "server_cpu_us_per_op", 1.0) for _, w in columns],
+        ]
+        for server, client in pairs
+    ]
+    lines = ["## Server CPU per operation, us", ""]
+    lines += _table(["pair", *(title for title, _ in columns)], rows)
+    return lines
+
+
 def render(
     pairs: list[Pair],
     workloads: list[str],
@@ -177,6 +204,8 @@ def render(
     lines.append("; ".join(f"{k} {v}" for k, v in env.items()))
     for name, why in settings.get("skipped", {}).items():
         lines += ["", f"Skipped {name}: {why}"]
+    if summary := render_cpu_summary(pairs, workloads, results):
+        lines += ["", *summary]
     for group in groups(pairs):
         lines += ["", *render_group(group, workloads, results)]
     lines += [

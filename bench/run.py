@@ -32,6 +32,8 @@ from bench import report
 from bench.clients import CLIENTS
 from bench.proto import compile_proto
 from bench.servers import SERVERS
+from bench.tls import make_certs
+from bench.uvloop_pairs import env_for
 from bench.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,8 @@ _SERVER_PROBES = {
     "asgi_grpc": "import asgi_grpc.aio; asgi_grpc.aio.server",
     "grpcio_sync": "import grpc; grpc.server",
     "asgi_grpc_sync": "import asgi_grpc; asgi_grpc.server",
+    "asgi_grpc_uvloop": "import uvloop, asgi_grpc.aio; asgi_grpc.aio.server",
+    "asgi_grpc_sync_uvloop": "import uvloop, asgi_grpc; asgi_grpc.server",
 }
 _CLIENT_PROBES = {
     "grpcio": "import grpc.aio; grpc.aio.insecure_channel",
@@ -51,6 +55,8 @@ _CLIENT_PROBES = {
     "asgi_grpc": "import asgi_grpc.aio; asgi_grpc.aio.insecure_channel",
     "grpcio_sync": "import grpc; grpc.insecure_channel",
     "asgi_grpc_sync": "import asgi_grpc; asgi_grpc.insecure_channel",
+    "asgi_grpc_uvloop": "import uvloop, asgi_grpc.aio; asgi_grpc.aio.insecure_channel",
+    "asgi_grpc_sync_uvloop": "import uvloop, asgi_grpc; asgi_grpc.insecure_channel",
 }
 assert _SERVER_PROBES.keys() <= SERVERS.keys()
 assert _CLIENT_PROBES.keys() <= CLIENTS.keys()  # not probed: only when named (asgi_grpc_base)
@@ -78,9 +84,12 @@ class Config:
 class Worker:
     """A child process whose stdout lines arrive on a queue, read by a daemon thread."""
 
-    def __init__(self, argv: list[str], stderr: IO[bytes]) -> None:
+    def __init__(
+        self, argv: list[str], stderr: IO[bytes], extra_env: dict[str, str] | None = None
+    ) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.update(extra_env or {})
         self.popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=ROOT
         )
@@ -182,12 +191,20 @@ class Meter:
 
 
 def measure(
-    pair: Pair, workload: str, cfg: Config, gen_dir: Path, logs: Path, tag: str
+    pair: Pair,
+    workload: str,
+    cfg: Config,
+    gen_dir: Path,
+    logs: Path,
+    tag: str,
+    tls_dir: Path | None = None,
 ) -> dict[str, Any]:
     """One measurement: fresh server, fresh client, one workload. Never raises for a failing
     implementation: the failure goes into the sample's ``error``, with both stderr tails."""
     server_impl, client_impl = pair
     sample: dict[str, Any] = {"server": server_impl, "client": client_impl, "workload": workload}
+    # TLS workloads get the run's certificates (bench/tls.py); the others none.
+    tls: dict[str, Path] = {"tls_dir": tls_dir} if WORKLOADS[workload].tls and tls_dir else {}
     server_log = logs / f"{tag}-server.log"
     client_log = logs / f"{tag}-client.log"
     server: Worker | None = None
@@ -196,8 +213,9 @@ def measure(
     with server_log.open("wb") as server_err, client_log.open("wb") as client_err:
         try:
             server = Worker(
-                _python("bench.server", impl=server_impl, gen_dir=gen_dir, host=cfg.host),
+                _python("bench.server", impl=server_impl, gen_dir=gen_dir, host=cfg.host, **tls),
                 server_err,
+                env_for(server_impl),
             )
             port = server.next_event(timeout=60)["port"]
             target = f"[{cfg.host}]:{port}" if ":" in cfg.host else f"{cfg.host}:{port}"
@@ -212,8 +230,10 @@ def measure(
                     warmup=cfg.warmup,
                     gen_dir=gen_dir,
                     timeout=cfg.warmup + cfg.seconds + 2 * cfg.stuck_after,
+                    **tls,
                 ),
                 client_err,
+                env_for(client_impl),
             )
             event = _client_event(client, server, cfg.warmup + cfg.stuck_after, sample)
             if event.get("event") == "measuring":
@@ -455,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="asgi_grpc_bench_") as tmp:
         gen_dir = compile_proto(Path(tmp) / "gen")
+        tls_dir = None
+        if any(WORKLOADS[w].tls for w in cfg.workloads):
+            tls_dir = make_certs(Path(tmp) / "tls")
         logs = Path(tmp) / "logs"
         logs.mkdir()
         samples: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -463,13 +486,15 @@ def main(argv: list[str] | None = None) -> int:
             for workload in cfg.workloads:
                 for pair in cfg.pairs:
                     tag = f"{rep}-{workload}-{pair[0]}-{pair[1]}"
-                    sample = measure(pair, workload, cfg, gen_dir, logs, tag)
+                    sample = measure(pair, workload, cfg, gen_dir, logs, tag, tls_dir)
                     for retry in range(cfg.noise_retries if cfg.max_noise is not None else 0):
                         noise = sample.get("other_cpu_cores", 0.0)
                         if cfg.max_noise is None or noise <= cfg.max_noise:
                             break
                         print(f"  noisy ({noise:.2f} cores busy elsewhere): again", file=sys.stderr)
-                        again = measure(pair, workload, cfg, gen_dir, logs, f"{tag}-r{retry}")
+                        again = measure(
+                            pair, workload, cfg, gen_dir, logs, f"{tag}-r{retry}", tls_dir
+                        )
                         if again.get("other_cpu_cores", 0.0) < noise or "error" in again:
                             sample = again
                     samples.setdefault((*pair, workload), []).append(sample)

@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 from bench.servers import SERVERS, create
+from bench.uvloop_pairs import run_loop
 
 
-async def serve(impl: str, gen_dir: Path, host: str) -> None:
+async def serve(impl: str, gen_dir: Path, host: str, tls: Path | None = None) -> None:
     server = create(impl, gen_dir)
-    port = await server.start(host)
+    port = await server.start(host, tls)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stop)
@@ -32,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", choices=sorted(SERVERS), required=True)
     parser.add_argument("--gen-dir", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tls-dir", type=Path, help="serve TLS with bench/tls.py's files here")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.impl, args.gen_dir, args.host))
+    run_loop(args.impl, serve(args.impl, args.gen_dir, args.host, args.tls_dir))
     return 0
 
 

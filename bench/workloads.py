@@ -30,6 +30,14 @@ class Workload:
     op: str
     #: Whether per-call latency percentiles are reported.
     latency: bool = False
+    #: Over TLS (trustme certificates made at run time): the runner is ``base``'s.
+    tls: bool = False
+    #: The workload whose loop this one runs (TLS variants); defaults to ``name``.
+    base: str = ""
+
+    @property
+    def runner(self) -> str:
+        return self.base or self.name
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -49,12 +57,34 @@ WORKLOADS: dict[str, Workload] = {
             unit="msgs/s",
             op="msg",
         ),
+        Workload(
+            name="client_stream",
+            title="Client streaming, 10-byte messages",
+            unit="msgs/s",
+            op="msg",
+        ),
         Workload(name="bidi", title="Bidi ping-pong", unit="round trips/s", op="round trip"),
         Workload(
             name="unary_1mib",
             title="Unary, 1 MiB request and 1 MiB response",
             unit="MiB/s",
             op="call",
+        ),
+        Workload(
+            name="unary_64_tls",
+            title="Unary, 64 calls in flight, TLS",
+            unit="calls/s",
+            op="call",
+            tls=True,
+            base="unary_64",
+        ),
+        Workload(
+            name="unary_1mib_tls",
+            title="Unary, 1 MiB request and 1 MiB response, TLS",
+            unit="MiB/s",
+            op="call",
+            tls=True,
+            base="unary_1mib",
         ),
     )
 }
@@ -82,7 +112,7 @@ async def run(
     driver: ClientDriver, workload: str, *, seconds: float, warmup: float, mark: Mark
 ) -> dict[str, Any]:
     """Drive ``workload`` through ``driver``; return the measured figures."""
-    runner = _RUNNERS[workload]
+    runner = _RUNNERS[WORKLOADS[workload].runner]
     return await runner(driver, seconds, warmup, mark)
 
 
@@ -156,6 +186,26 @@ async def _stream(
     return {"ops": ops, "elapsed": elapsed, "value": ops / elapsed}
 
 
+async def _client_stream(
+    driver: ClientDriver, seconds: float, warmup: float, mark: Mark
+) -> dict[str, Any]:
+    clock = time.perf_counter
+    payload = b"x" * STREAM_MESSAGE_SIZE
+
+    async def phase(duration: float) -> tuple[int, float]:
+        start = clock()
+        end = start + duration
+        sent = 0
+        while clock() < end:
+            sent += await driver.client_stream(STREAM_BATCH, payload)
+        return sent, clock() - start
+
+    await phase(warmup)
+    mark()
+    ops, elapsed = await phase(seconds)
+    return {"ops": ops, "elapsed": elapsed, "value": ops / elapsed}
+
+
 async def _bidi(driver: ClientDriver, seconds: float, warmup: float, mark: Mark) -> dict[str, Any]:
     clock = time.perf_counter
     # One bidi call for warm-up and measurement: the measured window holds only round trips.
@@ -199,7 +249,8 @@ _RUNNERS = {
     "unary_1": _unary_1,
     "unary_64": _unary_64,
     "stream": _stream,
+    "client_stream": _client_stream,
     "bidi": _bidi,
     "unary_1mib": _unary_1mib,
 }
-assert _RUNNERS.keys() == WORKLOADS.keys()
+assert {w.runner for w in WORKLOADS.values()} == _RUNNERS.keys()

@@ -45,11 +45,38 @@ class Closable(Protocol):
     async def _close_at_exit(self) -> None: ...
 
 
+#: Set to ``0`` to keep the standard asyncio loop where asgi_grpc would pick uvloop (the sync
+#: API's loop thread and ``asgi-grpc serve``), e.g. to compare the two.
+UVLOOP_ENV = "ASGI_GRPC_UVLOOP"
+
+
+def uvloop_wanted() -> bool:
+    """uvloop is installed (the ``uvloop`` extra) and not turned off by :data:`UVLOOP_ENV`.
+
+    Only loops asgi_grpc owns use it: a library must not change its user's event loop policy.
+    """
+    if os.environ.get(UVLOOP_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    if uvloop_wanted():
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class BackgroundLoop:
-    """An asyncio loop running forever in a daemon thread."""
+    """An asyncio loop (uvloop's when :func:`uvloop_wanted`) running forever in a daemon thread."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self._ready = threading.Event()
         self._closables: weakref.WeakSet[Closable] = weakref.WeakSet()
         self.thread = threading.Thread(target=self._run, name="asgi_grpc-loop", daemon=True)

@@ -364,6 +364,14 @@ def describe_socket(sock: socket.socket, scheme: str) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
+def use_uvloop() -> bool:
+    """Whether ``asgi-grpc serve`` runs on uvloop: when it is installed (the ``uvloop`` extra)
+    and ``ASGI_GRPC_UVLOOP`` is not ``0``."""
+    from .._sync._loop import uvloop_wanted
+
+    return uvloop_wanted()
+
+
 def run(spec: ServeSpec, options: ServeOptions, announce: Any = None) -> int:
     """Serve until SIGINT/SIGTERM; returns Hypercorn's exit status."""
     from hypercorn.run import run as hypercorn_run
@@ -395,6 +403,9 @@ def run(spec: ServeSpec, options: ServeOptions, announce: Any = None) -> int:
             overrides["verify_mode"] = (
                 ssl.CERT_REQUIRED if options.require_client_auth else ssl.CERT_OPTIONAL
             )
+    if use_uvloop():
+        # Hypercorn's own uvloop worker: this process (and each worker) is ours to set up.
+        overrides["worker_class"] = "uvloop"
     config = grpc_config(**overrides)
     # What Hypercorn's own CLI sets from "module:app"; evaluated in this module by each worker.
     config.application_path = "asgi_grpc.cli._serve:load_app()"

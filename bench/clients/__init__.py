@@ -24,11 +24,16 @@ CLIENTS: dict[str, str] = {
     # grpc's synchronous API: grpcio's, and asgi_grpc's (same driver, other module).
     "grpcio_sync": "bench.clients.grpc_sync:grpcio",
     "asgi_grpc_sync": "bench.clients.grpc_sync:asgi_grpc",
+    # The same code on uvloop (bench/uvloop_pairs.py); the names above run the standard loop.
+    "asgi_grpc_uvloop": "bench.clients.grpc_aio:asgi_grpc",
+    "asgi_grpc_sync_uvloop": "bench.clients.grpc_sync:asgi_grpc",
 }
 
 
-def create(impl: str, target: str, gen_dir: Path) -> ClientDriver:
-    """Build the driver for ``impl``; call it inside the running event loop."""
+def create(impl: str, target: str, gen_dir: Path, tls: Path | None = None) -> ClientDriver:
+    """Build the driver for ``impl`` (over TLS, trusting bench/tls.py's CA in ``tls``, if given);
+    call it inside the running event loop."""
     module, _, factory = CLIENTS[impl].partition(":")
-    driver: ClientDriver = getattr(importlib.import_module(module), factory)(target, gen_dir)
+    make = getattr(importlib.import_module(module), factory)
+    driver: ClientDriver = make(target, gen_dir, tls)
     return driver

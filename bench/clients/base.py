@@ -23,6 +23,10 @@ class ClientDriver(Protocol):
     async def server_stream(self, count: int, size: int) -> int:
         """One ServerStream call of ``count`` responses of ``size`` bytes; returns how many came."""
 
+    async def client_stream(self, count: int, payload: bytes) -> int:
+        """One ClientStream call sending ``count`` requests of ``payload``; returns how many the
+        server counted."""
+
     def bidi(self) -> AbstractAsyncContextManager[PingPong]:
         """Open a Bidi call; closing the context half-closes it and drains it to its status."""
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from bench.clients.base import PingPong, check_size
 from bench.proto import load
+from bench.tls import read as read_tls
 
 
 class _AioPingPong:
@@ -27,10 +29,16 @@ class _AioPingPong:
 
 
 class GrpcAioDriver:
-    def __init__(self, aio: ModuleType, target: str, gen_dir: Path) -> None:
+    def __init__(
+        self, grpc: ModuleType, aio: ModuleType, target: str, gen_dir: Path, tls: Path | None
+    ) -> None:
         self._aio = aio
         self._pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
-        self._channel = aio.insecure_channel(target)
+        if tls is None:
+            self._channel = aio.insecure_channel(target)
+        else:
+            credentials = grpc.ssl_channel_credentials(read_tls(tls)[0])
+            self._channel = aio.secure_channel(target, credentials)
         self._stub = pb2_grpc.EchoStub(self._channel)
 
     async def unary(self, payload: bytes) -> None:
@@ -45,6 +53,13 @@ class GrpcAioDriver:
             received += 1
         check_size("stream", received, count)
         return received
+
+    async def client_stream(self, count: int, payload: bytes) -> int:
+        request = self._pb2.EchoRequest(payload=payload)
+        response = await self._stub.ClientStream(itertools.repeat(request, count))
+        counted: int = response.index
+        check_size("client stream", counted, count)
+        return counted
 
     @asynccontextmanager
     async def bidi(self) -> AsyncIterator[PingPong]:
@@ -62,20 +77,20 @@ class GrpcAioDriver:
         await self._channel.close()
 
 
-def grpcio(target: str, gen_dir: Path) -> GrpcAioDriver:
+def grpcio(target: str, gen_dir: Path, tls: Path | None = None) -> GrpcAioDriver:
     import grpc.aio
 
-    return GrpcAioDriver(grpc.aio, target, gen_dir)
+    return GrpcAioDriver(grpc, grpc.aio, target, gen_dir, tls)
 
 
-def asgi_grpc(target: str, gen_dir: Path) -> GrpcAioDriver:
+def asgi_grpc(target: str, gen_dir: Path, tls: Path | None = None) -> GrpcAioDriver:
     import asgi_grpc.aio
 
-    return GrpcAioDriver(asgi_grpc.aio, target, gen_dir)
+    return GrpcAioDriver(asgi_grpc, asgi_grpc.aio, target, gen_dir, tls)
 
 
-def asgi_grpc_base(target: str, gen_dir: Path) -> GrpcAioDriver:
+def asgi_grpc_base(target: str, gen_dir: Path, tls: Path | None = None) -> GrpcAioDriver:
     from bench import baseline
 
     baseline.use()
-    return asgi_grpc(target, gen_dir)
+    return asgi_grpc(target, gen_dir, tls)

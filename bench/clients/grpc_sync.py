@@ -9,6 +9,7 @@ threaded sync program issues concurrent calls. Both implementations pay the same
 from __future__ import annotations
 
 import asyncio
+import itertools
 import queue
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from typing import Any
 
 from bench.clients.base import PingPong, check_size
 from bench.proto import load
+from bench.tls import read as read_tls
 from bench.workloads import CONCURRENCY
 
 _END = object()
@@ -55,9 +57,13 @@ class _SyncPingPong:
 
 
 class GrpcSyncDriver:
-    def __init__(self, grpc: ModuleType, target: str, gen_dir: Path) -> None:
+    def __init__(self, grpc: ModuleType, target: str, gen_dir: Path, tls: Path | None) -> None:
         self._pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
-        self._channel = grpc.insecure_channel(target)
+        if tls is None:
+            self._channel = grpc.insecure_channel(target)
+        else:
+            credentials = grpc.ssl_channel_credentials(read_tls(tls)[0])
+            self._channel = grpc.secure_channel(target, credentials)
         self._stub = pb2_grpc.EchoStub(self._channel)
         self._pool = ThreadPoolExecutor(CONCURRENCY + 1, thread_name_prefix="bench-call")
 
@@ -85,6 +91,16 @@ class GrpcSyncDriver:
         received: int = await self._run(self._server_stream, count, size)
         return received
 
+    def _client_stream(self, count: int, payload: bytes) -> int:
+        request = self._pb2.EchoRequest(payload=payload)
+        counted: int = self._stub.ClientStream(itertools.repeat(request, count)).index
+        check_size("client stream", counted, count)
+        return counted
+
+    async def client_stream(self, count: int, payload: bytes) -> int:
+        counted: int = await self._run(self._client_stream, count, payload)
+        return counted
+
     @asynccontextmanager
     async def bidi(self) -> AsyncIterator[PingPong]:
         call = await self._run(_SyncPingPong, self)
@@ -96,13 +112,13 @@ class GrpcSyncDriver:
         self._pool.shutdown(wait=False)
 
 
-def grpcio(target: str, gen_dir: Path) -> GrpcSyncDriver:
+def grpcio(target: str, gen_dir: Path, tls: Path | None = None) -> GrpcSyncDriver:
     import grpc
 
-    return GrpcSyncDriver(grpc, target, gen_dir)
+    return GrpcSyncDriver(grpc, target, gen_dir, tls)
 
 
-def asgi_grpc(target: str, gen_dir: Path) -> GrpcSyncDriver:
+def asgi_grpc(target: str, gen_dir: Path, tls: Path | None = None) -> GrpcSyncDriver:
     import asgi_grpc
 
-    return GrpcSyncDriver(asgi_grpc, target, gen_dir)
+    return GrpcSyncDriver(asgi_grpc, target, gen_dir, tls)

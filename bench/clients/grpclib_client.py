@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.clients.base import PingPong, check_size
 from bench.proto import load
+from bench.tls import client_context
 
 
 class _GrpclibPingPong:
@@ -23,12 +24,13 @@ class _GrpclibPingPong:
 
 
 class GrpclibDriver:
-    def __init__(self, target: str, gen_dir: Path) -> None:
+    def __init__(self, target: str, gen_dir: Path, tls: Path | None) -> None:
         from grpclib.client import Channel
 
         self._pb2, echo_grpc = load(gen_dir, "echo_pb2", "echo_grpc")
         host, _, port = target.rpartition(":")
-        self._channel = Channel(host.strip("[]"), int(port))
+        context = None if tls is None else client_context(tls)
+        self._channel = Channel(host.strip("[]"), int(port), ssl=context)
         self._stub = echo_grpc.EchoStub(self._channel)
 
     async def unary(self, payload: bytes) -> None:
@@ -47,6 +49,17 @@ class GrpclibDriver:
         check_size("stream", received, count)
         return received
 
+    async def client_stream(self, count: int, payload: bytes) -> int:
+        request = self._pb2.EchoRequest(payload=payload)
+        async with self._stub.ClientStream.open() as stream:
+            for _ in range(count - 1):
+                await stream.send_message(request)
+            await stream.send_message(request, end=True)
+            response = await stream.recv_message()
+        counted: int = response.index
+        check_size("client stream", counted, count)
+        return counted
+
     @asynccontextmanager
     async def bidi(self) -> AsyncIterator[PingPong]:
         async with self._stub.Bidi.open() as stream:
@@ -60,5 +73,5 @@ class GrpclibDriver:
         self._channel.close()
 
 
-def grpclib(target: str, gen_dir: Path) -> GrpclibDriver:
-    return GrpclibDriver(target, gen_dir)
+def grpclib(target: str, gen_dir: Path, tls: Path | None = None) -> GrpclibDriver:
+    return GrpclibDriver(target, gen_dir, tls)

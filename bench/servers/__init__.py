@@ -13,8 +13,9 @@ from typing import Protocol
 
 
 class EchoServer(Protocol):
-    async def start(self, host: str) -> int:
-        """Listen on ``host`` port 0 and start serving; return the port."""
+    async def start(self, host: str, tls: Path | None = None) -> int:
+        """Listen on ``host`` port 0 and start serving, over TLS with the certificates in ``tls``
+        (bench/tls.py) if given; return the port."""
 
     async def serve_until_stopped(self) -> None:
         """Return once ``stop()`` has taken effect."""
@@ -33,6 +34,9 @@ SERVERS: dict[str, str] = {
     # grpc's synchronous server API (grpc.server(thread_pool)): grpcio's, and asgi_grpc's.
     "grpcio_sync": "bench.servers.grpc_sync:grpcio",
     "asgi_grpc_sync": "bench.servers.grpc_sync:asgi_grpc",
+    # The same code on uvloop (bench/uvloop_pairs.py); the names above run the standard loop.
+    "asgi_grpc_uvloop": "bench.servers.grpc_aio:asgi_grpc",
+    "asgi_grpc_sync_uvloop": "bench.servers.grpc_sync:asgi_grpc",
     # Testing the benchmark: a peer that never answers.
     "silent": "bench.servers.silent:silent",
 }

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.proto import load
+from bench.tls import read as read_tls
 
 
 def make_servicer(pb2: Any, pb2_grpc: Any) -> Any:
@@ -24,6 +25,12 @@ def make_servicer(pb2: Any, pb2_grpc: Any) -> Any:
             for index in range(request.count):
                 yield pb2.EchoResponse(payload=payload, index=index)
 
+        async def ClientStream(self, request_iterator: Any, context: Any) -> Any:
+            count = 0
+            async for _ in request_iterator:
+                count += 1
+            return pb2.EchoResponse(index=count)
+
         async def Bidi(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
             async for request in request_iterator:
                 yield pb2.EchoResponse(payload=request.payload)
@@ -32,14 +39,20 @@ def make_servicer(pb2: Any, pb2_grpc: Any) -> Any:
 
 
 class GrpcAioServer:
-    def __init__(self, aio: ModuleType, gen_dir: Path) -> None:
+    def __init__(self, grpc: ModuleType, aio: ModuleType, gen_dir: Path) -> None:
         pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
+        self._grpc = grpc
         self._server = aio.server()
         pb2_grpc.add_EchoServicer_to_server(make_servicer(pb2, pb2_grpc), self._server)
         self._stopping: asyncio.Task[None] | None = None
 
-    async def start(self, host: str) -> int:
-        port: int = self._server.add_insecure_port(f"{host}:0")
+    async def start(self, host: str, tls: Path | None = None) -> int:
+        if tls is None:
+            port: int = self._server.add_insecure_port(f"{host}:0")
+        else:
+            _, chain, key = read_tls(tls)
+            credentials = self._grpc.ssl_server_credentials([(key, chain)])
+            port = self._server.add_secure_port(f"{host}:0", credentials)
         await self._server.start()
         return port
 
@@ -56,13 +69,13 @@ class GrpcAioServer:
 def grpcio(gen_dir: Path) -> GrpcAioServer:
     import grpc.aio
 
-    return GrpcAioServer(grpc.aio, gen_dir)
+    return GrpcAioServer(grpc, grpc.aio, gen_dir)
 
 
 def asgi_grpc(gen_dir: Path) -> GrpcAioServer:
     import asgi_grpc.aio
 
-    return GrpcAioServer(asgi_grpc.aio, gen_dir)
+    return GrpcAioServer(asgi_grpc, asgi_grpc.aio, gen_dir)
 
 
 def asgi_grpc_base(gen_dir: Path) -> GrpcAioServer:

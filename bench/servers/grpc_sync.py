@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.proto import load
+from bench.tls import read as read_tls
 
 #: Handler threads. Unary handlers return at once; a streaming call holds a thread for its life.
 WORKERS = 16
@@ -28,6 +29,10 @@ def make_servicer(pb2: Any, pb2_grpc: Any) -> Any:
             for index in range(request.count):
                 yield pb2.EchoResponse(payload=payload, index=index)
 
+        def ClientStream(self, request_iterator: Any, context: Any) -> Any:
+            count = sum(1 for _ in request_iterator)
+            return pb2.EchoResponse(index=count)
+
         def Bidi(self, request_iterator: Any, context: Any) -> Iterator[Any]:
             for request in request_iterator:
                 yield pb2.EchoResponse(payload=request.payload)
@@ -39,11 +44,17 @@ class GrpcSyncServer:
     def __init__(self, grpc: ModuleType, gen_dir: Path) -> None:
         pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
         self._pool = ThreadPoolExecutor(WORKERS)
+        self._grpc = grpc
         self._server = grpc.server(self._pool)
         pb2_grpc.add_EchoServicer_to_server(make_servicer(pb2, pb2_grpc), self._server)
 
-    async def start(self, host: str) -> int:
-        port: int = self._server.add_insecure_port(f"{host}:0")
+    async def start(self, host: str, tls: Path | None = None) -> int:
+        if tls is None:
+            port: int = self._server.add_insecure_port(f"{host}:0")
+        else:
+            _, chain, key = read_tls(tls)
+            credentials = self._grpc.ssl_server_credentials([(key, chain)])
+            port = self._server.add_secure_port(f"{host}:0", credentials)
         self._server.start()
         return port
 

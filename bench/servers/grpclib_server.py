@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.proto import load
+from bench.tls import server_context
 
 
 def make_service(pb2: Any, echo_grpc: Any) -> Any:
@@ -21,6 +22,12 @@ def make_service(pb2: Any, echo_grpc: Any) -> Any:
             payload = b"x" * request.response_size
             for index in range(request.count):
                 await stream.send_message(pb2.EchoResponse(payload=payload, index=index))
+
+        async def ClientStream(self, stream: Any) -> None:
+            count = 0
+            async for _ in stream:
+                count += 1
+            await stream.send_message(pb2.EchoResponse(index=count))
 
         async def Bidi(self, stream: Any) -> None:
             async for request in stream:
@@ -37,7 +44,7 @@ class GrpclibServer:
         self._server = Server([make_service(pb2, echo_grpc)])
         self._stopped = asyncio.Event()
 
-    async def start(self, host: str) -> int:
+    async def start(self, host: str, tls: Path | None = None) -> int:
         # grpclib reports no bound port; bind the socket ourselves to learn it. IPPROTO_TCP must
         # be explicit: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and accepted
         # sockets inherit it (with proto 0, Nagle + delayed ACK cost 40 ms per unary call).
@@ -45,7 +52,7 @@ class GrpclibServer:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
-        await self._server.start(sock=sock)
+        await self._server.start(sock=sock, ssl=None if tls is None else server_context(tls))
         return port
 
     async def serve_until_stopped(self) -> None:

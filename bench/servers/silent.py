@@ -17,7 +17,7 @@ class SilentServer:
             pass
         writer.close()
 
-    async def start(self, host: str) -> int:
+    async def start(self, host: str, tls: Path | None = None) -> int:
         self._server = await asyncio.start_server(self._swallow, host, 0)
         port: int = self._server.sockets[0].getsockname()[1]
         return port
