@@ -27,7 +27,7 @@ from .._core import (
 )
 from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from . import _guard, _hypercorn
-from ._call import ServicerContext
+from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
@@ -158,9 +158,13 @@ class GrpcApp:
             handler = await self._lookup(method, head)
         except Exception as exc:
             # A generic handler's service() or an interceptor raised: the call ends UNKNOWN, as
-            # in grpcio (not an HTTP 500).
+            # in grpcio (not an HTTP 500), with the details each grpcio API gives.
             logger.exception("Exception servicing handler for %s", method)
-            await _reject(scope, send, StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+            if self.config.blocking_api:
+                details = "Error in service handler!"
+            else:
+                details = f"Unexpected {type(exc)}: {exc}"
+            await _reject(scope, send, StatusCode.UNKNOWN, details)
             return
         if handler is None:
             await _reject(scope, send, StatusCode.UNIMPLEMENTED, "Method not found!")
@@ -250,13 +254,13 @@ class GrpcApp:
         return IDENTITY
 
     def run_sync(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
-        """Run a blocking behaviour on the migration thread pool (or the loop's default one),
-        in a copy of the call's context: what a server interceptor put in a ContextVar, the sync
-        handler sees (grpcio runs a call's interceptors and handler in one context)."""
+        """Run a blocking behaviour on the call's ``experimental_thread_pool`` (see CALL_POOL),
+        else on the server's thread pool (or the loop's default one), in a copy of the call's
+        context: what a server interceptor put in a ContextVar, the sync handler sees (grpcio
+        runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(
-            self.config.thread_pool, contextvars.copy_context().run, fn, *args
-        )
+        pool = CALL_POOL.get() or self.config.thread_pool
+        return loop.run_in_executor(pool, contextvars.copy_context().run, fn, *args)
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
