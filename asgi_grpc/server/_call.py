@@ -37,7 +37,7 @@ from .._core import (
 )
 from .._credentials import AUTH_CONTEXT_KEY
 from .._errors import EOF, AbortError, UsageError
-from ._metadata_check import checked_metadata
+from ._metadata_check import checked_abort_metadata, checked_metadata
 from ._requests import RequestBuffer
 from ._sync_context import BlockingRequestIterator, run_sync_stream
 from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
@@ -465,6 +465,9 @@ class ServicerContext:
         """End the call with ``code`` and ``details``: raises :class:`AbortError`."""
         if self._abort_called:
             raise UsageError("Abort already called!")
+        # As grpc.aio: metadata that is not a tuple of pairs raises TypeError here (the call
+        # then ends UNKNOWN, naming it), before anything is sent.
+        trailing_metadata = checked_abort_metadata(trailing_metadata)
         status = coerce_status(code)
         if status is StatusCode.OK:
             logger.error("abort() called with StatusCode.OK; sending UNKNOWN instead")
@@ -481,7 +484,7 @@ class ServicerContext:
         await self.abort(status.code, status.details, status.trailing_metadata)
 
     def set_trailing_metadata(self, trailing_metadata: MetadataLike) -> None:
-        self._trailing_metadata = checked_metadata(trailing_metadata)
+        self._trailing_metadata = checked_metadata(trailing_metadata, tuple_pairs=True)
 
     def trailing_metadata(self) -> MetadataLike:
         return self._trailing_metadata

@@ -1,7 +1,8 @@
 """More behaviours that grpcio's own unit tests found different: how each server API words a
 handler's exception (grpc: "Exception calling application: ...", grpc.aio: "Unexpected <class>:
-..."), a generic handler whose ``service()`` raises, and a behaviour's ``experimental_thread_pool``
-(grpc's blocking server runs the behaviour there).
+..."), a generic handler whose ``service()`` raises, a behaviour's ``experimental_thread_pool``
+(grpc's blocking server runs the behaviour there), and grpc.aio's checks of trailing metadata
+(``set_trailing_metadata`` and ``abort(trailing_metadata=...)``).
 
 Servers listen on 127.0.0.1; each scenario runs against grpcio and asgi_grpc (``grpc`` fixture).
 """
@@ -250,3 +251,74 @@ async def test_a_raising_service_lookup_on_an_aio_server_ends_unknown(grpc: Modu
         await server.stop(None)
     assert caught.value.code() is grpc.StatusCode.UNKNOWN
     assert caught.value.details() == f"Unexpected {Boom}: lookup failed"
+
+
+# ---------------------------------------------------------------------- grpc.aio trailing metadata
+
+
+async def _aio_call(grpc: ModuleType, handler: Callable[..., Any], request: bytes) -> Any:
+    """One unary call to an aio server serving ``handler``; its response or AioRpcError."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([generic_handler(grpc, {"M": unary_unary(grpc, handler)})])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(method("M"))(request, timeout=TIMEOUT)
+            try:
+                return await call
+            except grpc.aio.AioRpcError as error:
+                return error
+    finally:
+        await server.stop(None)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{}, [{"k": "v", "l": "w"}], [["k", "v"]], (["k", "v"],)],
+    ids=["empty-dict", "dict-pairs", "list-pairs", "tuple-of-lists"],
+)
+async def test_aio_set_trailing_metadata_wants_tuple_pairs(grpc: ModuleType, bad: Any) -> None:
+    seen: list[str] = []
+
+    async def handler(request: bytes, context: Any) -> bytes:
+        try:
+            context.set_trailing_metadata(bad)
+        except TypeError:
+            seen.append("TypeError")
+        context.set_trailing_metadata(iter([("k", "v")]))  # any iterable of tuples will do
+        return b"ok"
+
+    assert await _aio_call(grpc, handler, b"") == b"ok"
+    assert seen == ["TypeError"]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [[("k", "v")], {"k": ("v", "w")}, None, (["k", "v"],), (("k", 1),)],
+    ids=["list", "dict", "none", "tuple-of-lists", "bad-value"],
+)
+async def test_aio_abort_with_trailing_metadata_not_a_tuple_of_pairs_ends_unknown(
+    grpc: ModuleType, metadata: Any
+) -> None:
+    async def handler(request: bytes, context: Any) -> bytes:
+        await context.abort(grpc.StatusCode.DATA_LOSS, "lost", trailing_metadata=metadata)
+        raise AssertionError("abort returned")
+
+    error = await _aio_call(grpc, handler, b"")
+    assert isinstance(error, grpc.aio.AioRpcError)
+    assert error.code() is grpc.StatusCode.UNKNOWN
+    assert error.details().startswith(f"Unexpected {TypeError}: ")
+    assert "trailing_metadata" in error.details() or "trailing metadata" in error.details()
+
+
+async def test_aio_abort_with_a_tuple_of_pairs_sends_them(grpc: ModuleType) -> None:
+    async def handler(request: bytes, context: Any) -> bytes:
+        await context.abort(grpc.StatusCode.DATA_LOSS, "lost", trailing_metadata=(("k", "v"),))
+        raise AssertionError("abort returned")
+
+    error = await _aio_call(grpc, handler, b"")
+    assert isinstance(error, grpc.aio.AioRpcError)
+    assert error.code() is grpc.StatusCode.DATA_LOSS
+    assert error.details() == "lost"
+    assert [pair for pair in error.trailing_metadata() if pair[0] == "k"] == [("k", "v")]
