@@ -8,10 +8,12 @@ that is not gRPC (content-type dispatch), so REST and gRPC share one port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from .._core import (
@@ -259,8 +261,39 @@ class GrpcApp:
         context: what a server interceptor put in a ContextVar, the sync handler sees (grpcio
         runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
-        pool = CALL_POOL.get() or self.config.thread_pool
-        return loop.run_in_executor(pool, contextvars.copy_context().run, fn, *args)
+        run = contextvars.copy_context().run
+        own_pool = CALL_POOL.get()
+        if own_pool is not None:
+            return _submit(loop, own_pool, run, fn, *args)
+        return loop.run_in_executor(self.config.thread_pool, run, fn, *args)
+
+
+def _submit(
+    loop: asyncio.AbstractEventLoop, pool: Executor, fn: Callable[..., T], *args: Any
+) -> asyncio.Future[T]:
+    """``fn(*args)`` on a behaviour's own pool, its outcome reported back to the loop by the
+    worker itself: grpc ignores what ``submit`` returns, so such pools need not return a Future
+    (grpcio's own tests use one whose ``submit`` returns None)."""
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():  # (the call may have been cancelled meanwhile)
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def work() -> None:
+        outcome: tuple[bool, Any]
+        try:
+            outcome = (True, fn(*args))
+        except BaseException as exc:  # handed to the loop, raised there
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    pool.submit(work)
+    return future
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

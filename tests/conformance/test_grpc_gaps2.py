@@ -226,6 +226,34 @@ def test_a_behaviour_runs_on_its_experimental_thread_pool(grpc: ModuleType) -> N
     assert all(name.startswith("own-pool") for name in threads), threads
 
 
+class _ForwardingPool(futures.ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose ``submit`` hands the work on and returns None, as pools that
+    wrap another may: grpc only submits to it."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.inner = futures.ThreadPoolExecutor(2, thread_name_prefix="forwarded")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        self.inner.submit(fn, *args, **kwargs)
+        return None
+
+
+def test_an_experimental_thread_pool_whose_submit_returns_none(grpc: ModuleType) -> None:
+    own = _ForwardingPool()
+    threads, behaviors = _thread_recorder()
+    for behavior in behaviors.values():
+        behavior.experimental_thread_pool = own  # type: ignore[attr-defined]
+    try:
+        with _server(grpc, _handlers(grpc, behaviors)) as channel:
+            _call_each(grpc, channel)
+    finally:
+        own.inner.shutdown(wait=False)
+        own.shutdown(wait=False)
+    assert len(threads) == 4
+    assert all(name.startswith("forwarded") for name in threads), threads
+
+
 def test_without_a_thread_pool_there_the_server_pool_runs_the_behaviour(
     grpc: ModuleType,
 ) -> None:
