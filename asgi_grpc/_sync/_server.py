@@ -27,6 +27,10 @@ _abc.ServicerContext.register(_SyncContext)
 class _AioServer(AioServer):
     """The aio server under a grpc.Server: it takes grpc (sync) server interceptors too."""
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.app.config.blocking_api = True
+
     @staticmethod
     def _check_interceptors(interceptors: Sequence[Any]) -> None:
         pass

@@ -8,10 +8,12 @@ that is not gRPC (content-type dispatch), so REST and gRPC share one port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from .._core import (
@@ -27,7 +29,7 @@ from .._core import (
 )
 from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from . import _guard, _hypercorn
-from ._call import ServicerContext
+from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
@@ -158,9 +160,13 @@ class GrpcApp:
             handler = await self._lookup(method, head)
         except Exception as exc:
             # A generic handler's service() or an interceptor raised: the call ends UNKNOWN, as
-            # in grpcio (not an HTTP 500).
+            # in grpcio (not an HTTP 500), with the details each grpcio API gives.
             logger.exception("Exception servicing handler for %s", method)
-            await _reject(scope, send, StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+            if self.config.blocking_api:
+                details = "Error in service handler!"
+            else:
+                details = f"Unexpected {type(exc)}: {exc}"
+            await _reject(scope, send, StatusCode.UNKNOWN, details)
             return
         if handler is None:
             await _reject(scope, send, StatusCode.UNIMPLEMENTED, "Method not found!")
@@ -250,13 +256,44 @@ class GrpcApp:
         return IDENTITY
 
     def run_sync(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
-        """Run a blocking behaviour on the migration thread pool (or the loop's default one),
-        in a copy of the call's context: what a server interceptor put in a ContextVar, the sync
-        handler sees (grpcio runs a call's interceptors and handler in one context)."""
+        """Run a blocking behaviour on the call's ``experimental_thread_pool`` (see CALL_POOL),
+        else on the server's thread pool (or the loop's default one), in a copy of the call's
+        context: what a server interceptor put in a ContextVar, the sync handler sees (grpcio
+        runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(
-            self.config.thread_pool, contextvars.copy_context().run, fn, *args
-        )
+        run = contextvars.copy_context().run
+        own_pool = CALL_POOL.get()
+        if own_pool is not None:
+            return _submit(loop, own_pool, run, fn, *args)
+        return loop.run_in_executor(self.config.thread_pool, run, fn, *args)
+
+
+def _submit(
+    loop: asyncio.AbstractEventLoop, pool: Executor, fn: Callable[..., T], *args: Any
+) -> asyncio.Future[T]:
+    """``fn(*args)`` on a behaviour's own pool, its outcome reported back to the loop by the
+    worker itself: grpc ignores what ``submit`` returns, so such pools need not return a Future
+    (grpcio's own tests use one whose ``submit`` returns None)."""
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():  # (the call may have been cancelled meanwhile)
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def work() -> None:
+        outcome: tuple[bool, Any]
+        try:
+            outcome = (True, fn(*args))
+        except BaseException as exc:  # handed to the loop, raised there
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    pool.submit(work)
+    return future
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

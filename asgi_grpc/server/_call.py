@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import (
@@ -35,7 +37,7 @@ from .._core import (
 )
 from .._credentials import AUTH_CONTEXT_KEY
 from .._errors import EOF, AbortError, UsageError
-from ._metadata_check import checked_metadata
+from ._metadata_check import checked_abort_metadata, checked_metadata
 from ._requests import RequestBuffer
 from ._sync_context import BlockingRequestIterator, run_sync_stream
 from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
@@ -47,6 +49,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asgi_grpc.server")
 
 _BODY_END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": False}
+
+# grpc's per-behaviour executor (a ThreadPoolExecutor in ``behavior.experimental_thread_pool``)
+# for the call running in this task. Set by ServicerContext.run, read by GrpcApp.run_sync: a
+# ContextVar because the call's blocking work (behaviour, response stream, done callbacks)
+# reaches run_sync from several places, all in the call's own task.
+CALL_POOL: contextvars.ContextVar[Executor | None] = contextvars.ContextVar(
+    "asgi_grpc_call_pool", default=None
+)
 
 # Why the call's task was cancelled by the call itself (as opposed to by the server stopping).
 _DEADLINE = "deadline"
@@ -143,8 +153,16 @@ class ServicerContext:
 
     async def run(self, handler: Any) -> None:
         """Run ``handler`` (a method handler, ours or grpcio's) to the end and send the status."""
+        try:
+            await self._run(handler)
+        finally:
+            if CALL_POOL.get() is not None:  # only this call set it: leave the task as it was
+                CALL_POOL.set(None)
+
+    async def _run(self, handler: Any) -> None:
         code = StatusCode.OK
         details: str | None = None
+        behavior: Any = None
         try:
             if handler.request_streaming:
                 requests = self._requests = RequestBuffer(
@@ -164,11 +182,13 @@ class ServicerContext:
                     behavior = handler.stream_stream
                 else:
                     behavior = handler.unary_stream
+                self._use_behavior_pool(behavior)
                 await self._run_streaming_response(behavior, request)
             else:
                 behavior = (
                     handler.stream_unary if handler.request_streaming else handler.unary_unary
                 )
+                self._use_behavior_pool(behavior)
                 response = await self._invoke(behavior, request)
                 if self._code is None or self._code is StatusCode.OK:
                     if response is None:
@@ -204,7 +224,7 @@ class ServicerContext:
             else:
                 logger.exception("Exception in handler for %s", self._method)
                 code = StatusCode.UNKNOWN
-                details = f"Unexpected {type(exc)}: {exc}"
+                details = self._error_details(behavior, exc)
         else:
             if self._cancel_reason is not None:  # cancelled while finishing up
                 _uncancel(self._task)
@@ -224,6 +244,26 @@ class ServicerContext:
             if self._cancel_reason is None:
                 raise
             _uncancel(self._task)
+
+    def _use_behavior_pool(self, behavior: Any) -> None:
+        """grpc's blocking server runs a behaviour on its ``experimental_thread_pool`` when that
+        is a ThreadPoolExecutor (grpc.aio's server has no such attribute, so its calls don't)."""
+        pool = getattr(behavior, "experimental_thread_pool", None)
+        if self._app.config.blocking_api and isinstance(pool, ThreadPoolExecutor):
+            CALL_POOL.set(pool)
+
+    def _error_details(self, behavior: Any, exc: Exception) -> str:
+        """The details of a call whose handler raised, worded as each grpcio API words them."""
+        try:
+            if not self._app.config.blocking_api:
+                return f"Unexpected {type(exc)}: {exc}"  # grpc.aio
+            # grpc: a generator's exception comes while its responses are iterated. (A plain
+            # function returning an iterator that raises later is worded as a call failure.)
+            if inspect.isgeneratorfunction(behavior):
+                return f"Exception iterating responses: {exc}"
+            return f"Exception calling application: {exc}"
+        except Exception:  # str(exc) raised
+            return "Calling application raised unprintable Exception!"
 
     async def _invoke(self, behavior: Callable[..., Any], request: Any) -> Any:
         """Call a unary-response behaviour: coroutine function, or plain function on a thread."""
@@ -425,6 +465,9 @@ class ServicerContext:
         """End the call with ``code`` and ``details``: raises :class:`AbortError`."""
         if self._abort_called:
             raise UsageError("Abort already called!")
+        # As grpc.aio: metadata that is not a tuple of pairs raises TypeError here (the call
+        # then ends UNKNOWN, naming it), before anything is sent.
+        trailing_metadata = checked_abort_metadata(trailing_metadata)
         status = coerce_status(code)
         if status is StatusCode.OK:
             logger.error("abort() called with StatusCode.OK; sending UNKNOWN instead")
@@ -441,7 +484,7 @@ class ServicerContext:
         await self.abort(status.code, status.details, status.trailing_metadata)
 
     def set_trailing_metadata(self, trailing_metadata: MetadataLike) -> None:
-        self._trailing_metadata = checked_metadata(trailing_metadata)
+        self._trailing_metadata = checked_metadata(trailing_metadata, tuple_pairs=True)
 
     def trailing_metadata(self) -> MetadataLike:
         return self._trailing_metadata

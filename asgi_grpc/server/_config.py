@@ -39,6 +39,9 @@ class ServerConfig:
     # ``grpc.compression_enabled_algorithms_bitset``); others end the call UNIMPLEMENTED.
     enabled_encodings: frozenset[str] = frozenset(_ALL_ENCODINGS)
     options: dict[str, Any] = field(default_factory=dict)
+    # True under grpc.server (the blocking API): grpc and grpc.aio word a handler's exception
+    # differently, and only grpc honours a behaviour's ``experimental_thread_pool``.
+    blocking_api: bool = False
 
     @classmethod
     def from_options(
