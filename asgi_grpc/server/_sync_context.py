@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .._core import Compression, MetadataLike, StatusCode, coerce_status
 from .._errors import EOF, AbortError, UsageError
 from ._metadata_check import checked_metadata
+
+logger = logging.getLogger("asgi_grpc.server")
 
 if TYPE_CHECKING:
     from ._call import ServicerContext
@@ -56,7 +59,9 @@ class _SyncContext:
             raise UsageError("Abort already called!")
         status = _blocking_status(code)
         if status is StatusCode.OK:
-            status = StatusCode.UNKNOWN
+            # As grpcio's blocking server: aborting with OK fails the call, without details.
+            logger.error("abort() called with StatusCode.OK; returning UNKNOWN")
+            status, details = StatusCode.UNKNOWN, ""
         call._abort_called = True
         call._code = status
         call._details = details

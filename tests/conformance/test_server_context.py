@@ -265,6 +265,26 @@ def test_blocking_abort_with_a_plain_int_ends_unknown(grpc: ModuleType) -> None:
     assert seen == [True]
 
 
+def test_blocking_abort_with_ok_ends_unknown_without_details(
+    grpc: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """grpc's blocking server fails a call aborted with OK: UNKNOWN, empty details, an error log."""
+
+    def handler(request: bytes, context: Any) -> bytes:
+        context.abort(grpc.StatusCode.OK, "not really ok")
+        raise AssertionError("abort() returned")
+
+    with (
+        caplog.at_level("ERROR"),
+        blocking_server(grpc, {"M": unary_unary(grpc, handler)}) as target,
+        grpc.insecure_channel(target) as channel,
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            channel.unary_unary(method("M"))(b"")
+    assert (caught.value.code(), caught.value.details()) == (grpc.StatusCode.UNKNOWN, "")
+    assert any("StatusCode.OK" in record.getMessage() for record in caplog.records)
+
+
 async def test_aio_details_is_the_str_set(grpc: ModuleType) -> None:
     seen: list[Any] = []
 
