@@ -201,6 +201,13 @@ class GrpcHTTPStream(HTTPStream):
                 self._waiter = None
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
+        if self.closed and message is not None and message["type"] == "http.response.body":
+            # The stream is gone (reset, or the connection lost): the body is dropped without
+            # waiting on anything. Yield to the loop anyway, so the disconnect reaches the app
+            # and cancels a handler that only writes; else it would run hot here, starving
+            # every other connection until it had written its whole answer into the void.
+            await asyncio.sleep(0)
+            return
         if (
             message is not None
             and message["type"] == "http.response.trailers"
