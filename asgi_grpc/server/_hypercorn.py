@@ -108,7 +108,7 @@ from ._hypercorn_config import (
 from ._hypercorn_h2 import GrpcH2Connection
 from ._hypercorn_h11 import GrpcH11Protocol
 from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
-from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, GrpcHTTPStream, TrailersOnly
+from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, AppSpawner, GrpcHTTPStream, TrailersOnly
 
 __all__ = [
     "TRAILERS_ONLY_EXTENSION",
@@ -312,6 +312,7 @@ class GrpcH2Protocol(H2Protocol):
         )
         self._refused = 0  # streams h2 refused over the stream limit, counted so far
         self._dense = False  # the last read was a burst of tiny frames (see _DENSE_EVENTS)
+        self._spawner: AppSpawner | None = None  # spawns the apps of GrpcHTTPStreams
         self._aborted = False  # a connection error was sent: input is dropped until the close
         self._linger: asyncio.TimerHandle | None = None
         self._closing: asyncio.Future[None] | None = None
@@ -846,7 +847,21 @@ class GrpcH2Protocol(H2Protocol):
         if method == "CONNECT":
             stream = WSStream(*args)
         else:
-            stream = GrpcHTTPStream(*args, consumed=self._consumed)
+            spawner = self._spawner
+            if spawner is None:
+                spawner = self._spawner = AppSpawner(self.task_group)
+            stream = GrpcHTTPStream(
+                self.app,
+                self.config,
+                self.context,
+                spawner,  # type: ignore[arg-type]  # the part of a TaskGroup streams use
+                self.ssl,
+                self.client,
+                self.server,
+                self.stream_send,
+                stream_id,
+                consumed=self._consumed,
+            )
         self.streams[stream_id] = stream
         self._out[stream_id] = _Outbound()
         await stream.handle(
