@@ -108,7 +108,7 @@ from ._hypercorn_config import (
 from ._hypercorn_h2 import GrpcH2Connection
 from ._hypercorn_h11 import GrpcH11Protocol
 from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
-from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, GrpcHTTPStream, TrailersOnly
+from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, AppSpawner, GrpcHTTPStream, TrailersOnly
 
 __all__ = [
     "TRAILERS_ONLY_EXTENSION",
@@ -152,6 +152,15 @@ _MAX_PENDING = 256 * 1024
 
 # After a connection error, how long the client's input is read and dropped before the close.
 _LINGER = 1.0
+
+# Fairness between connections. A read (up to 64 KiB) is handed to h2 in one piece, which for
+# a flood of tiny frames (empty DATA, SETTINGS, WINDOW_UPDATE: 9 bytes each) is ~7,000 frames
+# and a few hundred ms of Python with no turn for any other connection. So once a read yielded
+# more than _DENSE_EVENTS events, the connection's next reads are handed over _DENSE_SLICE bytes
+# at a time, with a turn of the event loop between pieces; a connection of ordinary frames (a
+# few events per read) pays nothing for it.
+_DENSE_EVENTS = 256
+_DENSE_SLICE = 4096
 
 
 _REFUSED_GRPC = [
@@ -302,6 +311,8 @@ class GrpcH2Protocol(H2Protocol):
             float(getattr(config, "h2_reset_rate", DEFAULT_RESET_RATE)),
         )
         self._refused = 0  # streams h2 refused over the stream limit, counted so far
+        self._dense = False  # the last read was a burst of tiny frames (see _DENSE_EVENTS)
+        self._spawner: AppSpawner | None = None  # spawns the apps of GrpcHTTPStreams
         self._aborted = False  # a connection error was sent: input is dropped until the close
         self._linger: asyncio.TimerHandle | None = None
         self._closing: asyncio.Future[None] | None = None
@@ -364,29 +375,47 @@ class GrpcH2Protocol(H2Protocol):
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, RawData):
-            if self.closed or self._aborted:
-                return  # after a connection error: dropped (see _abort)
-            try:
-                events = self.connection.receive_data(event.data)
-            except h2.exceptions.ProtocolError as error:
-                # h2 has queued a GOAWAY with the error; send it, then close.
-                await self._abort(None, str(error).encode("latin-1", "replace")[:256])
+            data = event.data
+            if not self._dense or len(data) <= _DENSE_SLICE:
+                self._dense = await self._receive(data) > _DENSE_EVENTS
                 return
-            refused = self.connection.refused_streams
-            if refused != self._refused:
-                count, self._refused = refused - self._refused, refused
-                if not self._resets.spend(self._loop.time(), count):
-                    await self._abort(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_resets")
+            # A burst of tiny frames: a piece at a time, other connections served in between.
+            events = 0
+            for start in range(0, len(data), _DENSE_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                count = await self._receive(data[start : start + _DENSE_SLICE])
+                if count < 0:
                     return
-            await self._handle_events(events)
-            if self._pending and sum(map(len, self._pending)) > _MAX_PENDING:
-                # The client sends faster than it reads what it provokes: stop reading from it
-                # until the writer has caught up (TCP then slows the client down).
-                self._written.clear()
-                self._wake.set()
-                await self._written.wait()
+                events += count
+            self._dense = events > _DENSE_EVENTS
         elif isinstance(event, Closed):
             await self._on_closed()
+
+    async def _receive(self, data: bytes) -> int:
+        """Hand ``data`` to h2 and handle its events; their number, -1 once the connection ended."""
+        if self.closed or self._aborted:
+            return -1  # after a connection error: dropped (see _abort)
+        try:
+            events = self.connection.receive_data(data)
+        except h2.exceptions.ProtocolError as error:
+            # h2 has queued a GOAWAY with the error; send it, then close.
+            await self._abort(None, str(error).encode("latin-1", "replace")[:256])
+            return -1
+        refused = self.connection.refused_streams
+        if refused != self._refused:
+            count, self._refused = refused - self._refused, refused
+            if not self._resets.spend(self._loop.time(), count):
+                await self._abort(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_resets")
+                return -1
+        await self._handle_events(events)
+        if self._pending and sum(map(len, self._pending)) > _MAX_PENDING:
+            # The client sends faster than it reads what it provokes: stop reading from it
+            # until the writer has caught up (TCP then slows the client down).
+            self._written.clear()
+            self._wake.set()
+            await self._written.wait()
+        return len(events)
 
     async def _abort(self, error_code: int | None, debug: bytes) -> None:
         """End the connection with GOAWAY(``error_code``, the last stream id) and close.
@@ -818,7 +847,21 @@ class GrpcH2Protocol(H2Protocol):
         if method == "CONNECT":
             stream = WSStream(*args)
         else:
-            stream = GrpcHTTPStream(*args, consumed=self._consumed)
+            spawner = self._spawner
+            if spawner is None:
+                spawner = self._spawner = AppSpawner(self.task_group)
+            stream = GrpcHTTPStream(
+                self.app,
+                self.config,
+                self.context,
+                spawner,  # type: ignore[arg-type]  # the part of a TaskGroup streams use
+                self.ssl,
+                self.client,
+                self.server,
+                self.stream_send,
+                stream_id,
+                consumed=self._consumed,
+            )
         self.streams[stream_id] = stream
         self._out[stream_id] = _Outbound()
         await stream.handle(

@@ -21,9 +21,11 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from time import time
 from typing import Any
 
+from hypercorn.asyncio.task_group import _handle
 from hypercorn.config import Config
 from hypercorn.protocol.events import Body, EndBody, Event, Request, StreamClosed
 from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
@@ -43,6 +45,46 @@ _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
 
 # Chunks shorter than this are appended to the previous one instead of queued on their own.
 _SMALL_CHUNK = 1024
+
+
+async def _unused_put(event: ASGIReceiveEvent) -> None:
+    """The ``app_put`` of a GrpcHTTPStream: never called (its app reads through ``receive``)."""
+
+
+async def _unused_receive() -> ASGIReceiveEvent:  # pragma: no cover - never called
+    raise RuntimeError("a GrpcHTTPStream's app reads through the stream's own receive()")
+
+
+class AppSpawner:
+    """The task group a :class:`GrpcHTTPStream` spawns its app through, one per connection.
+
+    Hypercorn's ``TaskGroup.spawn_app`` (0.18) makes, for every request, an ``asyncio.Queue``
+    for a queue-backed ``receive`` (and a closure and a partial): a GrpcHTTPStream never uses
+    the queue, its app reads through the stream's own ``receive()``. This spawns the app as
+    ``spawn_app`` does (Hypercorn's ``_handle``: errors logged, ``send(None)`` at the end),
+    without the queue, and with the thread helpers made once per connection.
+    """
+
+    __slots__ = ("_group", "_loop", "_sync_spawn")
+
+    def __init__(self, group: TaskGroup) -> None:
+        self._group = group
+        self._loop = asyncio.get_running_loop()
+        self._sync_spawn = partial(self._loop.run_in_executor, None)
+
+    def _call_soon(self, func: Callable[..., Any], *args: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(func(*args), self._loop).result()
+
+    async def spawn_app(
+        self, app: Any, config: Config, scope: Any, send: Callable[..., Awaitable[None]]
+    ) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
+        self._group.spawn(
+            _handle, app, config, scope, _unused_receive, send, self._sync_spawn, self._call_soon
+        )
+        return _unused_put
+
+    def spawn(self, func: Callable[..., Any], *args: Any) -> None:
+        self._group.spawn(func, *args)
 
 
 @dataclass(frozen=True)
@@ -201,6 +243,13 @@ class GrpcHTTPStream(HTTPStream):
                 self._waiter = None
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
+        if self.closed and message is not None and message["type"] == "http.response.body":
+            # The stream is gone (reset, or the connection lost): the body is dropped without
+            # waiting on anything. Yield to the loop anyway, so the disconnect reaches the app
+            # and cancels a handler that only writes; else it would run hot here, starving
+            # every other connection until it had written its whole answer into the void.
+            await asyncio.sleep(0)
+            return
         if (
             message is not None
             and message["type"] == "http.response.trailers"

@@ -213,8 +213,15 @@ class RequestBuffer:
         return message
 
     def clear(self) -> None:
-        """Drop what is buffered: the call is over and nobody will read it."""
+        """Drop what is buffered: the call is over and nobody will read it.
+
+        Also ends the stream for a reader still waiting in :meth:`next` (a sync handler's
+        worker thread, blocked in its request iterator): it gets the end of the requests (or
+        the error already seen) instead of waiting for a message that will never be taken.
+        """
         self._messages.clear()
         self._buffered = 0
+        self._done = True
+        self._wake()
         if self._filled:
             trim_soon()  # this call held its bound (and a window): give the memory back

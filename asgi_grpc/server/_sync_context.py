@@ -13,8 +13,8 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .._core import Compression, MetadataLike, StatusCode, coerce_status
-from .._errors import EOF, AbortError, UsageError
+from .._core import Compression, MetadataLike, ProtocolError, StatusCode, coerce_status
+from .._errors import EOF, AbortError, RpcError, UsageError
 from ._metadata_check import checked_metadata
 
 logger = logging.getLogger("asgi_grpc.server")
@@ -26,7 +26,13 @@ _SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of 
 
 
 class BlockingRequestIterator(Iterator[Any]):
-    """For sync handlers on a worker thread: each ``next`` waits on the event loop."""
+    """For sync handlers on a worker thread: each ``next`` waits on the event loop.
+
+    Once the call is over the iterator ends, releasing a thread blocked in ``next`` (the call's
+    end closes its request buffer), so the worker goes back to the pool. As grpcio's blocking
+    server: ``RpcError`` if the call was cancelled (client gone, deadline, ``cancel()``,
+    shutdown), ``StopIteration`` if it ended otherwise (the handler's status was sent).
+    """
 
     def __init__(self, call: ServicerContext) -> None:
         self._call = call
@@ -35,9 +41,17 @@ class BlockingRequestIterator(Iterator[Any]):
         return self
 
     def __next__(self) -> Any:
-        future = asyncio.run_coroutine_threadsafe(self._call._next_request(), self._call._loop)
-        message = future.result()
+        call = self._call
+        future = asyncio.run_coroutine_threadsafe(call._next_request(), call._loop)
+        try:
+            message = future.result()
+        except ProtocolError:
+            if call._cancel_reason is not None:
+                raise RpcError from None
+            raise
         if message is EOF:
+            if call._cancel_reason is not None:
+                raise RpcError
             raise StopIteration
         return message
 

@@ -122,6 +122,7 @@ class FrameConn:
         self.peer_settings: dict[int, int] = {}
         self.settings_seen = asyncio.Event()
         self.goaway: tuple[int, int, bytes] | None = None
+        self.goaway_at: float | None = None  # time.monotonic() when the first GOAWAY came
         self.streams: dict[int, Stream] = {}
         self.frames_in: Counter[str] = Counter()
         self.closed = asyncio.Event()
@@ -355,6 +356,8 @@ class FrameConn:
             self.window_changed.set()
         elif isinstance(frame, GoAwayFrame):
             self.goaway = (frame.error_code, frame.last_stream_id, bytes(frame.additional_data))
+            if self.goaway_at is None:
+                self.goaway_at = time.monotonic()
         elif isinstance(frame, RstStreamFrame):
             stream = self.stream(frame.stream_id)
             stream.reset = frame.error_code
