@@ -89,11 +89,12 @@ async def test_unread_stream_holds_at_most_its_window_in_tiny_frames(asgi: Serve
     ~40 bytes per byte: +51 MiB for one 1 MiB window)."""
     async with Peer.connect(asgi.port) as peer:
         stream_id = peer.headers(request_headers("/h.H/Hold"))
-        # Whole messages just past what the handler's request buffer takes (4 MiB by default),
-        # within the window: the app has then stopped reading, and the window is open again.
+        # Whole messages just past what the handler's request buffer takes (256 KiB by default,
+        # asgi_grpc.max_buffered_request_bytes), well within the 1 MiB stream window: the app has
+        # then stopped reading, and most of the window is still open.
         message = DataFrame(stream_id, data=grpc_message(b"x" * (16 * 1024 - 5))).serialize()
         sent = 0
-        for _ in range(4 * 64 + 2):
+        for _ in range(24):
             if stream_window(peer, stream_id, sent) < 16 * 1024:
                 await settled(peer)
             peer.write(message)
