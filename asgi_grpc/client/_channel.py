@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import random
 import socket
 import ssl
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from ._multicallable import (
     UnaryStreamMultiCallable,
     UnaryUnaryMultiCallable,
 )
-from ._pool import ConnectionPool
+from ._pool import Backoff, ConnectionPool
 from ._rpc_error import CallError
 from ._service_config import DEFAULT_RETRY_BUFFER, MethodConfig, RetryPlan, ServiceConfig
 from ._transport import GrpcTransport
@@ -188,7 +187,7 @@ class Channel:
         self._state = ChannelConnectivity.IDLE
         self._state_waiters: list[asyncio.Future[None]] = []
         self._connecting: asyncio.Task[None] | None = None
-        self._backoff = _Backoff(opts)
+        self._backoff = Backoff(settings)
 
     # ------------------------------------------------------------------ plumbing for calls
 
@@ -471,25 +470,6 @@ async def _wait_done(call: Any) -> None:
 
     call.add_done_callback(on_done)
     await done
-
-
-class _Backoff:
-    """grpcio's connection backoff (doc/connection-backoff.md): 1 s growing by 1.6x to
-    120 s, with 20% jitter; the ``grpc.*_reconnect_backoff_ms`` options change it."""
-
-    def __init__(self, opts: dict[str, Any]) -> None:
-        self.initial = float(opts.get("grpc.initial_reconnect_backoff_ms", 1000)) / 1000
-        self.minimum = float(opts.get("grpc.min_reconnect_backoff_ms", 0)) / 1000
-        self.maximum = float(opts.get("grpc.max_reconnect_backoff_ms", 120_000)) / 1000
-        self.current = self.initial
-
-    def reset(self) -> None:
-        self.current = self.initial
-
-    def next(self) -> float:
-        delay = max(self.minimum, self.current * random.uniform(0.8, 1.2))
-        self.current = min(self.current * 1.6, self.maximum)
-        return delay
 
 
 def _limit(value: Any, default: int | None) -> int | None:
