@@ -38,6 +38,7 @@ from .._core import Headers, StatusCode
 from ..client._connection import Connection, ConnectionSettings, Stream
 from ..client._h2 import header_list_size
 from ..client._transport_errors import ConnectionTerminated, StreamReset
+from ..server._requests import STREAM_CLOSED_EXTENSION
 from ..server._types import Message
 from ._app_server import AppServer
 
@@ -181,6 +182,7 @@ class Exchange:
 
     __slots__ = (
         "_chunks",
+        "_closed_future",
         "_conn",
         "_end_delivered",
         "_receive_waiter",
@@ -217,6 +219,19 @@ class Exchange:
         self._unread = 0  # response bytes the client has not read yet
         self._receive_waiter: asyncio.Future[None] | None = None
         self._send_waiter: asyncio.Future[None] | None = None
+        self._closed_future: asyncio.Future[None] | None = None  # made when first asked for
+        # As our Hypercorn protocol: an app whose request buffer is full (it stopped calling
+        # receive()) still learns that the stream closed.
+        self.scope["extensions"][STREAM_CLOSED_EXTENSION] = {"future": self.closed_future}
+
+    def closed_future(self) -> asyncio.Future[None]:
+        """A future that completes when the server side of the stream closes."""
+        future = self._closed_future
+        if future is None:
+            future = self._closed_future = asyncio.get_running_loop().create_future()
+            if self.closed:
+                future.set_result(None)
+        return future
 
     # -- from the client ---------------------------------------------------------------------
 
@@ -239,6 +254,9 @@ class Exchange:
         self.buffered = 0
         self._wake_receiver()
         self._wake_sender()
+        closed = self._closed_future
+        if closed is not None and not closed.done():
+            closed.set_result(None)
 
     def acknowledged(self, length: int) -> None:
         self._unread -= length

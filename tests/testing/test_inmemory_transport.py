@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import asgi_grpc
+from asgi_grpc.server import GrpcApp
 from asgi_grpc.testing import LifespanError, blocking_channel_for, channel_for, serve
 from tests.server.servicer import AsyncEcho, Events, SyncEcho, pb2, pb2_grpc
 
@@ -257,3 +258,35 @@ async def test_connectivity_and_many_concurrent_calls() -> None:
         results = await asyncio.gather(*(bidi(i) for i in range(300)))
         assert results == [[f"{i}.{j}" for j in range(3)] for i in range(300)]
     assert channel.get_state() is asgi_grpc.ChannelConnectivity.SHUTDOWN
+
+
+async def test_handler_that_stopped_reading_is_cancelled_when_the_client_goes() -> None:
+    """A client-streaming handler that never reads fills its request bound (the app then stops
+    calling receive()); cancelling the call must still cancel it, in memory as over a socket."""
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def hold(request_iterator: Any, context: Any) -> bytes:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return b""
+
+    app = GrpcApp(
+        [
+            asgi_grpc.method_handlers_generic_handler(
+                "t.Hold", {"Hold": asgi_grpc.stream_unary_rpc_method_handler(hold)}
+            )
+        ]
+    )
+    async with channel_for(app) as channel:
+        call = channel.stream_unary("/t.Hold/Hold")()
+        await asyncio.wait_for(started.wait(), 5)
+        chunk = b"x" * (64 * 1024)
+        for _ in range(8):  # 512 KiB: past the 256 KiB request bound, within the window
+            await asyncio.wait_for(call.write(chunk), 5)
+        call.cancel()
+        await asyncio.wait_for(cancelled.wait(), 5)
