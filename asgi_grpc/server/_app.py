@@ -32,7 +32,7 @@ from . import _guard, _hypercorn
 from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon
-from ._types import ASGIApp, ASGIReceive, ASGISend, Scope
+from ._types import TRAILERS_ONLY_EXTENSION, ASGIApp, ASGIReceive, ASGISend, Scope
 
 T = TypeVar("T")
 
@@ -306,7 +306,7 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
 async def _reject(scope: Scope, send: ASGISend, code: StatusCode, message: str) -> None:
     """End a call before it started: a trailers-only response where the server can send one."""
     status = trailers(code, message)
-    if "asgi_grpc.trailers_only" in scope.get("extensions", {}):
+    if TRAILERS_ONLY_EXTENSION in scope.get("extensions", {}):
         await send(
             {"type": "http.response.trailers", "headers": response_headers(IDENTITY) + status}
         )

@@ -41,7 +41,7 @@ from ._metadata_check import checked_abort_metadata, checked_metadata
 from ._requests import RequestBuffer
 from ._sync_context import BlockingRequestIterator, run_sync_stream
 from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
-from ._types import ASGIReceive, ASGISend, Scope
+from ._types import TRAILERS_ONLY_EXTENSION, ASGIReceive, ASGISend, Scope
 
 if TYPE_CHECKING:
     from ._app import GrpcApp
@@ -424,7 +424,7 @@ class ServicerContext:
         trailer_headers = trailers(code, details, self._trailing_metadata)
         send = self._send
         if not self._sent_headers:
-            if "asgi_grpc.trailers_only" in self._scope.get("extensions", {}):
+            if TRAILERS_ONLY_EXTENSION in self._scope.get("extensions", {}):
                 trailer_headers[:0] = response_headers(IDENTITY)
                 await send({"type": "http.response.trailers", "headers": trailer_headers})
                 return

@@ -108,7 +108,8 @@ from ._hypercorn_config import (
 from ._hypercorn_h2 import GrpcH2Connection
 from ._hypercorn_h11 import GrpcH11Protocol
 from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
-from ._hypercorn_stream import TRAILERS_ONLY_EXTENSION, AppSpawner, GrpcHTTPStream, TrailersOnly
+from ._hypercorn_stream import AppSpawner, GrpcHTTPStream, TrailersOnly
+from ._types import TRAILERS_ONLY_EXTENSION
 
 __all__ = [
     "TRAILERS_ONLY_EXTENSION",

@@ -32,14 +32,7 @@ from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 from hypercorn.typing import ASGIReceiveEvent, ASGISendEvent, TaskGroup, WorkerContext
 from hypercorn.utils import build_and_validate_headers
 
-# The scope extension that tells an app this server turns trailers sent without a prior
-# ``http.response.start`` into a proper trailers-only response.
-TRAILERS_ONLY_EXTENSION = "asgi_grpc.trailers_only"
-# The scope extension through which an app learns that its stream closed without calling
-# receive() (which would take, and credit, more of the body): ``{"future": callable}``, the
-# callable returning a future that completes when the stream closes. The app's request buffer
-# (``_requests``) waits on it when full, so an abandoned call is cancelled even then.
-STREAM_CLOSED_EXTENSION = "asgi_grpc.stream_closed"
+from ._types import STREAM_CLOSED_EXTENSION, TRAILERS_ONLY_EXTENSION
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .._core import HEADER_SIZE, MessageReader, ProtocolError, StatusCode
 from ._memory import trim_soon
-from ._types import ASGIReceive, Scope
+from ._types import STREAM_CLOSED_EXTENSION, ASGIReceive, Scope
 
 # Charged per buffered message on top of payload and prefix: a tuple, a deque slot and a bytes
 # header (CPython, 64-bit). Makes the buffer's bound a bound on memory, not just on payload.
@@ -38,7 +38,6 @@ MESSAGE_COST = 96
 SLICE = 64 * 1024
 # The scope extension through which a server tells the app that a stream closed without the app
 # having to call receive() (which would take, and credit, more request data).
-STREAM_CLOSED_EXTENSION = "asgi_grpc.stream_closed"  # also in _hypercorn_stream
 
 _CANCELLED = ProtocolError(StatusCode.CANCELLED, "Client cancelled the call")
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import unquote
 
 from .._core import Headers
-from ..server._types import ASGIApp, Message, Scope
+from ..server._types import TRAILERS_ONLY_EXTENSION, ASGIApp, Message, Scope
 
 __all__ = ["AppServer", "LifespanError", "LifespanMode"]
 
@@ -26,7 +26,7 @@ LifespanMode = bool | Literal["auto"]
 
 # The request extensions of a Hypercorn HTTP/2 request that this transport implements, plus
 # asgi_grpc's (trailers sent before ``http.response.start`` are a trailers-only response).
-_EXTENSIONS = ("http.response.trailers", "http.response.early_hint", "asgi_grpc.trailers_only")
+_EXTENSIONS = ("http.response.trailers", "http.response.early_hint", TRAILERS_ONLY_EXTENSION)
 
 
 class LifespanError(RuntimeError):

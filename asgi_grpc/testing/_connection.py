@@ -38,8 +38,7 @@ from .._core import Headers, StatusCode
 from ..client._connection import Connection, ConnectionSettings, Stream
 from ..client._h2 import header_list_size
 from ..client._transport_errors import ConnectionTerminated, StreamReset
-from ..server._requests import STREAM_CLOSED_EXTENSION
-from ..server._types import Message
+from ..server._types import STREAM_CLOSED_EXTENSION, Message
 from ._app_server import AppServer
 
 __all__ = ["AppConnection", "Exchange"]
