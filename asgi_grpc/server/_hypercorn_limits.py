@@ -52,46 +52,37 @@ def _check_field(name: bytes, value: bytes) -> str | None:
     return None
 
 
+_REQUEST_PSEUDO = frozenset((b":method", b":scheme", b":path", b":authority", b":protocol"))
+
+
 def check_request_headers(headers: list[tuple[bytes, bytes]], max_list_size: int) -> Refusal | None:
     """None if a request's header list is well formed (RFC 9113 8.3.1) and within
     ``max_list_size`` (counted as RFC 7541 does); else why not. One pass over the list."""
     size = 0
-    method = scheme = path = authority = protocol = None
+    pseudo: dict[bytes, bytes] = {}
     regular = False
     for name, value in headers:
         size += len(name) + len(value) + _ENTRY_OVERHEAD
         if name[:1] == b":":
             if regular:
                 return Refusal(False, f"pseudo-header {name!r} after a regular header")
-            if name == b":method":
-                if method is not None:
-                    return Refusal(False, "duplicate :method")
-                method = value
-            elif name == b":path":
-                if path is not None:
-                    return Refusal(False, "duplicate :path")
-                path = value
-            elif name == b":scheme":
-                if scheme is not None:
-                    return Refusal(False, "duplicate :scheme")
-                scheme = value
-            elif name == b":authority":
-                if authority is not None:
-                    return Refusal(False, "duplicate :authority")
-                authority = value
-            elif name == b":protocol":
-                if protocol is not None:
-                    return Refusal(False, "duplicate :protocol")
-                protocol = value
-            else:
+            if name not in _REQUEST_PSEUDO:
                 return Refusal(False, f"unknown pseudo-header {name!r}")
+            if name in pseudo:
+                return Refusal(False, f"duplicate {name.decode('ascii')}")
             if _BAD_VALUE.search(value) is not None:
                 return Refusal(False, f"NUL, CR or LF in {name!r}")
+            pseudo[name] = value
             continue
         regular = True
         reason = _check_field(name, value)
         if reason is not None:
             return Refusal(False, reason)
+    method = pseudo.get(b":method")
+    scheme = pseudo.get(b":scheme")
+    path = pseudo.get(b":path")
+    authority = pseudo.get(b":authority")
+    protocol = pseudo.get(b":protocol")
     if method is None:
         return Refusal(False, "missing :method")
     if method == b"CONNECT" and protocol is None:
