@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .._core import Compression
+from .._core import Compression, option_dict
 from .._sync import _loop
 from .._sync._channel import Channel as BlockingChannel
 from ..client._address import TCPAddress
@@ -97,7 +97,7 @@ class InMemoryChannel(AioChannel):
             root_path=root_path,
             request_window=request_window,
         )
-        opts = dict(options or ())
+        opts = option_dict(options)
         # Replace what the base built for a network target (nothing of it has connected yet):
         # one in-memory pool, no name resolution, and REST calls to the app in memory too.
         self._pools = [
