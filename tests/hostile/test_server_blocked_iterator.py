@@ -113,8 +113,14 @@ def test_worker_freed_when_call_ends(
                     future.result(timeout=PROMPT)
                 assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
         # The handler's iterator ended with RpcError (grpcio's blocking server: the call was
-        # cancelled), so the handler returned and its worker is free.
-        assert blocked.outcome.get(timeout=PROMPT) == "RpcError"
+        # cancelled), so the handler returned and its worker is free. grpcio alone, at a
+        # deadline, sometimes ends the iterator instead (a race inside grpcio): its handler
+        # returns all the same.
+        outcome = blocked.outcome.get(timeout=PROMPT)
+        if server.__module__.startswith("grpc.") and ending == "deadline":
+            assert outcome == "RpcError" or outcome.startswith("end after"), outcome
+        else:
+            assert outcome == "RpcError"
         _next_call_served(target)
         started = time.monotonic()
         server.stop(None).wait(PROMPT)
