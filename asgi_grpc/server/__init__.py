@@ -2,7 +2,7 @@
 
 ``GrpcApp`` is the ASGI application (mount it, or serve it with ``hypercorn module:app``);
 ``Server`` / ``server()`` are grpc.aio's server on top of it. ``grpc_config()`` is a Hypercorn
-configuration tuned for gRPC, and ``install()`` puts asgi_grpc's HTTP/2 fixes into Hypercorn
+configuration tuned for gRPC, ``GrpcWebConfig`` sets up gRPC-Web and its CORS, and ``install()`` puts asgi_grpc's HTTP/2 fixes into Hypercorn
 (``GrpcApp`` does it on construction).
 """
 
@@ -12,9 +12,11 @@ from ._config import ServerConfig
 from ._guard import check_app
 from ._hypercorn import grpc_config, install
 from ._server import Server, server
+from ._web import GrpcWebConfig
 
 __all__ = [
     "GrpcApp",
+    "GrpcWebConfig",
     "Server",
     "ServerConfig",
     "ServicerContext",

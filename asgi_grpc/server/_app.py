@@ -33,6 +33,7 @@ from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import TRAILERS_ONLY_EXTENSION, ASGIApp, ASGIReceive, ASGISend, Scope
+from ._web import GrpcWebConfig, WebCall, is_grpc_web_content_type, preflight_headers
 
 T = TypeVar("T")
 
@@ -44,8 +45,10 @@ class GrpcApp:
 
     Handlers are registered the grpcio way (``add_generic_rpc_handlers``,
     ``add_registered_method_handlers``, or a generated ``add_XServicer_to_server(servicer, app)``).
-    Requests whose content type is not ``application/grpc*`` go to ``fallback`` (a REST app, for
-    example); without one they get ``415 Unsupported Media Type``.
+    gRPC-Web (``application/grpc-web*``, over HTTP/1.1 or HTTP/2) reaches the same handlers;
+    ``grpc_web`` sets it up (CORS included; see :class:`GrpcWebConfig`), ``False`` turns it off.
+    Other requests go to ``fallback`` (a REST app, for example); without one they get
+    ``415 Unsupported Media Type``.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class GrpcApp:
         interceptors: Sequence[Any] | None = None,
         config: ServerConfig | None = None,
         fallback: ASGIApp | None = None,
+        grpc_web: GrpcWebConfig | bool | None = None,
     ) -> None:
         # Whatever Hypercorn serves this app in this process gets the gRPC fixes (a no-op for other
         # ASGI servers, which then get the portable code paths).
@@ -63,6 +67,11 @@ class GrpcApp:
         _guard.install()
         self.config = config or ServerConfig()
         self.fallback = fallback
+        if grpc_web is None:  # server options (asgi_grpc.grpc_web, asgi_grpc.cors_origins)
+            grpc_web = GrpcWebConfig.from_options(self.config.options)
+        elif isinstance(grpc_web, bool):
+            grpc_web = GrpcWebConfig(enabled=grpc_web)
+        self.grpc_web: GrpcWebConfig | None = grpc_web if grpc_web.enabled else None
         self._generic: list[GenericHandlerLike] = list(handlers or ())
         self._registered: dict[str, Any] = {}
         self._interceptors = tuple(interceptors or ())
@@ -108,6 +117,10 @@ class GrpcApp:
             if is_grpc_content_type(content_type):
                 await self._handle_grpc(scope, receive, send)
                 return
+            if self.grpc_web is not None and await self._handle_web(
+                scope, receive, send, content_type
+            ):
+                return
             if self.fallback is not None:
                 await self.fallback(scope, receive, send)
                 return
@@ -146,6 +159,50 @@ class GrpcApp:
         except ProtocolError as exc:
             await _reject(scope, send, exc.code, exc.message)
             return
+        await self._serve(scope, receive, send, method, head)
+
+    async def _handle_web(
+        self, scope: Scope, receive: ASGIReceive, send: ASGISend, content_type: bytes | None
+    ) -> bool:
+        """A gRPC-Web call, or its CORS preflight; False if the request is neither."""
+        config = self.grpc_web
+        assert config is not None
+        headers = scope["headers"]
+        if not is_grpc_web_content_type(content_type):
+            if scope["method"] != "OPTIONS" or config.cors_origins is None:
+                return False
+            requested = _header(headers, b"access-control-request-headers")
+            if _header(headers, b"access-control-request-method") is None or (
+                # With a fallback app, only preflights of gRPC-Web calls are ours.
+                self.fallback is not None and b"x-grpc-web" not in (requested or b"").lower()
+            ):
+                return False
+            answer = preflight_headers(config, _header(headers, b"origin"), requested)
+            if answer is None:
+                await _http_error(send, 403, "origin not allowed")
+            else:
+                await send({"type": "http.response.start", "status": 204, "headers": answer})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return True
+        assert content_type is not None
+        if scope["method"] != "POST":
+            await _http_error(send, 405, "gRPC-Web requires POST", [(b"allow", b"POST")])
+            return True
+        web = WebCall(scope, receive, send, content_type, config, _header(headers, b"origin"))
+        path = scope.get("raw_path") or scope["path"].encode()
+        method = path.decode("utf-8", "replace") if isinstance(path, bytes) else path
+        try:
+            head = parse_request_headers(headers)
+        except ProtocolError as exc:
+            await _reject(web.scope, web.send, exc.code, exc.message)
+            return True
+        await self._serve(web.scope, web.receive, web.send, method, head)
+        return True
+
+    async def _serve(
+        self, scope: Scope, receive: ASGIReceive, send: ASGISend, method: str, head: RequestHead
+    ) -> None:
+        """Find the handler and run the call (gRPC, or gRPC-Web through its adapter)."""
         if head.encoding != IDENTITY and head.encoding not in self.config.enabled_encodings:
             await _reject(
                 scope,

@@ -106,7 +106,14 @@ class RequestBuffer:
             while True:
                 if self._buffered > self._limit and not await self._wait_for_space():
                     break
-                event = await receive()
+                try:
+                    event = await receive()
+                except ProtocolError as exc:
+                    # An adapter that decodes the body (gRPC-Web text) found it malformed.
+                    self._error = exc
+                    self._done = True
+                    self._wake()
+                    continue
                 if event["type"] != "http.request":
                     break
                 if self._done:
