@@ -2,8 +2,8 @@
 
 ``GrpcApp`` is the ASGI application (mount it, or serve it with ``hypercorn module:app``);
 ``Server`` / ``server()`` are grpc.aio's server on top of it. ``grpc_config()`` is a Hypercorn
-configuration tuned for gRPC, ``GrpcWebConfig`` sets up gRPC-Web and its CORS, and ``install()`` puts asgi_grpc's HTTP/2 fixes into Hypercorn
-(``GrpcApp`` does it on construction).
+configuration tuned for gRPC, and ``install()`` puts asgi_grpc's HTTP/2 fixes into Hypercorn
+(``GrpcApp`` does it on construction). ``GrpcWebConfig`` sets up gRPC-Web and its CORS.
 """
 
 from ._app import GrpcApp
