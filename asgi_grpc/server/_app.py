@@ -27,13 +27,14 @@ from .._core import (
     response_headers,
     trailers,
 )
+from .._core._web import is_grpc_web_content_type
 from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from . import _guard, _hypercorn
 from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import TRAILERS_ONLY_EXTENSION, ASGIApp, ASGIReceive, ASGISend, Scope
-from ._web import GrpcWebConfig, WebCall, is_grpc_web_content_type, preflight_headers
+from ._web import GrpcWebConfig, WebCall, preflight_headers
 
 T = TypeVar("T")
 

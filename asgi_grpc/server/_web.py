@@ -19,22 +19,16 @@ Plain gRPC requests never come here: ``GrpcApp`` checks for ``application/grpc``
 
 from __future__ import annotations
 
-import binascii
-import struct
-from base64 import b64decode, b64encode
+from base64 import b64encode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._core import ProtocolError, StatusCode
+from .._core import ProtocolError
+from .._core._web import Base64Decoder, is_text, trailer_frame
 from ._types import TRAILERS_ONLY_EXTENSION, ASGIReceive, ASGISend, Message, Scope
 
-__all__ = ["GrpcWebConfig", "WebCall", "is_grpc_web_content_type", "preflight_headers"]
-
-WEB_CONTENT_TYPE = b"application/grpc-web"
-TEXT_CONTENT_TYPE = b"application/grpc-web-text"
-TRAILER_FLAG = 0x80
-_frame_header = struct.Struct(">BI").pack
+__all__ = ["GrpcWebConfig", "WebCall", "preflight_headers"]
 
 # Request headers a gRPC-Web client sends (and so asks leave for in a preflight).
 DEFAULT_ALLOW_HEADERS = (
@@ -119,16 +113,6 @@ class GrpcWebConfig:
         return headers
 
 
-def is_grpc_web_content_type(value: bytes | None) -> bool:
-    """``application/grpc-web`` / ``-text``, optionally ``+<codec>`` or ``;params``."""
-    if value is None or not value.startswith(WEB_CONTENT_TYPE):
-        return False
-    rest = value[len(WEB_CONTENT_TYPE) :]
-    if rest.startswith(b"-text"):
-        rest = rest[5:]
-    return not rest or rest[:1] in (b"+", b";")
-
-
 def preflight_headers(
     config: GrpcWebConfig, origin: bytes | None, requested: bytes | None
 ) -> list[tuple[bytes, bytes]] | None:
@@ -154,9 +138,9 @@ class WebCall:
     """The scope, ``receive`` and ``send`` of one gRPC-Web request, as gRPC ones."""
 
     __slots__ = (
-        "_b64_pending",
         "_content_type",
         "_cors",
+        "_decoder",
         "_expose",
         "_failed",
         "_receive",
@@ -175,7 +159,7 @@ class WebCall:
         config: GrpcWebConfig,
         origin: bytes | None,
     ) -> None:
-        self.text = content_type.startswith(TEXT_CONTENT_TYPE)
+        self.text = is_text(content_type)
         # The response speaks the request's dialect: same text/binary form and codec suffix.
         self._content_type = content_type.split(b";", 1)[0].strip()
         extensions = dict(scope.get("extensions") or {})
@@ -188,7 +172,7 @@ class WebCall:
         self._cors = config.cors_headers(origin)
         self._expose = [h.lower().encode("latin-1") for h in config.cors_expose_headers]
         self._started = False
-        self._b64_pending = b""  # base64 text received but not yet a whole 4-char group
+        self._decoder = Base64Decoder()
         self._failed = False
 
     # ------------------------------------------------------------------ request side
@@ -199,35 +183,15 @@ class WebCall:
             return event
         if self._failed:  # the body already failed to decode: the rest is dropped
             return {"type": "http.request", "body": b"", "more_body": event.get("more_body")}
+        more = event.get("more_body", False)
         try:
-            body = self._decode(event.get("body") or b"", not event.get("more_body", False))
+            body = self._decoder.feed(event.get("body") or b"")
+            if not more:
+                self._decoder.close()
         except ProtocolError:
             self._failed = True
             raise
-        return {"type": "http.request", "body": body, "more_body": event.get("more_body", False)}
-
-    def _decode(self, chunk: bytes, last: bool) -> bytes:
-        data = self._b64_pending + bytes(chunk)
-        if b"\r" in data or b"\n" in data or b" " in data:
-            data = b"".join(data.split())
-        whole = len(data) & ~3
-        self._b64_pending = data[whole:]
-        if last and self._b64_pending:
-            raise ProtocolError(
-                StatusCode.INTERNAL,
-                "grpc-web-text request body is not whole base64 "
-                f"({len(self._b64_pending)} characters left over)",
-            )
-        data = data[:whole]
-        try:
-            if b"=" not in data[:-4]:  # padding (if any) only at the end: one decode
-                return b64decode(data, validate=True)
-            # Padded chunks concatenated (a client may flush padded base64 per message).
-            return b"".join(b64decode(data[i : i + 4], validate=True) for i in range(0, whole, 4))
-        except binascii.Error as exc:
-            raise ProtocolError(
-                StatusCode.INTERNAL, f"grpc-web-text request body is not valid base64: {exc}"
-            ) from None
+        return {"type": "http.request", "body": body, "more_body": more}
 
     # ------------------------------------------------------------------ response side
 
@@ -245,8 +209,7 @@ class WebCall:
                 await self._start(message["headers"])
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            block = b"".join([name + b": " + value + b"\r\n" for name, value in message["headers"]])
-            frame = _frame_header(TRAILER_FLAG, len(block)) + block
+            frame = trailer_frame(message["headers"])
             await self._send(
                 {"type": "http.response.body", "body": self._encode(frame), "more_body": False}
             )
