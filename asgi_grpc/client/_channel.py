@@ -44,6 +44,7 @@ from ._rpc_error import CallError
 from ._service_config import DEFAULT_RETRY_BUFFER, MethodConfig, RetryPlan, ServiceConfig
 from ._transport import GrpcTransport
 from ._transport_errors import ConnectError, TransportError
+from ._web import WebPool
 
 __all__ = ["Channel", "insecure_channel", "secure_channel"]
 
@@ -138,7 +139,20 @@ class Channel:
         self.http_client = http_client
         pool_ssl = self._transport.ssl_context() if ssl_context is not None else None
 
-        def new_pool(group: tuple[Address, ...]) -> ConnectionPool:
+        # gRPC-Web instead of gRPC (option asgi_grpc.grpc_web: True, or "text"): see _web.
+        web = opts.get("asgi_grpc.grpc_web")
+        self._web = bool(web)
+
+        def new_pool(group: tuple[Address, ...]) -> Any:
+            if web:
+                return WebPool(
+                    group[0],
+                    secure=credentials is not None,
+                    authority=authority,
+                    ssl_context=ssl_context,
+                    text=web == "text",
+                    http2=bool(opts.get("asgi_grpc.grpc_web_http2", False)),
+                )
             return ConnectionPool(
                 group,
                 authority=authority,
@@ -194,7 +208,7 @@ class Channel:
     def _share_pool(self, replace: bool = False) -> None:
         """Requests through ``http_client`` to the channel's origin go to the channel's first
         pool (or calls go to the pool the client already has there): one set of connections."""
-        if self._pools:
+        if self._pools and not self._web:
             pool = self._transport.share_pool(self._base_url, self._pools[0], replace=replace)
             self._pools[0] = self._shared_pool = pool
 

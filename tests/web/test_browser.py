@@ -28,7 +28,9 @@ if _missing is not None:
 
 from playwright.async_api import async_playwright  # noqa: E402
 
-INDEX = b"<!doctype html><meta charset=utf-8><title>asgi_grpc</title><script src=/bundle.js></script>"
+INDEX = (
+    b"<!doctype html><meta charset=utf-8><title>asgi_grpc</title><script src=/bundle.js></script>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +44,13 @@ def page_app(bundle: bytes) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body, kind = (bundle, b"text/javascript") if scope["path"] == "/bundle.js" else (
-            INDEX,
-            b"text/html",
+        body, kind = (
+            (bundle, b"text/javascript")
+            if scope["path"] == "/bundle.js"
+            else (
+                INDEX,
+                b"text/html",
+            )
         )
         await send(
             {

@@ -1,0 +1,126 @@
+"""The asgi_grpc client speaking gRPC-Web (channel option ``asgi_grpc.grpc_web``) to our server,
+binary and text, over HTTP/1.1 and HTTP/2. Each outcome is the one the same call gets over
+plain gRPC (the server serves both from one port)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import asgi_grpc
+from tests.web.servicer import FAIL_DETAILS, pb2, pb2_grpc, status_details
+
+MODES = [
+    pytest.param([("asgi_grpc.grpc_web", True)], id="binary-http1"),
+    pytest.param([("asgi_grpc.grpc_web", "text")], id="text-http1"),
+    pytest.param(
+        [("asgi_grpc.grpc_web", True), ("asgi_grpc.grpc_web_http2", True)], id="binary-http2"
+    ),
+    pytest.param(
+        [("asgi_grpc.grpc_web", "text"), ("asgi_grpc.grpc_web_http2", True)], id="text-http2"
+    ),
+]
+
+
+@pytest.fixture(params=MODES)
+async def stub(request: pytest.FixtureRequest, web_server: Any) -> AsyncIterator[Any]:
+    async with web_server() as base_url:
+        target = base_url.removeprefix("http://")
+        async with asgi_grpc.aio.insecure_channel(target, options=request.param) as channel:
+            yield pb2_grpc.EchoStub(channel)
+
+
+async def test_unary(stub: Any) -> None:
+    reply = await stub.Unary(pb2.EchoRequest(message="hi", payload=b"\x00" * 70_000))
+    assert reply.message == "hi"
+    assert reply.payload == b"\x00" * 70_000
+
+
+async def test_server_streaming(stub: Any) -> None:
+    call = stub.ServerStream(pb2.EchoRequest(message="s", count=5))
+    assert [r.index async for r in call] == [0, 1, 2, 3, 4]
+    assert await call.code() == asgi_grpc.StatusCode.OK
+
+
+async def test_client_streaming_and_half_duplex_bidi(stub: Any) -> None:
+    async def requests() -> AsyncIterator[Any]:
+        for word in ("a", "b", "c"):
+            yield pb2.EchoRequest(message=word)
+
+    reply = await stub.ClientStream(requests())
+    assert (reply.message, reply.index) == ("a+b+c", 3)
+    # Bidi over gRPC-Web is half-duplex: the responses come once the requests ended.
+    call = stub.BidiStream(requests())
+    assert [r.message async for r in call] == ["a", "b", "c"]
+
+
+async def test_metadata_both_ways(stub: Any) -> None:
+    call = stub.Unary(pb2.EchoRequest(message="meta"), metadata=(("x-req", "py"),))
+    assert (await call).message == "meta:py"
+    initial = dict(await call.initial_metadata())
+    assert initial["x-echo"] == "py"
+    assert initial["x-echo-bin"] == b"\x00\xff"
+    trailing = dict(await call.trailing_metadata())
+    assert trailing["x-trail"] == "t-py"
+    assert trailing["x-trail-bin"] == b"\x01\xfe"
+
+
+@pytest.mark.parametrize("method", ["Unary", "ServerStream"])
+async def test_error_with_details(stub: Any, method: str) -> None:
+    request = pb2.EchoRequest(message="fail", count=5)
+    with pytest.raises(asgi_grpc.aio.AioRpcError) as info:
+        if method == "Unary":
+            await stub.Unary(request)
+        else:
+            received = [r.index async for r in stub.ServerStream(request)]
+            raise AssertionError(received)
+    error = info.value
+    assert error.code() == asgi_grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == FAIL_DETAILS
+    trailing = dict(error.trailing_metadata())
+    assert trailing["grpc-status-details-bin"] == status_details(FAIL_DETAILS)
+    assert trailing["x-fail"] == "yes"
+
+
+async def test_error_mid_stream_keeps_messages(stub: Any) -> None:
+    call = stub.ServerStream(pb2.EchoRequest(message="fail", count=5))
+    assert [(await call.read()).index for _ in range(2)] == [0, 1]
+    with pytest.raises(asgi_grpc.aio.AioRpcError) as info:
+        await call.read()
+    assert info.value.code() == asgi_grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_deadline(stub: Any) -> None:
+    reply = await stub.Unary(pb2.EchoRequest(message="deadline"), timeout=5)
+    assert 3000 < reply.index <= 5000  # the server saw the deadline
+    with pytest.raises(asgi_grpc.aio.AioRpcError) as info:
+        await stub.Unary(pb2.EchoRequest(message="slow", delay_ms=5000), timeout=0.3)
+    assert info.value.code() == asgi_grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_unknown_method(stub: Any) -> None:
+    channel = stub.Unary._channel  # (the stub's channel, for a method the server lacks)
+    nope = channel.unary_unary("/asgi_grpc.test.Echo/Nope")
+    with pytest.raises(asgi_grpc.aio.AioRpcError) as info:
+        await nope(b"")
+    assert info.value.code() == asgi_grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_cancel(stub: Any) -> None:
+    call = stub.ServerStream(pb2.EchoRequest(message="s", count=1000, delay_ms=20))
+    await call.read()
+    assert call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call.read()
+
+
+async def test_unreachable_server_is_unavailable() -> None:
+    async with asgi_grpc.aio.insecure_channel(
+        "127.0.0.1:1", options=[("asgi_grpc.grpc_web", True)]
+    ) as channel:
+        with pytest.raises(asgi_grpc.aio.AioRpcError) as info:
+            await pb2_grpc.EchoStub(channel).Unary(pb2.EchoRequest())
+        assert info.value.code() == asgi_grpc.StatusCode.UNAVAILABLE
