@@ -64,12 +64,15 @@ class WebPool:
             host = f"[{address.host}]" if ":" in address.host else address.host
             transport = httpx.AsyncHTTPTransport(
                 verify=ssl_context if ssl_context is not None else True,
-                http1=True,
+                # Cleartext HTTP/2 is prior knowledge (h2c); over TLS, ALPN picks.
+                http1=secure or not http2,
                 http2=http2,
             )
         else:
             host = "localhost"
-            transport = httpx.AsyncHTTPTransport(uds=address.path, http1=True, http2=http2)
+            transport = httpx.AsyncHTTPTransport(
+                uds=address.path, http1=secure or not http2, http2=http2
+            )
             address = TCPAddress("localhost", 80)
         scheme = "https" if secure else "http"
         self.base_url = f"{scheme}://{host}:{address.port}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from tests.protoc import PROTOS
 
 PAGE = Path(__file__).parent / "page" / "page.js"
+PEER = Path(__file__).parent / "page" / "peer.js"
 CHROMIUM = os.environ.get("ASGI_GRPC_CHROMIUM", "/usr/bin/chromium")
 # A fresh profile per run, and nothing that phones home (the test machines have no internet).
 CHROMIUM_ARGS = [
@@ -50,8 +51,8 @@ def node_modules() -> Path | None:
     return modules
 
 
-def missing() -> str | None:
-    """Why the browser tests cannot run here, or None."""
+def missing_node() -> str | None:
+    """Why the npm peers cannot run here, or None."""
     if shutil.which("node") is None:
         return "node is not installed"
     if node_modules() is None:
@@ -59,6 +60,14 @@ def missing() -> str | None:
             "the npm packages are not installed (scripts/test installs them into the venv and "
             "sets ASGI_GRPC_WEB_NODE_MODULES)"
         )
+    return None
+
+
+def missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    why = missing_node()
+    if why is not None:
+        return why
     if not Path(CHROMIUM).exists():
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     try:
@@ -90,20 +99,21 @@ def generate(out: Path) -> None:
     )
 
 
-def build_bundle() -> bytes:
-    """The page's script: page.js and its npm imports in one file."""
+def build_bundle(script: Path = PAGE, platform: str = "browser") -> bytes:
+    """``script`` (page.js, or peer.js for node) and its npm imports in one file."""
     modules = node_modules()
     assert modules is not None
     with tempfile.TemporaryDirectory(prefix="asgi_grpc_web_page_") as tmp:
         out = Path(tmp)
         generate(out)
-        shutil.copy(PAGE, out / "page.js")
+        shutil.copy(script, out / "page.js")
         subprocess.run(
             [
                 str(modules / ".bin" / "esbuild"),
                 "page.js",
                 "--bundle",
-                "--format=iife",
+                f"--platform={platform}",
+                "--format=iife" if platform == "browser" else "--format=esm",
                 "--log-level=warning",
                 "--outfile=bundle.js",
             ],

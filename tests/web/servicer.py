@@ -5,6 +5,7 @@
 - ``"fail"``: INVALID_ARGUMENT with ``grpc-status-details-bin`` (a google.rpc.Status holding an
   EchoResponse as its detail) and a non-ASCII message;
 - ``"deadline"``: answers with the time the call has left (``index``, in ms);
+- ``"http_version"``: answers with the HTTP version the call came over;
 - ``delay_ms``: sleeps that long first (before each message, for streams).
 """
 
@@ -51,6 +52,8 @@ class WebEcho(pb2_grpc.EchoServicer):
             await context.send_initial_metadata((("x-echo", value), ("x-echo-bin", b"\x00\xff")))
             context.set_trailing_metadata((("x-trail", "t-" + value), ("x-trail-bin", b"\x01\xfe")))
             return pb2.EchoResponse(message=f"meta:{value}")
+        if request.message == "http_version":  # (the test servicer may peek at its scope)
+            return pb2.EchoResponse(message=context._scope.get("http_version"))
         if request.message == "deadline":
             remaining = context.time_remaining()
             return pb2.EchoResponse(index=-1 if remaining is None else int(remaining * 1000))

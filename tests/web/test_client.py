@@ -33,6 +33,11 @@ async def stub(request: pytest.FixtureRequest, web_server: Any) -> AsyncIterator
             yield pb2_grpc.EchoStub(channel)
 
 
+async def test_http_version(stub: Any, request: pytest.FixtureRequest) -> None:
+    reply = await stub.Unary(pb2.EchoRequest(message="http_version"))
+    assert reply.message == ("2" if "http2" in request.node.callspec.id else "1.1")
+
+
 async def test_unary(stub: Any) -> None:
     reply = await stub.Unary(pb2.EchoRequest(message="hi", payload=b"\x00" * 70_000))
     assert reply.message == "hi"
