@@ -63,7 +63,9 @@ def peer_server(peer_script: Path) -> Iterator[dict[str, int]]:
         pytest.param(("http2", [("asgi_grpc.grpc_web_http2", True)]), id="h2c"),
     ]
 )
-async def peer_stub(request: pytest.FixtureRequest, peer_server: dict[str, int]) -> AsyncIterator[Any]:
+async def peer_stub(
+    request: pytest.FixtureRequest, peer_server: dict[str, int]
+) -> AsyncIterator[Any]:
     which, extra = request.param
     options = [("asgi_grpc.grpc_web", True), *extra]
     target = f"127.0.0.1:{peer_server[which]}"
