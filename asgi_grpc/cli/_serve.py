@@ -40,7 +40,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..server import GrpcApp, grpc_config
+from ..server import GrpcApp, GrpcWebConfig, grpc_config
 from ..server._types import ASGIApp, ASGIReceive, ASGISend, Scope
 
 ENV = "ASGI_GRPC_CLI_SERVE"
@@ -72,6 +72,7 @@ class ServeSpec:
     app_dir: str = "."
     reflection: bool = False
     health: bool = False
+    cors_origins: tuple[str, ...] = ()  # gRPC-Web CORS: origins browser pages may call from
     sigterm_backstop: float = 30.0
 
     def to_env(self) -> str:
@@ -79,7 +80,9 @@ class ServeSpec:
 
     @classmethod
     def from_env(cls, text: str) -> ServeSpec:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        fields["cors_origins"] = tuple(fields.get("cors_origins", ()))
+        return cls(**fields)
 
 
 # ------------------------------------------------------------------------------ target resolution
@@ -256,6 +259,8 @@ class WithStandardServices:
 def build_app(spec: ServeSpec) -> ASGIApp:
     """The served app for ``spec``: the target, plus reflection/health when asked."""
     app = resolve(import_target(spec.target, spec.app_dir))
+    if spec.cors_origins:
+        _allow_origins(app, spec.cors_origins)
     if not (spec.reflection or spec.health):
         return app
     names = service_names(app)
@@ -275,7 +280,17 @@ def build_app(spec: ServeSpec) -> ASGIApp:
         listed = sorted({*names, *added, *REFLECTION_SERVICES})
         reflection.enable_server_reflection(listed, standard)
         added += REFLECTION_SERVICES
+    if spec.cors_origins:
+        _allow_origins(standard, spec.cors_origins)
     return WithStandardServices(app, standard, added)
+
+
+def _allow_origins(app: ASGIApp, origins: tuple[str, ...]) -> None:
+    """``--cors-origin``: every GrpcApp in ``app`` answers those origins' gRPC-Web calls."""
+    allowed: str | tuple[str, ...] = "*" if "*" in origins else origins
+    for grpc_app in _grpc_apps(app, _DISCOVERY_DEPTH, set()):
+        config = grpc_app.grpc_web or GrpcWebConfig()
+        grpc_app.grpc_web = dataclasses.replace(config, enabled=True, cors_origins=allowed)
 
 
 def load_app() -> ASGIApp:
