@@ -6,6 +6,7 @@
   EchoResponse as its detail) and a non-ASCII message;
 - ``"deadline"``: answers with the time the call has left (``index``, in ms);
 - ``"http_version"``: answers with the HTTP version the call came over;
+- ClientStream whose first request is ``"stall"``: never reads the rest (until cancelled);
 - ``delay_ms``: sleeps that long first (before each message, for streams).
 """
 
@@ -18,6 +19,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
+import asgi_grpc
 from tests import protoc
 
 pb2, pb2_grpc = protoc.load("echo.proto")
@@ -42,6 +44,9 @@ async def _fail(context: Any) -> None:
 
 
 class WebEcho(pb2_grpc.EchoServicer):
+    def __init__(self) -> None:
+        self.stalled = asyncio.Event()
+
     async def Unary(self, request: Any, context: Any) -> Any:
         if request.delay_ms:
             await asyncio.sleep(request.delay_ms / 1000)
@@ -68,7 +73,13 @@ class WebEcho(pb2_grpc.EchoServicer):
             yield pb2.EchoResponse(message=f"{request.message}-{index}", index=index)
 
     async def ClientStream(self, request_iterator: Any, context: Any) -> Any:
-        parts = [request.message async for request in request_iterator]
+        parts = []
+        while (request := await context.read()) is not asgi_grpc.aio.EOF:
+            if request.message == "stall":
+                # Never reads again: what the client sends meanwhile must stay bounded.
+                self.stalled.set()
+                await asyncio.sleep(3600)
+            parts.append(request.message)
         return pb2.EchoResponse(message="+".join(parts), index=len(parts))
 
     async def BidiStream(self, request_iterator: Any, context: Any) -> Any:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import urllib.parse
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
+import psutil
 import pytest
 from google.rpc import status_pb2
 
@@ -236,3 +239,46 @@ async def test_grpc_web_can_be_turned_off(web_server) -> None:
             body = request_body(content_type, pb2.EchoRequest(message="x"))
             response = await client.post(UNARY, content=body, headers=headers(content_type))
             assert response.status_code == 415
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+@pytest.mark.parametrize("content_type", ["application/grpc-web", "application/grpc-web-text"])
+async def test_request_bound_when_the_handler_stops_reading(
+    web_server: Any, http2: bool, content_type: str
+) -> None:
+    """A client-streaming handler that stops reading holds the client back (the request buffer
+    bound and flow control, as over gRPC); the deadline then ends the call."""
+    text = "-text" in content_type
+    chunk = frame(pb2.EchoRequest(message="x" * 1000).SerializeToString()) * 64  # ~64 KiB
+    total = 256 * 1024 * 1024
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        first = frame(pb2.EchoRequest(message="stall").SerializeToString())
+        yield base64.b64encode(first) if text else first
+        encoded = base64.b64encode(chunk) if text else chunk
+        while sent < total:
+            yield encoded
+            sent += len(encoded)
+
+    process = psutil.Process()
+    before = process.memory_info().rss
+    async with web_server() as base_url:
+        async with httpx.AsyncClient(base_url=base_url, http1=not http2, http2=http2) as client:
+            request = client.build_request(
+                "POST",
+                CLIENT_STREAM,
+                content=body(),
+                headers=headers(content_type, **{"grpc-timeout": "2S"}),
+            )
+            try:
+                response = await asyncio.wait_for(client.send(request), 20)
+                status = response.headers.get("grpc-status")
+            except (httpx.HTTPError, asyncio.TimeoutError) as exc:
+                status = repr(exc)
+    grown = process.memory_info().rss - before
+    # Held back long before the whole body (256 MiB); the server grew by far less. (httpx then
+    # fails its upload, or gets DEADLINE_EXCEEDED: it cannot read a response while it writes.)
+    assert sent < 32 * 1024 * 1024, (sent, status)
+    assert grown < 64 * 1024 * 1024, (grown, status)
