@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import pytest
 
 import asgi_grpc
@@ -129,3 +130,78 @@ async def test_unreachable_server_is_unavailable() -> None:
         with pytest.raises(asgi_grpc.aio.AioRpcError) as info:
             await pb2_grpc.EchoStub(channel).Unary(pb2.EchoRequest())
         assert info.value.code() == asgi_grpc.StatusCode.UNAVAILABLE
+
+
+async def test_compression(web_server: Any) -> None:
+    options = [
+        ("asgi_grpc.grpc_web", True),
+        ("grpc.default_compression_algorithm", asgi_grpc.Compression.Gzip),
+    ]
+    server_options = [("grpc.default_compression_algorithm", asgi_grpc.Compression.Gzip)]
+    async with web_server(server_options) as base_url:
+        target = base_url.removeprefix("http://")
+        async with asgi_grpc.aio.insecure_channel(target, options=options) as channel:
+            reply = await pb2_grpc.EchoStub(channel).Unary(pb2.EchoRequest(message="z" * 5000))
+            assert reply.message == "z" * 5000
+
+
+# The same calls over gRPC, made by grpcio (the oracle), and over gRPC-Web by asgi_grpc: the
+# same outcome (responses, status, details, user metadata).
+SCENARIOS = {
+    "ok": ("Unary", pb2.EchoRequest(message="hi"), None),
+    "metadata": ("Unary", pb2.EchoRequest(message="meta"), None),
+    "error": ("Unary", pb2.EchoRequest(message="fail"), None),
+    "stream": ("ServerStream", pb2.EchoRequest(message="s", count=3), None),
+    "stream-error": ("ServerStream", pb2.EchoRequest(message="fail", count=5), None),
+    "deadline": ("Unary", pb2.EchoRequest(message="slow", delay_ms=3000), 0.3),
+    "unknown": ("Nope", pb2.EchoRequest(), None),
+}
+
+
+async def _outcome(channel: Any, method: str, request: Any, timeout: float | None) -> Any:
+    path = f"/asgi_grpc.test.Echo/{method}"
+    kwargs = {
+        "request_serializer": pb2.EchoRequest.SerializeToString,
+        "response_deserializer": pb2.EchoResponse.FromString,
+    }
+    if method == "ServerStream":
+        call = channel.unary_stream(path, **kwargs)(
+            request, timeout=timeout, metadata=(("x-req", "r"),)
+        )
+    else:
+        call = channel.unary_unary(path, **kwargs)(
+            request, timeout=timeout, metadata=(("x-req", "r"),)
+        )
+    responses = []
+    try:
+        if method == "ServerStream":
+            async for response in call:
+                responses.append(str(response))
+        else:
+            responses.append(str(await call))
+    except Exception as exc:
+        assert type(exc).__name__ == "AioRpcError"
+
+    def user(metadata: Any) -> list[Any]:
+        keep = ("x-", "grpc-status-details-bin")
+        return sorted((k, v) for k, v in (metadata or ()) if k.startswith(keep))
+
+    return (
+        responses,
+        (await call.code()).name,
+        await call.details(),
+        user(await call.initial_metadata()),
+        user(await call.trailing_metadata()),
+    )
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_same_outcome_as_grpcio_over_grpc(web_server: Any, scenario: str) -> None:
+    method, request, timeout = SCENARIOS[scenario]
+    async with web_server() as base_url:
+        target = base_url.removeprefix("http://")
+        async with grpc.aio.insecure_channel(target) as channel:
+            expected = await _outcome(channel, method, request, timeout)
+        for options in ([("asgi_grpc.grpc_web", True)], [("asgi_grpc.grpc_web", "text")]):
+            async with asgi_grpc.aio.insecure_channel(target, options=options) as channel:
+                assert await _outcome(channel, method, request, timeout) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,7 @@ import psutil
 import pytest
 from google.rpc import status_pb2
 
+import asgi_grpc
 from tests.web.conftest import ORIGIN
 from tests.web.servicer import FAIL_DETAILS, pb2, status_details
 from tests.web.support import WEB_TYPES, echo, frame, parse_body, request_body
@@ -282,3 +284,28 @@ async def test_request_bound_when_the_handler_stops_reading(
     # fails its upload, or gets DEADLINE_EXCEEDED: it cannot read a response while it writes.)
     assert sent < 32 * 1024 * 1024, (sent, status)
     assert grown < 64 * 1024 * 1024, (grown, status)
+
+
+async def test_message_compression(web_server: Any) -> None:
+    """PROTOCOL-WEB.md leaves compression to HTTP, but a gRPC-Web peer that uses gRPC's
+    per-message compression (grpc-encoding) gets it, both ways, as over gRPC."""
+    content_type = "application/grpc-web"
+    options = [("grpc.default_compression_algorithm", asgi_grpc.Compression.Gzip)]
+    async with web_server(options) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        payload = pb2.EchoRequest(message="z" * 1000).SerializeToString()
+        body = frame(gzip.compress(payload), flag=1)
+        response = await post(
+            client,
+            UNARY,
+            content_type,
+            body,
+            **{"grpc-encoding": "gzip", "grpc-accept-encoding": "gzip"},
+        )
+        assert response.headers["grpc-encoding"] == "gzip"
+        assert response.content[0] == 1  # a compressed message
+        length = int.from_bytes(response.content[1:5], "big")
+        reply = pb2.EchoResponse.FromString(gzip.decompress(response.content[5 : 5 + length]))
+        assert reply.message == "z" * 1000
+        assert parse_body(content_type, response.content[5 + length :]).trailers == {
+            "grpc-status": "0"
+        }
