@@ -5,10 +5,12 @@ plain gRPC (the server serves both from one port)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 
 import asgi_grpc
@@ -205,3 +207,35 @@ async def test_same_outcome_as_grpcio_over_grpc(web_server: Any, scenario: str) 
         for options in ([("asgi_grpc.grpc_web", True)], [("asgi_grpc.grpc_web", "text")]):
             async with asgi_grpc.aio.insecure_channel(target, options=options) as channel:
                 assert await _outcome(channel, method, request, timeout) == expected
+
+
+def test_blocking_api_both_sides() -> None:
+    """grpc's blocking server and channel: the same options reach gRPC-Web and CORS."""
+    server = asgi_grpc.server(
+        concurrent.futures.ThreadPoolExecutor(4),
+        options=[("asgi_grpc.cors_origins", "http://a.test, http://b.test")],
+    )
+
+    class Echo(pb2_grpc.EchoServicer):
+        def Unary(self, request: Any, context: Any) -> Any:
+            return pb2.EchoResponse(message=request.message)
+
+    pb2_grpc.add_EchoServicer_to_server(Echo(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        preflight = httpx.options(
+            f"http://127.0.0.1:{port}/asgi_grpc.test.Echo/Unary",
+            headers={"origin": "http://b.test", "access-control-request-method": "POST"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == "http://b.test"
+        with asgi_grpc.insecure_channel(
+            f"127.0.0.1:{port}", options=[("asgi_grpc.grpc_web", "text")]
+        ) as channel:
+            reply, call = pb2_grpc.EchoStub(channel).Unary.with_call(
+                pb2.EchoRequest(message="sync"), timeout=10
+            )
+            assert reply.message == "sync"
+            assert call.code() == asgi_grpc.StatusCode.OK
+    finally:
+        server.stop(None)
