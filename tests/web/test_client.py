@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import asgi_grpc
-from tests.web.servicer import FAIL_DETAILS, pb2, pb2_grpc, status_details
+from tests.web.servicer import FAIL_DETAILS, WebEcho, pb2, pb2_grpc, status_details
 
 MODES = [
     pytest.param([("asgi_grpc.grpc_web", True)], id="binary-http1"),
@@ -239,3 +239,30 @@ def test_blocking_api_both_sides() -> None:
             assert call.code() == asgi_grpc.StatusCode.OK
     finally:
         server.stop(None)
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "http2"])
+async def test_tls(tls: Any, http2: bool) -> None:
+    """Over TLS: HTTP/1.1, or HTTP/2 chosen by ALPN; the server's certificate is verified."""
+    server = asgi_grpc.aio.server()
+    pb2_grpc.add_EchoServicer_to_server(WebEcho(), server)
+    credentials = asgi_grpc.ssl_server_credentials([(tls.server_key, tls.server_chain)])
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    await server.start()
+    try:
+        options = [("asgi_grpc.grpc_web", "text"), ("asgi_grpc.grpc_web_http2", http2)]
+        channel_credentials = asgi_grpc.ssl_channel_credentials(root_certificates=tls.ca_pem)
+        async with asgi_grpc.aio.secure_channel(
+            f"localhost:{port}", channel_credentials, options=options
+        ) as channel:
+            reply = await pb2_grpc.EchoStub(channel).Unary(pb2.EchoRequest(message="http_version"))
+            assert reply.message == ("2" if http2 else "1.1")
+        untrusted = asgi_grpc.ssl_channel_credentials()  # the system CAs: not ours
+        async with asgi_grpc.aio.secure_channel(
+            f"localhost:{port}", untrusted, options=options
+        ) as channel:
+            with pytest.raises(asgi_grpc.aio.AioRpcError) as info:
+                await pb2_grpc.EchoStub(channel).Unary(pb2.EchoRequest())
+            assert info.value.code() == asgi_grpc.StatusCode.UNAVAILABLE
+    finally:
+        await server.stop(None)
