@@ -55,6 +55,7 @@ class GrpcApp:
         interceptors: Sequence[Any] | None = None,
         config: ServerConfig | None = None,
         fallback: ASGIApp | None = None,
+        http_json: Any = None,
     ) -> None:
         # Whatever Hypercorn serves this app in this process gets the gRPC fixes (a no-op for other
         # ASGI servers, which then get the portable code paths).
@@ -69,6 +70,13 @@ class GrpcApp:
         self._calls: set[ServicerContext] = set()
         self._ended = 0  # calls ended (only to pace trim_soon)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # HTTP/JSON transcoding (``True`` or ``asgi_grpc.transcoding.HttpJson``): the optional
+        # `transcoding` extra, imported only when asked for.
+        self._http_json: Any = None
+        if http_json:
+            from ..transcoding import JsonTranscoder
+
+            self._http_json = JsonTranscoder(self, None if http_json is True else http_json)
 
     # ------------------------------------------------------------------ registration (grpcio API)
 
@@ -107,6 +115,11 @@ class GrpcApp:
             content_type = _header(scope["headers"], b"content-type")
             if is_grpc_content_type(content_type):
                 await self._handle_grpc(scope, receive, send)
+                return
+            http_json = self._http_json
+            if http_json is not None and await http_json.handle(
+                scope, receive, send, owned=self.fallback is None
+            ):
                 return
             if self.fallback is not None:
                 await self.fallback(scope, receive, send)

@@ -1,0 +1,214 @@
+"""Build the gRPC request message from an HTTP request: path variables, query parameters and the
+JSON body, as google/api/http.proto maps them (sans-IO).
+
+Everything is gathered into one JSON-shaped dict, then handed to protobuf's own JSON parser
+(``json_format.ParseDict``): strings become int64, enums are read by name or number, well-known
+types (Timestamp, Duration, FieldMask, wrappers) from their JSON strings, with protobuf's own
+error messages. Precedence, lowest first: body, query parameters, path variables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from .._core import StatusCode
+
+_FD = FieldDescriptor
+_STRING_WKT = frozenset(
+    {
+        "google.protobuf.Timestamp",
+        "google.protobuf.Duration",
+        "google.protobuf.FieldMask",
+    }
+)
+_WRAPPERS = frozenset(
+    f"google.protobuf.{name}Value"
+    for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
+)
+
+
+class TranscodeError(Exception):
+    """The HTTP request cannot become the gRPC request; carries the status for the reply."""
+
+    def __init__(self, code: StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> TranscodeError:
+    return TranscodeError(StatusCode.INVALID_ARGUMENT, message)
+
+
+def is_repeated(field: FieldDescriptor) -> bool:
+    # protobuf 7 dropped ``label``; ``is_repeated`` is newer than the protobuf 5 we allow.
+    flag = getattr(field, "is_repeated", None)
+    if flag is None:
+        return bool(field.label == _FD.LABEL_REPEATED)
+    return bool(flag)
+
+
+def is_map(field: FieldDescriptor) -> bool:
+    message = field.message_type
+    return bool(is_repeated(field) and message is not None and message.GetOptions().map_entry)
+
+
+def resolve(descriptor: Descriptor, path: Iterable[str]) -> tuple[FieldDescriptor, ...]:
+    """The fields along a dotted path; each step by proto name or JSON name. Every step but the
+    last must be a singular message field. Raises KeyError naming the missing step."""
+    fields: list[FieldDescriptor] = []
+    current: Descriptor | None = descriptor
+    for name in path:
+        if current is None:
+            raise KeyError(name)
+        field = current.fields_by_name.get(name) or _by_json_name(current, name)
+        if field is None:
+            raise KeyError(name)
+        if fields and (is_repeated(fields[-1]) or fields[-1].message_type is None):
+            raise KeyError(name)
+        fields.append(field)
+        current = field.message_type
+    return tuple(fields)
+
+
+def _by_json_name(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
+    for field in descriptor.fields:
+        if field.json_name == name:
+            return field
+    return None
+
+
+def scalar_json(field: FieldDescriptor, raw: str) -> Any:
+    """A URL string as the JSON value protobuf's parser wants for ``field`` (one element of it,
+    for a repeated field). int64/float values may stay strings; protobuf parses those."""
+    kind = field.type
+    if kind == _FD.TYPE_BOOL:
+        return _bool(raw)
+    if kind == _FD.TYPE_ENUM:
+        return int(raw) if raw.lstrip("-").isdigit() else raw
+    if kind == _FD.TYPE_MESSAGE:
+        name = field.message_type.full_name
+        if name in _STRING_WKT or name == "google.protobuf.Value":
+            return raw
+        if name in _WRAPPERS:
+            return scalar_json(field.message_type.fields_by_name["value"], raw)
+        raise invalid(f"{field.name} is a message: set its fields as {field.name}.<field>")
+    return raw
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise invalid(f"invalid boolean {raw!r}")
+
+
+def _put(tree: dict[str, Any], fields: tuple[FieldDescriptor, ...], value: Any) -> None:
+    # The body may name a field by its JSON name; the proto name replaces it (protobuf refuses
+    # a field given twice), so what the path or query says wins.
+    node = tree
+    for field in fields[:-1]:
+        child = node.get(field.name)
+        if child is None and field.json_name in node:
+            child = node.pop(field.json_name)
+        if not isinstance(child, dict):
+            child = {}
+        node[field.name] = child
+        node = child
+    leaf = fields[-1]
+    if leaf.json_name != leaf.name:
+        node.pop(leaf.json_name, None)
+    node[leaf.name] = value
+
+
+def build_request(
+    message_class: type[Message],
+    *,
+    path_values: Mapping[tuple[str, ...], str],
+    query: Iterable[tuple[str, str]],
+    body_field: str,
+    body: bytes | None,
+    ignore_unknown: bool = False,
+) -> Message:
+    """The request message of one HTTP request. ``body_field`` is http.proto's ``body``: "" (no
+    body), "*" (the whole message) or a top-level field name."""
+    descriptor = message_class.DESCRIPTOR
+    request = message_class()
+    tree: dict[str, Any] = {}
+    body_top: FieldDescriptor | None = None
+    if body_field:
+        text = body.decode("utf-8", "strict") if body else ""
+        try:
+            value = json.loads(text) if text.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise invalid(f"request body is not valid JSON: {exc}")
+        if body_field == "*":
+            if not isinstance(value, dict):
+                raise invalid("request body must be a JSON object")
+            tree = value
+        else:
+            body_top = descriptor.fields_by_name[body_field]
+            tree = {body_field: value}
+    path_fields = {path: _resolve_or_fail(descriptor, path) for path in path_values}
+    bound = {fields[0].name for fields in path_fields.values()}
+    if body_top is not None:
+        bound.add(body_top.name)
+    _apply_query(descriptor, tree, query, body_field, path_fields, ignore_unknown)
+    for path, raw in path_values.items():
+        fields = path_fields[path]
+        _put(tree, fields, scalar_json(fields[-1], raw))
+    try:
+        json_format.ParseDict(tree, request, ignore_unknown_fields=ignore_unknown)
+    except json_format.ParseError as exc:
+        raise invalid(str(exc))
+    return request
+
+
+def _resolve_or_fail(descriptor: Descriptor, path: tuple[str, ...]) -> tuple[FieldDescriptor, ...]:
+    try:
+        return resolve(descriptor, path)
+    except KeyError:  # checked when the route table was built; a changed descriptor lands here
+        raise TranscodeError(StatusCode.INTERNAL, f"no field {'.'.join(path)}")
+
+
+def _apply_query(
+    descriptor: Descriptor,
+    tree: dict[str, Any],
+    query: Iterable[tuple[str, str]],
+    body_field: str,
+    path_fields: Mapping[tuple[str, ...], tuple[FieldDescriptor, ...]],
+    ignore_unknown: bool,
+) -> None:
+    repeated: dict[tuple[str, ...], list[Any]] = {}
+    path_names = {tuple(f.name for f in fields) for fields in path_fields.values()}
+    for key, raw in query:
+        try:
+            if body_field == "*":
+                raise KeyError(key)  # http.proto: with body "*" there are no query parameters
+            fields = resolve(descriptor, key.split("."))
+            if body_field and fields[0].name == body_field:
+                raise KeyError(key)  # that field comes from the body
+        except KeyError:
+            if ignore_unknown:
+                continue
+            raise invalid(f"unknown query parameter {key!r}")
+        names = tuple(f.name for f in fields)
+        if names in path_names:
+            continue  # the path wins
+        leaf = fields[-1]
+        if is_map(leaf) or (is_repeated(leaf) and leaf.type == _FD.TYPE_MESSAGE):
+            raise invalid(f"query parameter {key!r} names a map or repeated message field")
+        if is_repeated(leaf):
+            values = repeated.setdefault(names, [])
+            values.append(scalar_json(leaf, raw))
+            _put(tree, fields, values)
+        else:
+            _put(tree, fields, scalar_json(leaf, raw))

@@ -1,0 +1,444 @@
+"""The ASGI side: an HTTP/JSON request in, a real gRPC call into the GrpcApp, JSON out.
+
+The call re-enters the GrpcApp in process as an HTTP/2 gRPC request (content-type
+``application/grpc``, ``te: trailers``, the trailers extension), so interceptors, deadlines
+(``grpc-timeout``), message limits, status codes and metadata apply exactly as for a gRPC client.
+The inner ``receive`` hands over the one request message, then the outer ``receive``: a client
+that goes away cancels the call as it would a gRPC call.
+
+Server streaming answers ``application/x-ndjson`` the grpc-gateway way: one line per message,
+``{"result": <message>}``, and a failure after the first message as a last line
+``{"error": <google.rpc.Status>}`` (a failure before it is an ordinary error response).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from .._core import (
+    IDENTITY,
+    STATUS_DETAILS_KEY,
+    MessageReader,
+    ProtocolError,
+    StatusCode,
+    decode_bin,
+    decompress,
+    frame,
+    parse_trailers,
+)
+from ..server._types import ASGIReceive, ASGISend, Message as AsgiMessage, Scope
+from ._request import TranscodeError, build_request
+from ._routes import Binding, NotAllowed, RouteTable, service_methods
+from ._status import HTTP_STATUS, error_body, status_dict
+
+if TYPE_CHECKING:
+    from ..server._app import GrpcApp
+
+JSON = b"application/json"
+NDJSON = b"application/x-ndjson"
+
+# Request headers that describe the HTTP exchange, not the call: never metadata.
+_HOP = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"te",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"upgrade",
+        b"http2-settings",
+        b"expect",
+        b"accept",
+        b"accept-encoding",
+    }
+)
+# Response headers of the inner gRPC call that are not metadata.
+_NOT_METADATA = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"grpc-encoding",
+        b"grpc-accept-encoding",
+        b"grpc-status",
+        b"grpc-message",
+        STATUS_DETAILS_KEY.encode(),
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpJson:
+    """Options of HTTP/JSON transcoding (``GrpcApp(http_json=HttpJson(...))``).
+
+    ``services``: full names of services to transcode besides the methods registered one by
+    one (``add_registered_method_handlers``, what generated ``add_*_to_server`` does); needed
+    for services added only as generic handlers. ``openapi_path``: where the OpenAPI 3.1
+    document is served (None: not served). ``descriptor_set``: a serialized
+    ``FileDescriptorSet`` made with ``protoc --include_source_info --descriptor_set_out=...``,
+    the source of the proto comments in the OpenAPI document (the generated _pb2 modules keep
+    none). ``emit_unpopulated``: print fields at their default value (grpc-gateway's
+    EmitUnpopulated). ``ignore_unknown``: drop unknown JSON fields and query parameters
+    instead of answering 400.
+    """
+
+    services: tuple[str, ...] = ()
+    openapi_path: str | None = "/openapi.json"
+    descriptor_set: bytes | None = None
+    title: str = "API"
+    version: str = "0.1.0"
+    emit_unpopulated: bool = False
+    ignore_unknown: bool = False
+    headers_to_metadata: Callable[[bytes], bool] | None = field(default=None)
+
+
+class JsonTranscoder:
+    """HTTP/JSON -> gRPC for one GrpcApp. As an ASGI app it wraps the GrpcApp (requests that
+    match no binding go on to it); ``GrpcApp(http_json=True)`` uses :meth:`handle` instead."""
+
+    def __init__(self, app: GrpcApp, options: HttpJson | None = None) -> None:
+        self.app = app
+        self.options = options or HttpJson()
+        self._table: RouteTable | None = None
+        self._table_key: tuple[int, int] | None = None
+        self._openapi: bytes | None = None
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] == "http" and await self.handle(scope, receive, send, owned=False):
+            return
+        await self.app(scope, receive, send)
+
+    # ------------------------------------------------------------------ routes
+
+    def routes(self) -> RouteTable:
+        """The route table, rebuilt when handlers were registered since (registration usually
+        ends before serving; this keeps a late ``add_*_to_server`` working)."""
+        app = self.app
+        key = (len(app._registered), len(app._generic))
+        if self._table is None or key != self._table_key:
+            methods = list(app._registered)
+            for service in self.options.services:
+                methods += service_methods(service)
+            self._table = RouteTable.from_methods(methods)
+            self._table_key = key
+            self._openapi = None
+        return self._table
+
+    def openapi(self) -> dict[str, Any]:
+        from ._openapi import openapi_document
+
+        return openapi_document(
+            self.routes().bindings,
+            title=self.options.title,
+            version=self.options.version,
+            descriptor_set=self.options.descriptor_set,
+        )
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def handle(
+        self, scope: Scope, receive: ASGIReceive, send: ASGISend, *, owned: bool = True
+    ) -> bool:
+        """Answer ``scope`` if it is ours; False to let the caller pass it on. ``owned``: the
+        GrpcApp has nothing else to give it, so an unknown path is answered 404 here."""
+        content_type = _header(scope["headers"], b"content-type") or b""
+        if content_type.startswith(b"application/grpc"):
+            return False  # gRPC and gRPC-Web are the GrpcApp's own
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else quote(scope["path"])
+        method = scope["method"]
+        table = self.routes()
+        if self.options.openapi_path is not None and path == self.options.openapi_path:
+            if method not in ("GET", "HEAD"):
+                await _method_not_allowed(send, ("GET", "HEAD"))
+                return True
+            if self._openapi is None:
+                self._openapi = json.dumps(self.openapi(), ensure_ascii=False).encode()
+            await _reply(send, 200, self._openapi, [], head=method == "HEAD")
+            return True
+        found = table.match(method, path)
+        if found is None:
+            if not owned:
+                return False
+            await _error(send, 404, StatusCode.NOT_FOUND, f"no HTTP binding for {path}")
+            return True
+        if isinstance(found, NotAllowed):
+            await _method_not_allowed(send, found.allowed)
+            return True
+        binding, values = found
+        await self._transcode(binding, values, scope, receive, send, content_type)
+        return True
+
+    async def _transcode(
+        self,
+        binding: Binding,
+        values: dict[tuple[str, ...], str],
+        scope: Scope,
+        receive: ASGIReceive,
+        send: ASGISend,
+        content_type: bytes,
+    ) -> None:
+        limit = self.app.config.max_receive_message_length
+        body: bytes | None = None
+        if binding.body:
+            if content_type and b"json" not in content_type:
+                await _error(send, 415, StatusCode.INVALID_ARGUMENT, "the body must be JSON")
+                return
+            body = await _read_body(scope, receive, limit)
+            if body is None:
+                await _error(
+                    send,
+                    413,
+                    StatusCode.RESOURCE_EXHAUSTED,
+                    f"request body larger than the max receive message length ({limit})",
+                )
+                return
+        try:
+            request = build_request(
+                binding.rpc.request_class,
+                path_values=values,
+                query=parse_qsl(scope.get("query_string", b"").decode("latin-1"), True),
+                body_field=binding.body,
+                body=body,
+                ignore_unknown=self.options.ignore_unknown,
+            )
+            headers = self._metadata_headers(scope["headers"])
+        except TranscodeError as exc:
+            await _error(send, HTTP_STATUS[exc.code], exc.code, exc.message)
+            return
+        call = _Call(binding, send, self.options.emit_unpopulated)
+        await self.app(
+            _grpc_scope(scope, binding.rpc.path, headers),
+            _inner_receive(frame(request.SerializeToString()), receive),
+            call.send,
+        )
+        await call.finish()
+
+    def _metadata_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The HTTP request headers the call gets as metadata: all but hop-by-hop and HTTP
+        framing ones and ``grpc-*`` (``grpc-timeout`` passes; ``grpc-metadata-<key>`` passes as
+        ``<key>``, as grpc-gateway does), unless ``headers_to_metadata`` decides."""
+        keep = self.options.headers_to_metadata
+        out: list[tuple[bytes, bytes]] = [
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+        ]
+        for name, value in headers:
+            if name.startswith(b"grpc-metadata-"):
+                name = name[len(b"grpc-metadata-") :]
+            elif name.startswith(b"grpc-") and name != b"grpc-timeout":
+                continue
+            if keep is not None:
+                if not keep(name):
+                    continue
+            elif name in _HOP or name.startswith(b":"):
+                continue
+            if name.endswith(b"-bin"):
+                try:
+                    decode_bin(value)
+                except ProtocolError:
+                    raise TranscodeError(
+                        StatusCode.INVALID_ARGUMENT, f"header {name.decode()} is not base64"
+                    )
+            out.append((name, value))
+        return out
+
+
+def _grpc_scope(scope: Scope, path: str, headers: list[tuple[bytes, bytes]]) -> Scope:
+    inner: Scope = {
+        "type": "http",
+        "asgi": scope.get("asgi", {"version": "3.0"}),
+        "http_version": "2",
+        "method": "POST",
+        "scheme": scope.get("scheme", "http"),
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": scope.get("root_path", ""),
+        "headers": headers,
+        "client": scope.get("client"),
+        "server": scope.get("server"),
+        "extensions": {"http.response.trailers": {}},
+    }
+    if "state" in scope:
+        inner["state"] = scope["state"]  # the auth context of a TLS connection lives there
+    return inner
+
+
+def _inner_receive(payload: bytes, receive: ASGIReceive) -> ASGIReceive:
+    sent = False
+
+    async def inner() -> AsgiMessage:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+        return await receive()  # waits for http.disconnect: a client gone cancels the call
+
+    return inner
+
+
+class _Call:
+    """Collects the inner gRPC response and writes the HTTP one."""
+
+    def __init__(self, binding: Binding, send: ASGISend, emit_unpopulated: bool) -> None:
+        self.binding = binding
+        self.outer = send
+        self.emit_unpopulated = emit_unpopulated
+        self.streaming = binding.rpc.server_streaming
+        self.reader = MessageReader(max_length=None)  # our own server's output, already bounded
+        self.encoding = IDENTITY
+        self.metadata: list[tuple[bytes, bytes]] = []
+        self.messages: list[Message] = []
+        self.started = False  # the outer response (streaming only, before finish)
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+
+    async def send(self, message: AsgiMessage) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            for name, value in message.get("headers", ()):
+                if name == b"grpc-encoding":
+                    self.encoding = value.decode("latin-1")
+                elif name not in _NOT_METADATA:
+                    self.metadata.append((name, value))
+        elif kind == "http.response.body":
+            for compressed, payload in self.reader.feed(message.get("body", b"")):
+                data = decompress(self.encoding, payload, None) if compressed else payload
+                response = self.binding.rpc.response_class()
+                response.ParseFromString(data)
+                if self.streaming:
+                    await self._stream(response)
+                else:
+                    self.messages.append(response)
+        elif kind == "http.response.trailers":
+            self.trailers = (self.trailers or []) + list(message.get("headers", ()))
+
+    async def _stream(self, response: Message) -> None:
+        if not self.started:
+            self.started = True
+            await self.outer(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", NDJSON), *self.metadata],
+                }
+            )
+        line = json.dumps({"result": self._json(response)}, ensure_ascii=False)
+        await self.outer({"type": "http.response.body", "body": line.encode() + b"\n", "more_body": True})
+
+    def _json(self, response: Message) -> Any:
+        data = json_format.MessageToDict(
+            response, always_print_fields_with_no_presence=self.emit_unpopulated
+        )
+        field_name = self.binding.response_body
+        if not field_name:
+            return data
+        field = response.DESCRIPTOR.fields_by_name[field_name]
+        if field.json_name in data:
+            return data[field.json_name]
+        # Unset: its JSON default, as if printed with every field.
+        full = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+        return full.get(field.json_name)
+
+    async def finish(self) -> None:
+        trailers = self.trailers or []
+        status = parse_trailers(trailers)
+        details = next((v for k, v in trailers if k == STATUS_DETAILS_KEY.encode()), None)
+        metadata = self.metadata + [(k, v) for k, v in trailers if k not in _NOT_METADATA]
+        if self.started:
+            if status.code != StatusCode.OK:
+                error = status_dict(status.code, status.details, _bin(details))
+                line = json.dumps({"error": error}, ensure_ascii=False).encode() + b"\n"
+                await self.outer({"type": "http.response.body", "body": line, "more_body": True})
+            await self.outer({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if status.code != StatusCode.OK:
+            body = error_body(status.code, status.details, _bin(details))
+            await _reply(self.outer, HTTP_STATUS[status.code], body, metadata)
+            return
+        if self.streaming:  # no message at all: an empty stream
+            await _reply(self.outer, 200, b"", metadata, content_type=NDJSON)
+            return
+        if len(self.messages) != 1:
+            body = error_body(StatusCode.INTERNAL, "the call answered no message")
+            await _reply(self.outer, 500, body, metadata)
+            return
+        body = json.dumps(self._json(self.messages[0]), ensure_ascii=False).encode()
+        await _reply(self.outer, 200, body, metadata)
+
+
+def _bin(value: bytes | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return decode_bin(value)
+    except ProtocolError:
+        return None
+
+
+async def _read_body(scope: Scope, receive: ASGIReceive, limit: int | None) -> bytes | None:
+    """The whole request body, or None past ``limit`` bytes (checked per chunk, so no more than
+    one chunk past the limit is ever held)."""
+    declared = _header(scope["headers"], b"content-length")
+    if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def _reply(
+    send: ASGISend,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    content_type: bytes = JSON,
+    head: bool = False,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", b"%d" % len(body)),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
+
+
+async def _error(send: ASGISend, status: int, code: StatusCode, message: str) -> None:
+    await _reply(send, status, error_body(code, message), [])
+
+
+async def _method_not_allowed(send: ASGISend, allowed: tuple[str, ...]) -> None:
+    body = error_body(StatusCode.UNIMPLEMENTED, "method not allowed; allowed: " + ", ".join(allowed))
+    await _reply(send, 405, body, [(b"allow", ", ".join(allowed).encode())])
