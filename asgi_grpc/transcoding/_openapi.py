@@ -15,12 +15,12 @@ from itertools import combinations
 from typing import Any
 
 from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor as _FD
 
-from ._request import is_map, is_repeated, resolve
+from ._request import Descriptor, FieldDescriptor, is_map, is_repeated, resolve
 from ._routes import Binding
 
-_FD = FieldDescriptor
+EnumDescriptor = Any
 _STATUS = "google.rpc.Status"
 _ANY = "google.protobuf.Any"
 
@@ -57,43 +57,46 @@ def comments_from_descriptor_set(data: bytes | None) -> dict[str, str]:
     """Leading (else trailing) comments by full name of message, field, enum, service, method."""
     if not data:
         return {}
-    fds = descriptor_pb2.FileDescriptorSet.FromString(data)
     comments: dict[str, str] = {}
-    for file in fds.file:
-        names: dict[tuple[int, ...], str] = {}
-        prefix = file.package + "." if file.package else ""
-
-        def messages(
-            protos: Iterable[descriptor_pb2.DescriptorProto], path: tuple[int, ...], scope: str
-        ) -> None:
-            for i, msg in enumerate(protos):
-                full = scope + msg.name
-                names[(*path, i)] = full
-                for j, fld in enumerate(msg.field):
-                    names[(*path, i, 2, j)] = f"{full}.{fld.name}"
-                messages(msg.nested_type, (*path, i, 3), full + ".")
-                enums(msg.enum_type, (*path, i, 4), full + ".")
-
-        def enums(
-            protos: Iterable[descriptor_pb2.EnumDescriptorProto], path: tuple[int, ...], scope: str
-        ) -> None:
-            for i, enum in enumerate(protos):
-                names[(*path, i)] = scope + enum.name
-                for j, value in enumerate(enum.value):
-                    names[(*path, i, 2, j)] = f"{scope}{enum.name}.{value.name}"
-
-        messages(file.message_type, (4,), prefix)
-        enums(file.enum_type, (5,), prefix)
-        for i, service in enumerate(file.service):
-            names[(6, i)] = prefix + service.name
-            for j, method in enumerate(service.method):
-                names[(6, i, 2, j)] = f"{prefix}{service.name}.{method.name}"
+    for file in descriptor_pb2.FileDescriptorSet.FromString(data).file:
+        names = _location_names(file)
         for location in file.source_code_info.location:
             name = names.get(tuple(location.path))
             text = (location.leading_comments or location.trailing_comments).strip()
             if name and text:
                 comments[name] = "\n".join(line.strip() for line in text.splitlines())
     return comments
+
+
+def _location_names(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
+    """Source-info paths (field numbers of descriptor.proto down the tree) -> full names."""
+    names: dict[tuple[int, ...], str] = {}
+    prefix = file.package + "." if file.package else ""
+    pending: list[tuple[descriptor_pb2.DescriptorProto, tuple[int, ...], str]] = [
+        (msg, (4, i), prefix) for i, msg in enumerate(file.message_type)
+    ]
+    enums: list[tuple[descriptor_pb2.EnumDescriptorProto, tuple[int, ...], str]] = [
+        (enum, (5, i), prefix) for i, enum in enumerate(file.enum_type)
+    ]
+    while pending:
+        msg, path, scope = pending.pop()
+        full = scope + msg.name
+        names[path] = full
+        for j, fld in enumerate(msg.field):
+            key = (*path, 2, j)  # (a starred subscript would need Python 3.11)
+            names[key] = f"{full}.{fld.name}"
+        pending += [(sub, (*path, 3, k), full + ".") for k, sub in enumerate(msg.nested_type)]
+        enums += [(enum, (*path, 4, k), full + ".") for k, enum in enumerate(msg.enum_type)]
+    for enum, path, scope in enums:
+        names[path] = scope + enum.name
+        for j, value in enumerate(enum.value):
+            key = (*path, 2, j)
+            names[key] = f"{scope}{enum.name}.{value.name}"
+    for i, service in enumerate(file.service):
+        names[(6, i)] = prefix + service.name
+        for j, method in enumerate(service.method):
+            names[(6, i, 2, j)] = f"{prefix}{service.name}.{method.name}"
+    return names
 
 
 class _Builder:
@@ -197,7 +200,11 @@ class _Builder:
                 "type": "object",
                 "description": "The gRPC status of a failed call (google.rpc.Status).",
                 "properties": {
-                    "code": {"type": "integer", "format": "int32", "description": "google.rpc.Code"},
+                    "code": {
+                        "type": "integer",
+                        "format": "int32",
+                        "description": "google.rpc.Code",
+                    },
                     "message": {"type": "string"},
                     "details": {
                         "type": "array",
@@ -333,7 +340,10 @@ def _operation(
     else:
         content = {"application/json": {"schema": body_schema}}
         description = "OK"
-    operation["responses"] = {"200": {"description": description, "content": content}, "default": error}
+    operation["responses"] = {
+        "200": {"description": description, "content": content},
+        "default": error,
+    }
     return operation
 
 

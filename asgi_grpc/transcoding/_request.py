@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor as _FD
 from google.protobuf.message import Message
 
 from .._core import StatusCode
 
-_FD = FieldDescriptor
+# protobuf's stubs type every descriptor link as Optional and do not know the upb classes the
+# runtime hands out, so descriptors are untyped here (checked by the tests instead).
+Descriptor: TypeAlias = Any
+FieldDescriptor: TypeAlias = Any
 _STRING_WKT = frozenset(
     {
         "google.protobuf.Timestamp",
@@ -50,7 +53,7 @@ def is_repeated(field: FieldDescriptor) -> bool:
     # protobuf 7 dropped ``label``; ``is_repeated`` is newer than the protobuf 5 we allow.
     flag = getattr(field, "is_repeated", None)
     if flag is None:
-        return bool(field.label == _FD.LABEL_REPEATED)
+        return bool(getattr(field, "label", None) == _FD.LABEL_REPEATED)
     return bool(flag)
 
 
@@ -145,8 +148,8 @@ def build_request(
     tree: dict[str, Any] = {}
     body_top: FieldDescriptor | None = None
     if body_field:
-        text = body.decode("utf-8", "strict") if body else ""
         try:
+            text = body.decode("utf-8", "strict") if body else ""
             value = json.loads(text) if text.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
             raise invalid(f"request body is not valid JSON: {exc}")
@@ -188,6 +191,7 @@ def _apply_query(
     ignore_unknown: bool,
 ) -> None:
     repeated: dict[tuple[str, ...], list[Any]] = {}
+    single: set[tuple[str, ...]] = set()
     path_names = {tuple(f.name for f in fields) for fields in path_fields.values()}
     for key, raw in query:
         try:
@@ -210,5 +214,8 @@ def _apply_query(
             values = repeated.setdefault(names, [])
             values.append(scalar_json(leaf, raw))
             _put(tree, fields, values)
+        elif names in single:
+            raise invalid(f"query parameter {key!r} given more than once")
         else:
+            single.add(names)
             _put(tree, fields, scalar_json(leaf, raw))

@@ -83,13 +83,10 @@ def bindings_of(method: MethodDescriptor) -> list[Binding]:
         response_class=message_factory.GetMessageClass(method.output_type),
     )
     rules = [rule, *rule.additional_bindings]
-    out = []
-    for index, one in enumerate(rules):
-        try:
-            out.append(_binding(one, rpc, index))
-        except (TemplateError, ValueError) as exc:
-            raise ValueError(f"{method.full_name}: bad google.api.http rule: {exc}") from None
-    return out
+    try:
+        return [_binding(one, rpc, index) for index, one in enumerate(rules)]
+    except (TemplateError, ValueError) as exc:
+        raise ValueError(f"{method.full_name}: bad google.api.http rule: {exc}") from None
 
 
 def _binding(rule: http_pb2.HttpRule, rpc: Rpc, index: int) -> Binding:
@@ -114,7 +111,9 @@ def _binding(rule: http_pb2.HttpRule, rpc: Rpc, index: int) -> Binding:
         raise ValueError(f"body {rule.body!r} is not a field of {request.full_name}")
     response = rpc.descriptor.output_type
     if rule.response_body and rule.response_body not in response.fields_by_name:
-        raise ValueError(f"response_body {rule.response_body!r} is not a field of {response.full_name}")
+        raise ValueError(
+            f"response_body {rule.response_body!r} is not a field of {response.full_name}"
+        )
     return Binding(http_method, template, rule.body, rule.response_body, rpc, index)
 
 

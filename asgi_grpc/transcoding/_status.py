@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import any_pb2, json_format
 from google.rpc import status_pb2
 
 from .._core import StatusCode
@@ -47,15 +47,16 @@ def status_dict(code: StatusCode, message: str, details_bin: bytes | None = None
             status.ParseFromString(details_bin)
         except Exception:  # a servicer's garbage is not the client's problem; keep the rest
             status.Clear()
-        for any_ in status.details:
-            try:
-                details.append(json_format.MessageToDict(any_))
-            except (TypeError, KeyError, json_format.Error):
-                details.append(
-                    {"@type": any_.type_url, "value": base64.b64encode(any_.value).decode()}
-                )
+        details = [_detail(any_) for any_ in status.details]
         message = message or status.message
     return {"code": code.value[0], "message": message, "details": details}
+
+
+def _detail(any_: any_pb2.Any) -> Any:
+    try:
+        return json_format.MessageToDict(any_)
+    except (TypeError, KeyError, json_format.Error):  # the type is not in the pool
+        return {"@type": any_.type_url, "value": base64.b64encode(any_.value).decode()}
 
 
 def error_body(code: StatusCode, message: str, details_bin: bytes | None = None) -> bytes:

@@ -111,7 +111,7 @@ class PathTemplate:
                 continue
             segment = self.segments[index]
             if segment in (WILD, WILD_MANY):
-                out.append("{_wildcard%d}" % wild)  # an unnamed wildcard is still a parameter
+                out.append(f"{{_wildcard{wild}}}")  # an unnamed wildcard is still a parameter
                 wild += 1
             else:
                 out.append(segment)
@@ -154,7 +154,9 @@ def parse_template(text: str) -> PathTemplate:
             if not token.endswith("}"):
                 raise TemplateError(f"unclosed variable in {text!r}")
             inner = token[1:-1]
-            name, _, sub = inner.partition("=")
+            name, equals, sub = inner.partition("=")
+            if equals and not sub:
+                raise TemplateError(f"empty variable template in {text!r}")
             path = tuple(name.split("."))
             if not all(_IDENT.match(p) for p in path):
                 raise TemplateError(f"bad field path {name!r} in {text!r}")

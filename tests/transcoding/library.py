@@ -48,6 +48,10 @@ SERVICE = "transcode.v1.Library"
 
 
 class Library:
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()  # StreamBooks with page_size 99 waits on it after one book
+        self.cancelled: list[str] = []  # methods whose handler was cancelled
+
     async def GetShelf(self, request: Any, context: Any) -> Any:
         if request.name == "shelves/missing":
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no shelf {request.name}")
@@ -68,7 +72,12 @@ class Library:
         return pb2.ListBooksResponse(books=books, next_page_token="next")
 
     async def StreamBooks(self, request: Any, context: Any) -> Any:
+        if request.parent == "shelves/missing":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such shelf")
         for i in range(request.page_size or 3):
+            if i == 1 and request.page_size == 99:
+                await self.gate.wait()
+                return
             if i == 1 and request.fail_after_first:
                 await context.abort(_code(request.fail_after_first), "stream broke")
             yield pb2.Book(name=f"{request.parent}/books/{i}", page_count=10**12 + i)
@@ -88,7 +97,9 @@ class Library:
                 info.metadata["shelf"] = "shelves/1"
                 bad = error_details_pb2.BadRequest(
                     field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field="title", description="empty")
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field="title", description="empty"
+                        )
                     ]
                 )
                 for detail in (info, bad):
@@ -103,13 +114,22 @@ class Library:
         await context.abort(_code(request.code), request.message, trailing)
 
     async def Whoami(self, request: Any, context: Any) -> Any:
-        await context.send_initial_metadata((("x-initial", "hello"), ("x-initial-bin", b"\x00\x01")))
+        await context.send_initial_metadata(
+            (("x-initial", "hello"), ("x-initial-bin", b"\x00\x01"))
+        )
         context.set_trailing_metadata((("x-trailing", "bye"),))
-        lines = [f"{k}: {v!r}" if isinstance(v, bytes) else f"{k}: {v}" for k, v in context.invocation_metadata()]
+        lines = [
+            f"{k}: {v!r}" if isinstance(v, bytes) else f"{k}: {v}"
+            for k, v in context.invocation_metadata()
+        ]
         return pb2.WhoamiResponse(metadata=lines, peer=context.peer())
 
     async def Sleep(self, request: Any, context: Any) -> Any:
-        await asyncio.sleep(request.duration.ToTimedelta().total_seconds())
+        try:
+            await asyncio.sleep(request.duration.ToTimedelta().total_seconds())
+        except asyncio.CancelledError:
+            self.cancelled.append("Sleep")
+            raise
         return empty_pb2.Empty()
 
     async def Upload(self, request_iterator: Any, context: Any) -> Any:

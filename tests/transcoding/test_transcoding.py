@@ -1,0 +1,537 @@
+"""HTTP/JSON transcoding end to end: httpx against a real Hypercorn serving a GrpcApp with
+``http_json``, the annotated Library service (protos/transcode/v1/library.proto). Each case is
+an example or rule of google/api/http.proto; JSON is checked against protobuf's own canonical
+JSON (json_format), the HTTP statuses against google/rpc/code.proto's "HTTP Mapping" lines."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import google.rpc
+import grpc
+import httpx
+import pytest
+from google.protobuf import json_format
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from asgi_grpc.server import GrpcApp, ServerConfig
+from asgi_grpc.transcoding import HttpJson, JsonTranscoder
+from tests.integration.servers import in_process
+from tests.transcoding.conftest import Served, library_app, serve
+from tests.transcoding.library import pb2, pb2_grpc
+
+
+def _code_proto_mapping() -> dict[int, int]:
+    """google.rpc.Code number -> HTTP status, read from code.proto's comments."""
+    text = (Path(google.rpc.__path__[0]) / "code.proto").read_text()
+    pairs = re.findall(r"HTTP Mapping: (\d+)[^\n]*\n\s*[A-Z_]+ = (\d+);", text)
+    return {int(code): int(http) for http, code in pairs}
+
+
+CODE_TO_HTTP = _code_proto_mapping()
+
+
+def canonical(message: Any) -> Any:
+    return json_format.MessageToDict(message)
+
+
+# ---------------------------------------------------------------- path templates
+
+
+async def test_variable_with_segments_template(served: Served) -> None:
+    # http.proto: `get: "/v1/{name=messages/*}"` -> GetMessage(name: "messages/123456")
+    response = await served.client.get("/v1/shelves/123456")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"name": "shelves/123456", "theme": "history"}
+
+
+async def test_additional_bindings(served: Served) -> None:
+    response = await served.client.get("/v1/users/me/shelves/7")
+    assert response.json() == {"name": "shelves/7", "theme": "history", "userId": "me"}
+
+
+async def test_nested_field_path_variable_and_body_field(served: Served) -> None:
+    # put: "/v1/inspect/{nested.label}/{id}" body: "payload"
+    response = await served.client.put("/v1/inspect/lbl/7", json={"label": "in-body", "depth": 3})
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": "7",
+        "nested": {"label": "lbl"},
+        "payload": {"label": "in-body", "depth": 3},
+    }
+
+
+async def test_single_segment_variable_is_fully_decoded(served: Served) -> None:
+    response = await served.client.get("/v1/inspect/a%2Fb%20c")
+    assert response.json()["id"] == "a/b c"
+
+
+async def test_double_wildcard_keeps_escaped_slash(served: Served) -> None:
+    # delete: "/v1/inspect/{id}/{nested.label=**}": multi-segment -> "%2F" stays encoded.
+    response = await served.client.delete("/v1/inspect/7/a/b%2Fc/d%20e")
+    assert response.json() == {"id": "7", "nested": {"label": "a/b%2Fc/d e"}}
+    response = await served.client.delete("/v1/inspect/8/x")
+    assert response.json() == {"id": "8", "nested": {"label": "x"}}
+
+
+async def test_unnamed_wildcard_and_custom_method(served: Served) -> None:
+    # custom { kind: "OPTIONS" path: "/v1/inspect/*/any/{id}" }
+    response = await served.client.request("OPTIONS", "/v1/inspect/whatever/any/9")
+    assert response.json() == {"id": "9"}
+    response = await served.client.request("OPTIONS", "/v1/inspect//any/9")
+    assert response.status_code == 404  # `*` matches one non-empty segment
+
+
+async def test_verbs(served: Served) -> None:
+    archived = await served.client.post("/v1/shelves/1:archive", json={})
+    assert (archived.status_code, archived.json()) == (200, {})
+    listed = await served.client.get("/v1/shelves/1/books")
+    streamed = await served.client.get("/v1/shelves/1/books:stream")
+    assert listed.headers["content-type"] == "application/json"
+    assert streamed.headers["content-type"] == "application/x-ndjson"
+
+
+# ---------------------------------------------------------------- body mapping
+
+
+async def test_body_field_and_query_for_the_rest(served: Served) -> None:
+    book = {"title": "Dune", "pageCount": "412", "authors": ["Herbert"]}
+    response = await served.client.post("/v1/shelves/1/books?requestId=r1", json=book)
+    assert response.json() == {"name": "shelves/1/books/r1", **book}
+
+
+async def test_body_star_accepts_both_names_and_the_path_wins(served: Served) -> None:
+    body = {"name": "ignored", "title": "T", "page_count": 7, "publishedAt": "2020-01-02T03:04:05Z"}
+    response = await served.client.patch("/v1/shelves/1/books/2", json=body)
+    assert response.json() == {
+        "name": "shelves/1/books/2",
+        "title": "T",
+        "pageCount": "7",
+        "publishedAt": "2020-01-02T03:04:05Z",
+    }
+
+
+async def test_body_star_round_trips_canonical_json(served: Served) -> None:
+    # Every kind of field through post: "/v1/inspect:echo" body: "*": the answer is what
+    # protobuf's JSON parser makes of the body, printed by protobuf's JSON printer.
+    body = {
+        "id": "x",
+        "big": "9007199254740993",  # > 2**53: survives only as a string
+        "ubig": "18446744073709551615",
+        "small": -5,
+        "ratio": 0.25,
+        "ratio32": "NaN",
+        "flag": True,
+        "blob": base64.b64encode(b"\x00\xff").decode(),
+        "color": "GREEN",
+        "tags": ["a", "b"],
+        "numbers": ["1", 2],
+        "colors": ["RED", 2],
+        "nested": {"label": "n", "child": {"depth": 2}},
+        "when": "2024-02-29T12:00:00.5Z",
+        "wait": "3.25s",
+        "mask": "title,pageCount",
+        "maybeCount": 0,
+        "maybeFlag": False,
+        "maybeText": "",
+        "extra": {"k": [1, "two", None, {"x": True}]},
+        "counts": {"a": 1, "b": 2},
+        "numberChoice": 4,
+        "opt": "",
+        "anyValue": {"v": 1},
+        "children": [{"label": "c1"}, {"depth": 1}],
+        "signedSmall": -3,
+        "fixedBig": "5",
+        "list": [1, "x"],
+    }
+    response = await served.client.post("/v1/inspect:echo", json=body)
+    assert response.status_code == 200, response.text
+    expected = canonical(json_format.ParseDict(body, pb2.Everything()))
+    assert response.json() == expected
+    # Canonical output: lowerCamelCase names, 64-bit integers as strings, enums by name.
+    assert response.json()["big"] == "9007199254740993"
+    assert response.json()["colors"] == ["RED", "GREEN"]
+    assert "maybeCount" in response.json()  # a wrapper set to 0 is present
+    # Proto field names are accepted on input as well.
+    snake = {"maybe_count": 3, "signed_small": 1, "number_choice": 2}
+    response = await served.client.post("/v1/inspect:echo", json=snake)
+    assert response.json() == {"maybeCount": 3, "signedSmall": 1, "numberChoice": 2}
+
+
+# ---------------------------------------------------------------- query parameters
+
+
+async def test_query_parameters_of_every_kind(served: Served) -> None:
+    query = [
+        ("big", "9007199254740993"),
+        ("ubig", "18446744073709551615"),
+        ("small", "-4"),
+        ("ratio", "1.5"),
+        ("ratio32", "Infinity"),
+        ("flag", "true"),
+        ("blob", base64.urlsafe_b64encode(b"\xfb\xff").decode()),
+        ("color", "RED"),
+        ("tags", "a"),
+        ("tags", "b c"),
+        ("numbers", "1"),
+        ("numbers", "-2"),
+        ("colors", "GREEN"),
+        ("colors", "1"),  # enums by number too
+        ("nested.label", "n"),
+        ("nested.child.depth", "3"),
+        ("nested.color", "GREEN"),
+        ("when", "2020-01-01T00:00:00Z"),
+        ("wait", "1.5s"),
+        ("mask", "a,b.c"),
+        ("maybe_count", "0"),  # proto name
+        ("maybeFlag", "false"),
+        ("maybeText", "t"),
+        ("textChoice", "t"),
+        ("opt", ""),
+        ("anyValue", "free text"),
+        ("signedSmall", "-1"),
+        ("fixedBig", "12"),
+    ]
+    response = await served.client.get("/v1/inspect/q", params=query)
+    assert response.status_code == 200, response.text
+    expected = pb2.Everything(
+        id="q",
+        big=9007199254740993,
+        ubig=18446744073709551615,
+        small=-4,
+        ratio=1.5,
+        ratio32=float("inf"),
+        flag=True,
+        blob=b"\xfb\xff",
+        color=pb2.Everything.RED,
+        tags=["a", "b c"],
+        numbers=[1, -2],
+        colors=[pb2.Everything.GREEN, pb2.Everything.RED],
+        text_choice="t",
+        opt="",
+        signed_small=-1,
+        fixed_big=12,
+    )
+    expected.nested.label = "n"
+    expected.nested.child.depth = 3
+    expected.nested.color = pb2.Everything.GREEN
+    expected.when.FromJsonString("2020-01-01T00:00:00Z")
+    expected.wait.FromJsonString("1.5s")
+    expected.mask.FromJsonString("a,b.c")
+    expected.maybe_count.value = 0
+    expected.maybe_flag.value = False
+    expected.maybe_text.value = "t"
+    expected.any_value.string_value = "free text"
+    assert response.json() == canonical(expected)
+    assert "opt" in response.json()  # proto3 optional: present even when empty
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("?nope=1", "unknown query parameter 'nope'"),
+        ("?small=x", "small"),
+        ("?color=PURPLE", "PURPLE"),
+        ("?flag=maybe", "invalid boolean"),
+        ("?nested=1", "nested.<field>"),  # a message needs its fields named
+        ("?counts=1", "map"),
+        ("?children.label=x", "unknown query parameter"),  # inside a repeated message
+        ("?textChoice=a&numberChoice=1", "oneof"),
+        ("?small=1&small=2", "small"),
+    ],
+)
+async def test_bad_query_parameters(served: Served, query: str, needle: str) -> None:
+    response = await served.client.get("/v1/inspect/q" + query)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert needle in response.json()["message"]
+
+
+async def test_no_query_parameters_with_body_star(served: Served) -> None:
+    response = await served.client.post("/v1/inspect:echo?id=x", json={})
+    assert response.status_code == 400
+    assert "unknown query parameter 'id'" in response.json()["message"]
+
+
+async def test_ignore_unknown() -> None:
+    async with serve(http_json=HttpJson(ignore_unknown=True)) as served:
+        response = await served.client.get("/v1/inspect/q?nope=1&cacheBuster=2")
+        assert response.json() == {"id": "q"}
+        response = await served.client.post("/v1/inspect:echo", json={"id": "x", "nope": 1})
+        assert response.json() == {"id": "x"}
+
+
+# ---------------------------------------------------------------- responses
+
+
+async def test_response_body(served: Served) -> None:
+    response = await served.client.get("/v1/shelves/1/books?pageSize=2")
+    assert response.json() == [
+        {"name": "shelves/1/books/0"},
+        {"name": "shelves/1/books/1", "pageCount": "1"},
+    ]
+
+
+async def test_emit_unpopulated() -> None:
+    async with serve(http_json=HttpJson(emit_unpopulated=True)) as served:
+        response = await served.client.get("/v1/shelves/1")
+        assert response.json() == {"name": "shelves/1", "theme": "history", "userId": ""}
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("code", [c for c in grpc.StatusCode if c != grpc.StatusCode.OK])
+async def test_status_to_http(served: Served, code: grpc.StatusCode) -> None:
+    number = code.value[0]
+    response = await served.client.post("/v1/fail", json={"code": number, "message": "why ü"})
+    assert response.status_code == CODE_TO_HTTP[number]
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"code": number, "message": "why ü", "details": []}
+
+
+async def test_error_details(served: Served) -> None:
+    body = {"code": 3, "message": "bad", "withDetails": True, "withUnknownDetail": True}
+    response = await served.client.post("/v1/fail", json=body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 3,
+        "message": "bad",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "OUT_OF_INK",
+                "domain": "library.test",
+                "metadata": {"shelf": "shelves/1"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": "title", "description": "empty"}],
+            },
+            # A type this server cannot print: its bytes, base64.
+            {
+                "@type": "type.googleapis.com/not.Known",
+                "value": base64.b64encode(b"\x08\x01").decode(),
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"{bad", "not valid JSON"),
+        (b"[]", "JSON object"),
+        (b'{"code": "x"}', "code"),
+        (b'{"nope": 1}', "nope"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+async def test_bad_json_body(served: Served, body: bytes, needle: str) -> None:
+    response = await served.client.post(
+        "/v1/fail", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == 3
+    assert needle in response.json()["message"]
+
+
+async def test_body_must_be_json(served: Served) -> None:
+    response = await served.client.post(
+        "/v1/fail", content=b"code=1", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 415
+
+
+async def test_unknown_path_and_wrong_method(served: Served) -> None:
+    response = await served.client.get("/v2/nothing")
+    assert response.status_code == 404
+    assert response.json()["code"] == 5
+    response = await served.client.delete("/v1/shelves/1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+    # A client-streaming method is not transcoded: its binding does not exist.
+    response = await served.client.post("/v1/upload", json={})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_body_bounded_by_max_receive_message_length(chunked: bool) -> None:
+    async with serve(config=ServerConfig(max_receive_message_length=1000)) as served:
+        body = json.dumps({"title": "x" * 2000}).encode()
+
+        async def chunks() -> Any:
+            for i in range(0, len(body), 100):
+                yield body[i : i + 100]
+
+        content: Any = chunks() if chunked else body
+        response = await served.client.post(
+            "/v1/shelves/1/books", content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.json()["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        ok = await served.client.post("/v1/shelves/1/books", json={"title": "x" * 900})
+        assert ok.status_code == 200
+
+
+# ---------------------------------------------------------------- metadata, deadlines, calls
+
+
+async def test_headers_to_metadata_and_back(served: Served) -> None:
+    response = await served.client.get(
+        "/v1/whoami",
+        headers={
+            "x-custom": "v",
+            "authorization": "Bearer t",
+            "grpc-metadata-foo": "bar",
+            "grpc-secret": "dropped",
+            "x-token-bin": base64.b64encode(b"\x01\x02").decode(),
+            "accept": "application/json",
+        },
+    )
+    assert response.status_code == 200
+    received = response.json()["metadata"]
+    assert "x-custom: v" in received
+    assert "authorization: Bearer t" in received
+    assert "foo: bar" in received
+    assert "x-token-bin: b'\\x01\\x02'" in received
+    assert not [line for line in received if line.startswith(("grpc-", "accept", "host", "te"))]
+    assert response.json()["peer"].startswith("ipv4:127.0.0.1:")
+    # Initial and trailing metadata come back as headers (-bin values base64, as on the wire).
+    assert response.headers["x-initial"] == "hello"
+    assert base64.b64decode(response.headers["x-initial-bin"] + "==") == b"\x00\x01"
+    assert response.headers["x-trailing"] == "bye"
+
+
+async def test_bad_binary_header(served: Served) -> None:
+    response = await served.client.get("/v1/whoami", headers={"x-token-bin": "***"})
+    assert response.status_code == 400
+
+
+async def test_grpc_timeout_header_is_the_deadline(served: Served) -> None:
+    response = await served.client.get("/v1/sleep?duration=10s", headers={"grpc-timeout": "200m"})
+    assert response.status_code == 504
+    assert response.json()["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+
+
+async def test_client_gone_cancels_the_call(served: Served) -> None:
+    request = asyncio.create_task(served.client.get("/v1/sleep?duration=30s"))
+    for _ in range(200):
+        if served.app.active_rpcs:
+            break
+        await asyncio.sleep(0.02)
+    assert served.app.active_rpcs == 1
+    request.cancel()  # httpx closes the connection
+    for _ in range(250):
+        if not served.app.active_rpcs:
+            break
+        await asyncio.sleep(0.02)
+    assert served.app.active_rpcs == 0
+    assert served.servicer.cancelled == ["Sleep"]
+
+
+async def test_interceptors_see_transcoded_calls() -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class Deny:
+        async def intercept_service(self, continuation: Any, details: Any) -> Any:
+            seen.append((details.method, dict(details.invocation_metadata)))
+            if dict(details.invocation_metadata).get("authorization") != "Bearer ok":
+                return grpc.unary_unary_rpc_method_handler(_deny)
+            return await continuation(details)
+
+    async with serve(interceptors=[Deny()]) as served:
+        denied = await served.client.get("/v1/shelves/1")
+        assert denied.status_code == 401
+        allowed = await served.client.get("/v1/shelves/1", headers={"authorization": "Bearer ok"})
+        assert allowed.status_code == 200
+    assert [method for method, _ in seen] == ["/transcode.v1.Library/GetShelf"] * 2
+
+
+async def _deny(request: Any, context: Any) -> Any:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "who are you")
+
+
+# ---------------------------------------------------------------- server streaming
+
+
+async def test_server_streaming_ndjson(served: Served) -> None:
+    response = await served.client.get("/v1/shelves/1/books:stream?pageSize=3")
+    assert response.status_code == 200
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert lines == [
+        {"result": {"name": f"shelves/1/books/{i}", "pageCount": str(10**12 + i)}} for i in range(3)
+    ]
+
+
+async def test_server_streaming_is_incremental(served: Served) -> None:
+    # The servicer waits after the first book until the client has read it: only a response
+    # that is streamed, not collected, gets past this.
+    async with served.client.stream("GET", "/v1/shelves/1/books:stream?pageSize=99") as response:
+        lines = response.aiter_lines()
+        first = await asyncio.wait_for(lines.__anext__(), 10)
+        assert json.loads(first)["result"]["name"] == "shelves/1/books/0"
+        served.servicer.gate.set()
+        rest = [line async for line in lines]
+    assert rest == []
+
+
+async def test_server_streaming_errors(served: Served) -> None:
+    response = await served.client.get("/v1/shelves/1/books:stream?failAfterFirst=10")
+    assert response.status_code == 200  # already under way when the call failed
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert lines[0]["result"]["name"] == "shelves/1/books/0"
+    assert lines[1:] == [{"error": {"code": 10, "message": "stream broke", "details": []}}]
+    # A failure before the first message is an ordinary error response.
+    response = await served.client.get("/v1/shelves/missing/books:stream")
+    assert response.status_code == 404
+    assert response.json() == {"code": 5, "message": "no such shelf", "details": []}
+    response = await served.client.get("/v1/shelves/1/books:stream?pageSize=-1")
+    assert (response.status_code, response.text) == (200, "")
+
+
+# ---------------------------------------------------------------- one app, every client
+
+
+async def test_grpc_and_http2_clients_on_the_same_app(served: Served) -> None:
+    async with grpc.aio.insecure_channel(served.target) as channel:
+        stub = pb2_grpc.LibraryStub(channel)
+        shelf = await stub.GetShelf(pb2.GetShelfRequest(name="shelves/1"))
+        assert shelf.theme == "history"
+        await stub.GrpcOnly(pb2.google_dot_protobuf_dot_empty__pb2.Empty())
+    async with httpx.AsyncClient(base_url=served.url, http1=False, http2=True) as h2:
+        response = await h2.get("/v1/shelves/1")
+        assert response.http_version == "HTTP/2"
+        assert response.json() == {"name": "shelves/1", "theme": "history"}
+
+
+async def test_fallback_gets_what_no_binding_matches() -> None:
+    rest = Starlette(routes=[Route("/health", lambda request: PlainTextResponse("up"))])
+    app, _ = library_app(fallback=rest)
+    async with in_process(app) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/health")).text == "up"
+            assert (await client.get("/v1/shelves/1")).json()["name"] == "shelves/1"
+            assert (await client.get("/v9/none")).status_code == 404  # Starlette's 404
+
+
+async def test_json_transcoder_wraps_an_app() -> None:
+    inner = GrpcApp()
+    pb2_grpc.add_LibraryServicer_to_server(library_app()[1], inner)
+    app = JsonTranscoder(inner, HttpJson(openapi_path="/docs/openapi.json"))
+    async with in_process(app) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/v1/shelves/1")).json()["name"] == "shelves/1"
+            assert (await client.get("/docs/openapi.json")).json()["openapi"] == "3.1.0"
+            assert (await client.get("/openapi.json")).status_code == 415  # the GrpcApp's answer
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            shelf = await pb2_grpc.LibraryStub(channel).GetShelf(pb2.GetShelfRequest(name="s"))
+            assert shelf.name == "s"
