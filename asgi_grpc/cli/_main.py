@@ -115,6 +115,11 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     serve.add_argument("--reflection", action="store_true", help="serve server reflection")
     serve.add_argument("--health", action="store_true", help="serve grpc.health.v1.Health")
     serve.add_argument(
+        "--http-json",
+        action="store_true",
+        help="transcode HTTP/JSON from google.api.http annotations; OpenAPI at /openapi.json",
+    )
+    serve.add_argument(
         "--grace",
         type=float,
         default=10.0,
@@ -326,6 +331,7 @@ def _serve_command(parser: argparse.ArgumentParser, args: argparse.Namespace, er
         app_dir=args.app_dir,
         reflection=args.reflection,
         health=args.health,
+        http_json=args.http_json,
         # A worker still draining when Hypercorn's supervisor sends SIGTERM exits after this.
         sigterm_backstop=args.grace + 10,
     )

@@ -317,6 +317,8 @@ def _operation(
             schema = builder.ref(request)
         else:
             schema = builder.field(request.fields_by_name[binding.body])
+        if binding.rpc.client_streaming:
+            schema = {"type": "array", "items": schema}  # or the messages as NDJSON
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": schema}},

@@ -115,21 +115,50 @@ def _bool(raw: str) -> bool:
 
 
 def _put(tree: dict[str, Any], fields: tuple[FieldDescriptor, ...], value: Any) -> None:
-    # The body may name a field by its JSON name; the proto name replaces it (protobuf refuses
-    # a field given twice), so what the path or query says wins.
     node = tree
     for field in fields[:-1]:
         child = node.get(field.name)
-        if child is None and field.json_name in node:
-            child = node.pop(field.json_name)
         if not isinstance(child, dict):
-            child = {}
-        node[field.name] = child
+            child = node[field.name] = {}
         node = child
-    leaf = fields[-1]
-    if leaf.json_name != leaf.name:
-        node.pop(leaf.json_name, None)
-    node[leaf.name] = value
+    node[fields[-1].name] = value
+
+
+NO_BODY: Any = object()
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The request body as JSON (an empty body is ``{}``)."""
+    try:
+        text = body.decode("utf-8", "strict")
+        return json.loads(text) if text.strip() else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"request body is not valid JSON: {exc}")
+
+
+def parse_json_stream(body: bytes) -> list[Any]:
+    """A client stream's messages: a JSON array (Envoy) or JSON values one after another, such
+    as newline-delimited JSON (grpc-gateway)."""
+    try:
+        text = body.decode("utf-8", "strict")
+        decoder = json.JSONDecoder()
+        values: list[Any] = []
+        index = _skip_space(text, 0)
+        while index < len(text):
+            value, index = decoder.raw_decode(text, index)
+            values.append(value)
+            index = _skip_space(text, index)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"request body is not valid JSON: {exc}")
+    if len(values) == 1 and isinstance(values[0], list):
+        return list(values[0])
+    return values
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t\r\n":
+        index += 1
+    return index
 
 
 def build_request(
@@ -138,38 +167,38 @@ def build_request(
     path_values: Mapping[tuple[str, ...], str],
     query: Iterable[tuple[str, str]],
     body_field: str,
-    body: bytes | None,
-    ignore_unknown: bool = False,
+    body: Any = NO_BODY,
+    ignore_unknown_fields: bool = True,
+    ignore_unknown_query_parameters: bool = False,
 ) -> Message:
     """The request message of one HTTP request. ``body_field`` is http.proto's ``body``: "" (no
-    body), "*" (the whole message) or a top-level field name."""
+    body), "*" (the whole message) or a top-level field name; ``body`` the parsed JSON.
+
+    Three layers, each merged over the one before by protobuf's JSON parser: query parameters,
+    then the body, then path variables (grpc-gateway's order: what the path says wins).
+    """
     descriptor = message_class.DESCRIPTOR
     request = message_class()
-    tree: dict[str, Any] = {}
-    body_top: FieldDescriptor | None = None
-    if body_field:
-        try:
-            text = body.decode("utf-8", "strict") if body else ""
-            value = json.loads(text) if text.strip() else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise invalid(f"request body is not valid JSON: {exc}")
-        if body_field == "*":
-            if not isinstance(value, dict):
-                raise invalid("request body must be a JSON object")
-            tree = value
-        else:
-            body_top = descriptor.fields_by_name[body_field]
-            tree = {body_field: value}
     path_fields = {path: _resolve_or_fail(descriptor, path) for path in path_values}
-    bound = {fields[0].name for fields in path_fields.values()}
-    if body_top is not None:
-        bound.add(body_top.name)
-    _apply_query(descriptor, tree, query, body_field, path_fields, ignore_unknown)
+    query_tree: dict[str, Any] = {}
+    _apply_query(
+        descriptor, query_tree, query, body_field, path_fields, ignore_unknown_query_parameters
+    )
+    body_tree: dict[str, Any] = {}
+    if body_field == "*" and body is not NO_BODY:
+        if not isinstance(body, dict):
+            raise invalid("request body must be a JSON object")
+        body_tree = body
+    elif body_field and body is not NO_BODY:
+        body_tree = {body_field: body}
+    path_tree: dict[str, Any] = {}
     for path, raw in path_values.items():
         fields = path_fields[path]
-        _put(tree, fields, scalar_json(fields[-1], raw))
+        _put(path_tree, fields, scalar_json(fields[-1], raw))
     try:
-        json_format.ParseDict(tree, request, ignore_unknown_fields=ignore_unknown)
+        json_format.ParseDict(query_tree, request)
+        json_format.ParseDict(body_tree, request, ignore_unknown_fields=ignore_unknown_fields)
+        json_format.ParseDict(path_tree, request)
     except json_format.ParseError as exc:
         raise invalid(str(exc))
     return request
@@ -195,8 +224,6 @@ def _apply_query(
     path_names = {tuple(f.name for f in fields) for fields in path_fields.values()}
     for key, raw in query:
         try:
-            if body_field == "*":
-                raise KeyError(key)  # http.proto: with body "*" there are no query parameters
             fields = resolve(descriptor, key.split("."))
             if body_field and fields[0].name == body_field:
                 raise KeyError(key)  # that field comes from the body
@@ -206,7 +233,7 @@ def _apply_query(
             raise invalid(f"unknown query parameter {key!r}")
         names = tuple(f.name for f in fields)
         if names in path_names:
-            continue  # the path wins
+            continue  # the path sets it
         leaf = fields[-1]
         if is_map(leaf) or (is_repeated(leaf) and leaf.type == _FD.TYPE_MESSAGE):
             raise invalid(f"query parameter {key!r} names a map or repeated message field")

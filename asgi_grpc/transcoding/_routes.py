@@ -7,7 +7,6 @@ imported ``google/api/annotations.proto``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,8 +17,6 @@ from google.protobuf.message import Message
 
 from ._request import is_map, is_repeated, resolve
 from ._template import PathTemplate, TemplateError, parse_template
-
-logger = logging.getLogger("asgi_grpc.transcoding")
 
 _PATTERNS = ("get", "put", "post", "delete", "patch")
 
@@ -34,6 +31,10 @@ class Rpc:
     @property
     def server_streaming(self) -> bool:
         return bool(self.descriptor.server_streaming)
+
+    @property
+    def client_streaming(self) -> bool:
+        return bool(self.descriptor.client_streaming)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +71,6 @@ def service_methods(service_name: str) -> list[str]:
 def bindings_of(method: MethodDescriptor) -> list[Binding]:
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
-        return []
-    if method.client_streaming:
-        # A stream of requests has no one JSON body to map; not transcoded (logged once).
-        logger.warning("%s: client streaming methods are not transcoded", method.full_name)
         return []
     rule: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
     rpc = Rpc(

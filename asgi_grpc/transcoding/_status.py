@@ -37,9 +37,10 @@ HTTP_STATUS: dict[StatusCode, int] = {
 
 
 def status_dict(code: StatusCode, message: str, details_bin: bytes | None = None) -> dict[str, Any]:
-    """``{"code", "message", "details"}``. Details come from ``grpc-status-details-bin`` (a
-    serialized google.rpc.Status): each Any in canonical JSON when its type is in the default
-    descriptor pool (its _pb2 module imported), else ``{"@type", "value": base64}``."""
+    """``{"code", "message", "details"}`` (the last two only when not empty). Details come from
+    ``grpc-status-details-bin`` (a serialized google.rpc.Status): each Any in canonical JSON
+    when its type is in the default descriptor pool (its _pb2 module imported), else
+    ``{"@type", "value": base64}``."""
     details: list[Any] = []
     if details_bin:
         status = status_pb2.Status()
@@ -49,7 +50,13 @@ def status_dict(code: StatusCode, message: str, details_bin: bytes | None = None
             status.Clear()
         details = [_detail(any_) for any_ in status.details]
         message = message or status.message
-    return {"code": code.value[0], "message": message, "details": details}
+    # Canonical JSON of google.rpc.Status: empty fields are left out (as Envoy prints it).
+    out: dict[str, Any] = {"code": code.value[0]}
+    if message:
+        out["message"] = message
+    if details:
+        out["details"] = details
+    return out
 
 
 def _detail(any_: any_pb2.Any) -> Any:

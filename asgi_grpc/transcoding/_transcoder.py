@@ -3,8 +3,11 @@
 The call re-enters the GrpcApp in process as an HTTP/2 gRPC request (content-type
 ``application/grpc``, ``te: trailers``, the trailers extension), so interceptors, deadlines
 (``grpc-timeout``), message limits, status codes and metadata apply exactly as for a gRPC client.
-The inner ``receive`` hands over the one request message, then the outer ``receive``: a client
+The inner ``receive`` hands over the request message(s), then the outer ``receive``: a client
 that goes away cancels the call as it would a gRPC call.
+
+Client streaming (and bidi) methods take their messages from one buffered body: a JSON array
+(Envoy's form) or JSON values one after another, e.g. newline-delimited (grpc-gateway's form).
 
 Server streaming answers ``application/x-ndjson`` the grpc-gateway way: one line per message,
 ``{"result": <message>}``, and a failure after the first message as a last line
@@ -35,7 +38,13 @@ from .._core import (
 )
 from ..server._types import ASGIReceive, ASGISend, Scope
 from ..server._types import Message as AsgiMessage
-from ._request import TranscodeError, build_request
+from ._request import (
+    NO_BODY,
+    TranscodeError,
+    build_request,
+    parse_json_body,
+    parse_json_stream,
+)
 from ._routes import Binding, NotAllowed, RouteTable, service_methods
 from ._status import HTTP_STATUS, error_body, status_dict
 
@@ -87,8 +96,11 @@ class HttpJson:
     ``FileDescriptorSet`` made with ``protoc --include_source_info --descriptor_set_out=...``,
     the source of the proto comments in the OpenAPI document (the generated _pb2 modules keep
     none). ``emit_unpopulated``: print fields at their default value (grpc-gateway's
-    EmitUnpopulated). ``ignore_unknown``: drop unknown JSON fields and query parameters
-    instead of answering 400.
+    EmitUnpopulated). ``ignore_unknown_fields``: unknown fields in a JSON body are dropped (as
+    Envoy and grpc-gateway do) rather than answered 400. ``ignore_unknown_query_parameters``:
+    likewise for query parameters (Envoy's option of that name; off, a 400).
+    ``headers_to_metadata``: which request headers (lower-case names) become metadata, instead
+    of the default filter.
     """
 
     services: tuple[str, ...] = ()
@@ -97,7 +109,8 @@ class HttpJson:
     title: str = "API"
     version: str = "0.1.0"
     emit_unpopulated: bool = False
-    ignore_unknown: bool = False
+    ignore_unknown_fields: bool = True
+    ignore_unknown_query_parameters: bool = False
     headers_to_metadata: Callable[[bytes], bool] | None = field(default=None)
 
 
@@ -175,7 +188,7 @@ class JsonTranscoder:
             await _method_not_allowed(send, found.allowed)
             return True
         binding, values = found
-        await self._transcode(binding, values, scope, receive, send, content_type)
+        await self._transcode(binding, values, scope, receive, send)
         return True
 
     async def _transcode(
@@ -185,14 +198,12 @@ class JsonTranscoder:
         scope: Scope,
         receive: ASGIReceive,
         send: ASGISend,
-        content_type: bytes,
     ) -> None:
         limit = self.app.config.max_receive_message_length
         body: bytes | None = None
         if binding.body:
-            if content_type and b"json" not in content_type:
-                await _error(send, 415, StatusCode.INVALID_ARGUMENT, "the body must be JSON")
-                return
+            # Any content type is read as JSON (as Envoy and grpc-gateway do): `curl -d` sends
+            # form-urlencoded by default, and a body that is not JSON gets a 400 anyway.
             body = await _read_body(scope, receive, limit)
             if body is None:
                 await _error(
@@ -203,14 +214,7 @@ class JsonTranscoder:
                 )
                 return
         try:
-            request = build_request(
-                binding.rpc.request_class,
-                path_values=values,
-                query=parse_qsl(scope.get("query_string", b"").decode("latin-1"), True),
-                body_field=binding.body,
-                body=body,
-                ignore_unknown=self.options.ignore_unknown,
-            )
+            requests = self._requests(binding, values, scope, body)
             headers = self._metadata_headers(scope["headers"])
         except TranscodeError as exc:
             await _error(send, HTTP_STATUS[exc.code], exc.code, exc.message)
@@ -218,10 +222,39 @@ class JsonTranscoder:
         call = _Call(binding, send, self.options.emit_unpopulated)
         await self.app(
             _grpc_scope(scope, binding.rpc.path, headers),
-            _inner_receive(frame(request.SerializeToString()), receive),
+            _inner_receive(b"".join(frame(r.SerializeToString()) for r in requests), receive),
             call.send,
         )
         await call.finish()
+
+    def _requests(
+        self,
+        binding: Binding,
+        values: dict[tuple[str, ...], str],
+        scope: Scope,
+        body: bytes | None,
+    ) -> list[Message]:
+        """The request message; for a client stream, one per JSON value of the body."""
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
+        bodies: list[Any] = [NO_BODY]
+        if body is not None:
+            if binding.rpc.client_streaming:
+                bodies = parse_json_stream(body)
+            else:
+                bodies = [parse_json_body(body)]
+        options = self.options
+        return [
+            build_request(
+                binding.rpc.request_class,
+                path_values=values,
+                query=query,
+                body_field=binding.body,
+                body=one,
+                ignore_unknown_fields=options.ignore_unknown_fields,
+                ignore_unknown_query_parameters=options.ignore_unknown_query_parameters,
+            )
+            for one in bodies
+        ]
 
     def _metadata_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The HTTP request headers the call gets as metadata: all but hop-by-hop and HTTP

@@ -33,6 +33,7 @@ def _compile() -> None:
         f"--python_out={_OUT}",
         f"--grpc_python_out={_OUT}",
         "--include_source_info",
+        "--include_imports",
         f"--descriptor_set_out={DESCRIPTOR_SET}",
         str(PROTOS / PROTO),
     ]
@@ -133,9 +134,11 @@ class Library:
         return empty_pb2.Empty()
 
     async def Upload(self, request_iterator: Any, context: Any) -> Any:
-        async for _ in request_iterator:
-            pass
-        return pb2.Book()
+        titles, pages = [], 0
+        async for book in request_iterator:
+            titles.append(book.title)
+            pages += book.page_count
+        return pb2.Book(title=",".join(titles), page_count=pages)
 
     async def GrpcOnly(self, request: Any, context: Any) -> Any:
         return empty_pb2.Empty()
