@@ -45,7 +45,9 @@ class GrpcApp:
     Handlers are registered the grpcio way (``add_generic_rpc_handlers``,
     ``add_registered_method_handlers``, or a generated ``add_XServicer_to_server(servicer, app)``).
     Requests whose content type is not ``application/grpc*`` go to ``fallback`` (a REST app, for
-    example); without one they get ``415 Unsupported Media Type``.
+    example); without one they get ``415 Unsupported Media Type``. ``http_json=True`` (or an
+    ``asgi_grpc.transcoding.HttpJson``) first transcodes HTTP/JSON requests that match a
+    ``google.api.http`` binding of a registered method (extra ``transcoding``).
     """
 
     def __init__(

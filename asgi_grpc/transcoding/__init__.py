@@ -10,6 +10,7 @@ binding are answered as JSON; gRPC requests and everything else go on to the Grp
 ``fallback``). See README.md, "HTTP/JSON transcoding and OpenAPI".
 """
 
+from . import _deps  # noqa: F401  (first: a clear error without googleapis-common-protos)
 from ._openapi import comments_from_descriptor_set, openapi_document
 from ._status import HTTP_STATUS
 from ._template import PathTemplate, TemplateError, parse_template
