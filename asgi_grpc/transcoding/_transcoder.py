@@ -315,7 +315,12 @@ def _inner_receive(payload: bytes, receive: ASGIReceive) -> ASGIReceive:
         if not sent:
             sent = True
             return {"type": "http.request", "body": payload, "more_body": False}
-        return await receive()  # waits for http.disconnect: a client gone cancels the call
+        while True:
+            # Waits for http.disconnect: a client gone cancels the call. A body the binding
+            # does not read is dropped here, never handed on: it is not gRPC framing.
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
 
     return inner
 

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from asgi_grpc._core import frame
 from asgi_grpc.server import GrpcApp, ServerConfig
 from asgi_grpc.transcoding import HttpJson, JsonTranscoder
 from tests.integration.servers import in_process
@@ -382,6 +383,14 @@ async def test_unknown_path_and_wrong_method(served: Served) -> None:
     response = await served.client.delete("/v1/shelves/1")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET"
+
+
+async def test_a_body_the_binding_does_not_read_is_not_grpc(served: Served) -> None:
+    # GET /v1/shelves/1 maps no body: bytes sent anyway (here framed gRPC messages) are not
+    # read as part of the call, which answers as without them.
+    smuggled = frame(pb2.GetShelfRequest(name="shelves/evil").SerializeToString())
+    response = await served.client.request("GET", "/v1/shelves/1", content=smuggled * 3)
+    assert response.json() == {"name": "shelves/1", "theme": "history"}
 
 
 @pytest.mark.parametrize("chunked", [False, True])
