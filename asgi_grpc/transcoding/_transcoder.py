@@ -32,6 +32,7 @@ from .._core import (
     ProtocolError,
     StatusCode,
     decode_bin,
+    decode_timeout,
     decompress,
     frame,
     parse_trailers,
@@ -168,6 +169,9 @@ class JsonTranscoder:
             return False  # gRPC and gRPC-Web are the GrpcApp's own
         raw = scope.get("raw_path")
         path = raw.decode("latin-1") if raw else quote(scope["path"])
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]  # mounted under a prefix (Starlette's Mount)
         method = scope["method"]
         table = self.routes()
         if self.options.openapi_path is not None and path == self.options.openapi_path:
@@ -275,7 +279,12 @@ class JsonTranscoder:
                     continue
             elif name in _HOP or name.startswith(b":"):
                 continue
-            if name.endswith(b"-bin"):
+            if name == b"grpc-timeout":
+                try:
+                    decode_timeout(value)
+                except ProtocolError as exc:
+                    raise TranscodeError(StatusCode.INVALID_ARGUMENT, exc.message)
+            elif name.endswith(b"-bin"):
                 try:
                     decode_bin(value)
                 except ProtocolError:

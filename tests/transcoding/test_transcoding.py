@@ -15,11 +15,12 @@ from typing import Any
 import google.rpc
 import grpc
 import httpx
+import psutil
 import pytest
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from asgi_grpc._core import frame
 from asgi_grpc.server import GrpcApp, ServerConfig
@@ -412,6 +413,32 @@ async def test_body_bounded_by_max_receive_message_length(chunked: bool) -> None
         assert ok.status_code == 200
 
 
+@pytest.mark.parametrize("http2", [False, True])
+async def test_huge_body_is_not_held(http2: bool) -> None:
+    # 64 MiB at a binding whose limit is 4 MiB (the default max receive length): the server
+    # holds at most the limit, drops a little more, answers 413 and stops reading. httpx, still
+    # sending, may see the connection (HTTP/1.1) or the stream (HTTP/2) end instead of the 413.
+    chunk = b" " * 65536
+
+    async def body() -> Any:
+        yield b'{"title": "'
+        for _ in range(1024):
+            yield chunk
+
+    process = psutil.Process()
+    async with serve() as served:
+        before = process.memory_info().rss
+        async with httpx.AsyncClient(base_url=served.url, http1=not http2, http2=http2) as client:
+            try:
+                response = await client.post("/v1/shelves/1/books", content=body())
+                assert response.status_code == 413
+            except httpx.TransportError:
+                pass
+        grown = process.memory_info().rss - before
+        assert grown < 32 * 2**20, f"RSS grew {grown / 2**20:.1f} MiB for a 64 MiB body"
+        assert (await served.client.get("/v1/shelves/1")).status_code == 200
+
+
 # ---------------------------------------------------------------- metadata, deadlines, calls
 
 
@@ -450,6 +477,25 @@ async def test_grpc_timeout_header_is_the_deadline(served: Served) -> None:
     response = await served.client.get("/v1/sleep?duration=10s", headers={"grpc-timeout": "200m"})
     assert response.status_code == 504
     assert response.json()["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+
+
+async def test_bad_grpc_timeout_is_the_clients_error(served: Served) -> None:
+    response = await served.client.get("/v1/whoami", headers={"grpc-timeout": "soon"})
+    assert response.status_code == 400
+    assert "grpc-timeout" in response.json()["message"]
+
+
+async def test_concurrency_limit_applies() -> None:
+    async with serve(config=ServerConfig(maximum_concurrent_rpcs=1)) as served:
+        sleeping = asyncio.create_task(served.client.get("/v1/sleep?duration=30s"))
+        for _ in range(250):
+            if served.app.active_rpcs:
+                break
+            await asyncio.sleep(0.02)
+        response = await served.client.get("/v1/shelves/1")
+        assert response.status_code == 429
+        assert response.json()["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        sleeping.cancel()
 
 
 async def test_client_gone_cancels_the_call(served: Served) -> None:
@@ -564,6 +610,16 @@ async def test_fallback_gets_what_no_binding_matches() -> None:
             assert (await client.get("/health")).text == "up"
             assert (await client.get("/v1/shelves/1")).json()["name"] == "shelves/1"
             assert (await client.get("/v9/none")).status_code == 404  # Starlette's 404
+
+
+async def test_mounted_under_a_prefix() -> None:
+    app, _ = library_app()
+    outer = Starlette(routes=[Mount("/api", app=app)])
+    async with in_process(outer) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            response = await client.get("/api/v1/shelves/1")
+            assert response.json() == {"name": "shelves/1", "theme": "history"}
+            assert (await client.get("/api/openapi.json")).json()["openapi"] == "3.1.0"
 
 
 async def test_json_transcoder_wraps_an_app() -> None:
