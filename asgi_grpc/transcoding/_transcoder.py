@@ -22,20 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from .._core import (
-    IDENTITY,
-    STATUS_DETAILS_KEY,
-    MessageReader,
     ProtocolError,
     StatusCode,
     decode_bin,
     decode_timeout,
-    decompress,
     frame,
-    parse_trailers,
 )
 from ..server._types import ASGIReceive, ASGISend, Scope
 from ..server._types import Message as AsgiMessage
@@ -46,14 +40,12 @@ from ._request import (
     parse_json_body,
     parse_json_stream,
 )
+from ._response import CallResponse, error, method_not_allowed, reply
 from ._routes import Binding, NotAllowed, RouteTable, service_methods
-from ._status import HTTP_STATUS, error_body, status_dict
+from ._status import HTTP_STATUS
 
 if TYPE_CHECKING:
     from ..server._app import GrpcApp
-
-JSON = b"application/json"
-NDJSON = b"application/x-ndjson"
 
 # Request headers that describe the HTTP exchange, not the call: never metadata.
 _HOP = frozenset(
@@ -70,18 +62,6 @@ _HOP = frozenset(
         b"expect",
         b"accept",
         b"accept-encoding",
-    }
-)
-# Response headers of the inner gRPC call that are not metadata.
-_NOT_METADATA = frozenset(
-    {
-        b"content-type",
-        b"content-length",
-        b"grpc-encoding",
-        b"grpc-accept-encoding",
-        b"grpc-status",
-        b"grpc-message",
-        STATUS_DETAILS_KEY.encode(),
     }
 )
 
@@ -176,20 +156,20 @@ class JsonTranscoder:
         table = self.routes()
         if self.options.openapi_path is not None and path == self.options.openapi_path:
             if method not in ("GET", "HEAD"):
-                await _method_not_allowed(send, ("GET", "HEAD"))
+                await method_not_allowed(send, ("GET", "HEAD"))
                 return True
             if self._openapi is None:
                 self._openapi = json.dumps(self.openapi(), ensure_ascii=False).encode()
-            await _reply(send, 200, self._openapi, [], head=method == "HEAD")
+            await reply(send, 200, self._openapi, [], head=method == "HEAD")
             return True
         found = table.match(method, path)
         if found is None:
             if not owned:
                 return False
-            await _error(send, 404, StatusCode.NOT_FOUND, f"no HTTP binding for {path}")
+            await error(send, 404, StatusCode.NOT_FOUND, f"no HTTP binding for {path}")
             return True
         if isinstance(found, NotAllowed):
-            await _method_not_allowed(send, found.allowed)
+            await method_not_allowed(send, found.allowed)
             return True
         binding, values = found
         await self._transcode(binding, values, scope, receive, send)
@@ -210,7 +190,7 @@ class JsonTranscoder:
             # form-urlencoded by default, and a body that is not JSON gets a 400 anyway.
             body = await _read_body(scope, receive, limit)
             if body is None:
-                await _error(
+                await error(
                     send,
                     413,
                     StatusCode.RESOURCE_EXHAUSTED,
@@ -221,9 +201,9 @@ class JsonTranscoder:
             requests = self._requests(binding, values, scope, body)
             headers = self._metadata_headers(scope["headers"])
         except TranscodeError as exc:
-            await _error(send, HTTP_STATUS[exc.code], exc.code, exc.message)
+            await error(send, HTTP_STATUS[exc.code], exc.code, exc.message)
             return
-        call = _Call(binding, send, self.options.emit_unpopulated)
+        call = CallResponse(binding, send, self.options.emit_unpopulated)
         await self.app(
             _grpc_scope(scope, binding.rpc.path, headers),
             _inner_receive(b"".join(frame(r.SerializeToString()) for r in requests), receive),
@@ -334,106 +314,6 @@ def _inner_receive(payload: bytes, receive: ASGIReceive) -> ASGIReceive:
     return inner
 
 
-class _Call:
-    """Collects the inner gRPC response and writes the HTTP one."""
-
-    def __init__(self, binding: Binding, send: ASGISend, emit_unpopulated: bool) -> None:
-        self.binding = binding
-        self.outer = send
-        self.emit_unpopulated = emit_unpopulated
-        self.streaming = binding.rpc.server_streaming
-        self.reader = MessageReader(max_length=None)  # our own server's output, already bounded
-        self.encoding = IDENTITY
-        self.metadata: list[tuple[bytes, bytes]] = []
-        self.messages: list[Message] = []
-        self.started = False  # the outer response (streaming only, before finish)
-        self.trailers: list[tuple[bytes, bytes]] | None = None
-
-    async def send(self, message: AsgiMessage) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            for name, value in message.get("headers", ()):
-                if name == b"grpc-encoding":
-                    self.encoding = value.decode("latin-1")
-                elif name not in _NOT_METADATA:
-                    self.metadata.append((name, value))
-        elif kind == "http.response.body":
-            for compressed, payload in self.reader.feed(message.get("body", b"")):
-                data = decompress(self.encoding, payload, None) if compressed else payload
-                response = self.binding.rpc.response_class()
-                response.ParseFromString(data)
-                if self.streaming:
-                    await self._stream(response)
-                else:
-                    self.messages.append(response)
-        elif kind == "http.response.trailers":
-            self.trailers = (self.trailers or []) + list(message.get("headers", ()))
-
-    async def _stream(self, response: Message) -> None:
-        if not self.started:
-            self.started = True
-            await self.outer(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", NDJSON), *self.metadata],
-                }
-            )
-        line = json.dumps({"result": self._json(response)}, ensure_ascii=False)
-        await self.outer(
-            {"type": "http.response.body", "body": line.encode() + b"\n", "more_body": True}
-        )
-
-    def _json(self, response: Message) -> Any:
-        data = json_format.MessageToDict(
-            response, always_print_fields_with_no_presence=self.emit_unpopulated
-        )
-        field_name = self.binding.response_body
-        if not field_name:
-            return data
-        field = response.DESCRIPTOR.fields_by_name[field_name]
-        if field.json_name in data:
-            return data[field.json_name]
-        # Unset: its JSON default, as if printed with every field.
-        full = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
-        return full.get(field.json_name)
-
-    async def finish(self) -> None:
-        trailers = self.trailers or []
-        status = parse_trailers(trailers)
-        details = next((v for k, v in trailers if k == STATUS_DETAILS_KEY.encode()), None)
-        metadata = self.metadata + [(k, v) for k, v in trailers if k not in _NOT_METADATA]
-        if self.started:
-            if status.code != StatusCode.OK:
-                error = status_dict(status.code, status.details, _bin(details))
-                line = json.dumps({"error": error}, ensure_ascii=False).encode() + b"\n"
-                await self.outer({"type": "http.response.body", "body": line, "more_body": True})
-            await self.outer({"type": "http.response.body", "body": b"", "more_body": False})
-            return
-        if status.code != StatusCode.OK:
-            body = error_body(status.code, status.details, _bin(details))
-            await _reply(self.outer, HTTP_STATUS[status.code], body, metadata)
-            return
-        if self.streaming:  # no message at all: an empty stream
-            await _reply(self.outer, 200, b"", metadata, content_type=NDJSON)
-            return
-        if len(self.messages) != 1:
-            body = error_body(StatusCode.INTERNAL, "the call answered no message")
-            await _reply(self.outer, 500, body, metadata)
-            return
-        body = json.dumps(self._json(self.messages[0]), ensure_ascii=False).encode()
-        await _reply(self.outer, 200, body, metadata)
-
-
-def _bin(value: bytes | None) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        return decode_bin(value)
-    except ProtocolError:
-        return None
-
-
 async def _read_body(scope: Scope, receive: ASGIReceive, limit: int | None) -> bytes | None:
     """The whole request body, or None past ``limit`` bytes (checked per chunk, so no more than
     one chunk past the limit is ever held)."""
@@ -479,37 +359,3 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
-
-
-async def _reply(
-    send: ASGISend,
-    status: int,
-    body: bytes,
-    headers: list[tuple[bytes, bytes]],
-    *,
-    content_type: bytes = JSON,
-    head: bool = False,
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", b"%d" % len(body)),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
-
-
-async def _error(send: ASGISend, status: int, code: StatusCode, message: str) -> None:
-    await _reply(send, status, error_body(code, message), [])
-
-
-async def _method_not_allowed(send: ASGISend, allowed: tuple[str, ...]) -> None:
-    body = error_body(
-        StatusCode.UNIMPLEMENTED, "method not allowed; allowed: " + ", ".join(allowed)
-    )
-    await _reply(send, 405, body, [(b"allow", ", ".join(allowed).encode())])

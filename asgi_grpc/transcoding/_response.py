@@ -1,0 +1,175 @@
+"""The HTTP side of a transcoded call: the inner gRPC response (headers, framed messages,
+trailers) collected and written as JSON, NDJSON for server streaming, or a google.rpc.Status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from .._core import (
+    IDENTITY,
+    STATUS_DETAILS_KEY,
+    MessageReader,
+    ProtocolError,
+    StatusCode,
+    decode_bin,
+    decompress,
+    parse_trailers,
+)
+from ..server._types import ASGISend
+from ..server._types import Message as AsgiMessage
+from ._routes import Binding
+from ._status import HTTP_STATUS, error_body, status_dict
+
+JSON = b"application/json"
+NDJSON = b"application/x-ndjson"
+
+# Response headers of the inner gRPC call that are not metadata.
+_NOT_METADATA = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"grpc-encoding",
+        b"grpc-accept-encoding",
+        b"grpc-status",
+        b"grpc-message",
+        STATUS_DETAILS_KEY.encode(),
+    }
+)
+
+
+class CallResponse:
+    """Collects the inner gRPC response and writes the HTTP one."""
+
+    def __init__(self, binding: Binding, send: ASGISend, emit_unpopulated: bool) -> None:
+        self.binding = binding
+        self.outer = send
+        self.emit_unpopulated = emit_unpopulated
+        self.streaming = binding.rpc.server_streaming
+        self.reader = MessageReader(max_length=None)  # our own server's output, already bounded
+        self.encoding = IDENTITY
+        self.metadata: list[tuple[bytes, bytes]] = []
+        self.messages: list[Message] = []
+        self.started = False  # the outer response (streaming only, before finish)
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+
+    async def send(self, message: AsgiMessage) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            for name, value in message.get("headers", ()):
+                if name == b"grpc-encoding":
+                    self.encoding = value.decode("latin-1")
+                elif name not in _NOT_METADATA:
+                    self.metadata.append((name, value))
+        elif kind == "http.response.body":
+            for compressed, payload in self.reader.feed(message.get("body", b"")):
+                data = decompress(self.encoding, payload, None) if compressed else payload
+                response = self.binding.rpc.response_class()
+                response.ParseFromString(data)
+                if self.streaming:
+                    await self._stream(response)
+                else:
+                    self.messages.append(response)
+        elif kind == "http.response.trailers":
+            self.trailers = (self.trailers or []) + list(message.get("headers", ()))
+
+    async def _stream(self, response: Message) -> None:
+        if not self.started:
+            self.started = True
+            await self.outer(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", NDJSON), *self.metadata],
+                }
+            )
+        line = json.dumps({"result": self._json(response)}, ensure_ascii=False)
+        await self.outer(
+            {"type": "http.response.body", "body": line.encode() + b"\n", "more_body": True}
+        )
+
+    def _json(self, response: Message) -> Any:
+        data = json_format.MessageToDict(
+            response, always_print_fields_with_no_presence=self.emit_unpopulated
+        )
+        field_name = self.binding.response_body
+        if not field_name:
+            return data
+        field = response.DESCRIPTOR.fields_by_name[field_name]
+        if field.json_name in data:
+            return data[field.json_name]
+        # Unset: its JSON default, as if printed with every field.
+        full = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+        return full.get(field.json_name)
+
+    async def finish(self) -> None:
+        trailers = self.trailers or []
+        status = parse_trailers(trailers)
+        details = next((v for k, v in trailers if k == STATUS_DETAILS_KEY.encode()), None)
+        metadata = self.metadata + [(k, v) for k, v in trailers if k not in _NOT_METADATA]
+        if self.started:
+            if status.code != StatusCode.OK:
+                error = status_dict(status.code, status.details, _bin(details))
+                line = json.dumps({"error": error}, ensure_ascii=False).encode() + b"\n"
+                await self.outer({"type": "http.response.body", "body": line, "more_body": True})
+            await self.outer({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if status.code != StatusCode.OK:
+            body = error_body(status.code, status.details, _bin(details))
+            await reply(self.outer, HTTP_STATUS[status.code], body, metadata)
+            return
+        if self.streaming:  # no message at all: an empty stream
+            await reply(self.outer, 200, b"", metadata, content_type=NDJSON)
+            return
+        if len(self.messages) != 1:
+            body = error_body(StatusCode.INTERNAL, "the call answered no message")
+            await reply(self.outer, 500, body, metadata)
+            return
+        body = json.dumps(self._json(self.messages[0]), ensure_ascii=False).encode()
+        await reply(self.outer, 200, body, metadata)
+
+
+def _bin(value: bytes | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return decode_bin(value)
+    except ProtocolError:
+        return None
+
+
+async def reply(
+    send: ASGISend,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    content_type: bytes = JSON,
+    head: bool = False,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", b"%d" % len(body)),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
+
+
+async def error(send: ASGISend, status: int, code: StatusCode, message: str) -> None:
+    await reply(send, status, error_body(code, message), [])
+
+
+async def method_not_allowed(send: ASGISend, allowed: tuple[str, ...]) -> None:
+    body = error_body(
+        StatusCode.UNIMPLEMENTED, "method not allowed; allowed: " + ", ".join(allowed)
+    )
+    await reply(send, 405, body, [(b"allow", ", ".join(allowed).encode())])
