@@ -169,6 +169,8 @@ class JsonTranscoder:
             await error(send, 404, StatusCode.NOT_FOUND, f"no HTTP binding for {path}")
             return True
         if isinstance(found, NotAllowed):
+            if not owned:
+                return False  # the fallback may serve that method on that path
             await method_not_allowed(send, found.allowed)
             return True
         binding, values = found

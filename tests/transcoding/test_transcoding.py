@@ -603,13 +603,21 @@ async def test_grpc_and_http2_clients_on_the_same_app(served: Served) -> None:
 
 
 async def test_fallback_gets_what_no_binding_matches() -> None:
-    rest = Starlette(routes=[Route("/health", lambda request: PlainTextResponse("up"))])
+    rest = Starlette(
+        routes=[
+            Route("/health", lambda request: PlainTextResponse("up")),
+            Route("/v1/shelves/{id}", lambda r: PlainTextResponse("rest"), methods=["POST"]),
+        ]
+    )
     app, _ = library_app(fallback=rest)
     async with in_process(app) as server:
         async with httpx.AsyncClient(base_url=server.url) as client:
             assert (await client.get("/health")).text == "up"
             assert (await client.get("/v1/shelves/1")).json()["name"] == "shelves/1"
             assert (await client.get("/v9/none")).status_code == 404  # Starlette's 404
+            # A method no binding has on that path: the fallback's to answer.
+            assert (await client.post("/v1/shelves/1")).text == "rest"
+            assert (await client.delete("/v1/shelves/1")).status_code == 405  # Starlette's
 
 
 async def test_mounted_under_a_prefix() -> None:
