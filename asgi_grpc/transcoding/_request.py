@@ -196,9 +196,12 @@ def build_request(
         fields = path_fields[path]
         _put(path_tree, fields, scalar_json(fields[-1], raw))
     try:
-        json_format.ParseDict(query_tree, request)
-        json_format.ParseDict(body_tree, request, ignore_unknown_fields=ignore_unknown_fields)
-        json_format.ParseDict(path_tree, request)
+        if query_tree:
+            json_format.ParseDict(query_tree, request)
+        if body_tree:
+            json_format.ParseDict(body_tree, request, ignore_unknown_fields=ignore_unknown_fields)
+        if path_tree:
+            json_format.ParseDict(path_tree, request)
     except json_format.ParseError as exc:
         raise invalid(str(exc))
     return request

@@ -123,6 +123,17 @@ class RouteTable:
             bindings,
             key=lambda b: (-b.template.literal_count, "**" in b.template.segments),
         )
+        # Per HTTP method (custom "*" rules in every list), so a request is matched against its
+        # own method's templates first; the others are tried only to tell 405 from 404.
+        self._by_method: dict[str, list[Binding]] = {}
+        for binding in self.bindings:
+            if binding.http_method != "*":
+                self._by_method.setdefault(binding.http_method, [])
+        for binding in self.bindings:
+            for method, listed in self._by_method.items():
+                if binding.http_method in (method, "*"):
+                    listed.append(binding)
+        self._any = [b for b in self.bindings if b.http_method == "*"]
 
     @classmethod
     def from_methods(cls, methods: Iterable[str]) -> RouteTable:
@@ -140,14 +151,15 @@ class RouteTable:
     def match(
         self, http_method: str, path: str
     ) -> tuple[Binding, dict[tuple[str, ...], str]] | NotAllowed | None:
-        allowed: list[str] = []
-        for binding in self.bindings:
+        for binding in self._by_method.get(http_method, self._any):
             values = binding.template.match(path)
-            if values is None:
-                continue
-            if binding.http_method in (http_method, "*"):
+            if values is not None:
                 return binding, values
-            allowed.append(binding.http_method)
+        allowed = [
+            b.http_method
+            for b in self.bindings
+            if b.http_method != http_method and b.template.match(path) is not None
+        ]
         if allowed:
             return NotAllowed(tuple(dict.fromkeys(allowed)))
         return None

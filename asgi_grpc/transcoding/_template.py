@@ -54,8 +54,11 @@ class PathTemplate:
         return sum(1 for s in self.segments if s not in (WILD, WILD_MANY))
 
     def match(self, path: str) -> dict[tuple[str, ...], str] | None:
-        """The variables' values when ``path`` (raw, still percent-encoded) matches, else None."""
-        if not path.startswith("/"):
+        """The variables' values when ``path`` (raw, still percent-encoded) matches, else None.
+
+        On every request for every candidate binding: cheap rejections (segment count, then
+        literals compared undecoded unless a '%' is there) come first."""
+        if path[:1] != "/":
             return None
         body = path[1:]
         if self.verb is not None:
@@ -63,34 +66,29 @@ class PathTemplate:
             if not body.endswith(suffix):
                 return None
             body = body[: -len(suffix)]
-        parts = body.split("/")
+        parts = body.split("/") if body else []
         segments = self.segments
-        if segments and segments[-1] == WILD_MANY:
-            fixed = len(segments) - 1
-            if body == "" and fixed == 0:
-                parts = []
-            elif len(parts) < fixed:
-                return None
-        else:
-            fixed = len(segments)
-            if len(parts) != fixed:
-                return None
+        many = segments[-1:] == (WILD_MANY,)
+        fixed = len(segments) - 1 if many else len(segments)
+        count = len(parts)
+        if count < fixed if many else count != fixed:
+            return None
         for i in range(fixed):
             expected, part = segments[i], parts[i]
             if expected == WILD:
                 if not part:
                     return None
-            elif unquote(part) != expected:
+            elif part != expected and ("%" not in part or unquote(part) != expected):
                 return None
-        if fixed < len(parts) and any(not p for p in parts[fixed:]):
+        if many and not all(parts[fixed:]):
             return None
         values: dict[tuple[str, ...], str] = {}
         for variable in self.variables:
-            end = len(parts) if variable.segments[-1:] == (WILD_MANY,) else variable.end
+            end = count if variable.segments[-1:] == (WILD_MANY,) else variable.end
             raw = "/".join(parts[variable.start : end])
-            values[variable.field_path] = (
-                _decode_reserved(raw) if variable.multi_segment else unquote(raw)
-            )
+            if "%" in raw:
+                raw = _decode_reserved(raw) if variable.multi_segment else unquote(raw)
+            values[variable.field_path] = raw
         return values
 
     def openapi_path(self) -> tuple[str, dict[str, str]]:

@@ -221,7 +221,8 @@ class JsonTranscoder:
         body: bytes | None,
     ) -> list[Message]:
         """The request message; for a client stream, one per JSON value of the body."""
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
+        raw_query = scope.get("query_string", b"")
+        query = parse_qsl(raw_query.decode("latin-1"), True) if raw_query else []
         bodies: list[Any] = [NO_BODY]
         if body is not None:
             if binding.rpc.client_streaming:
