@@ -17,6 +17,7 @@ Server streaming answers ``application/x-ndjson`` the grpc-gateway way: one line
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,8 +48,9 @@ from ._status import HTTP_STATUS
 if TYPE_CHECKING:
     from ..server._app import GrpcApp
 
-# Request headers that describe the HTTP exchange, not the call: never metadata.
-_HOP = frozenset(
+# Request headers that describe the HTTP exchange, not the call: never metadata (a gRPC request
+# of our own gets its own content-type and te).
+_NEVER = frozenset(
     {
         b"content-type",
         b"content-length",
@@ -59,11 +61,13 @@ _HOP = frozenset(
         b"proxy-connection",
         b"upgrade",
         b"http2-settings",
-        b"expect",
-        b"accept",
-        b"accept-encoding",
     }
 )
+# ...and, unless ``headers_to_metadata`` says otherwise, these: about this HTTP response only.
+_HTTP_ONLY = frozenset({b"expect", b"accept", b"accept-encoding"})
+# What gRPC allows in metadata (keys; printable ASCII values): other headers are left out.
+_KEY = re.compile(rb"[0-9a-z_.\-]+\Z")
+_VALUE = re.compile(rb"[\x20-\x7e]*\Z")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,12 +259,16 @@ class JsonTranscoder:
         for name, value in headers:
             if name.startswith(b"grpc-metadata-"):
                 name = name[len(b"grpc-metadata-") :]
+                if name.startswith(b"grpc-"):
+                    continue
             elif name.startswith(b"grpc-") and name != b"grpc-timeout":
                 continue
+            if name in _NEVER or not _KEY.match(name):
+                continue  # (pseudo-headers, a ':' first, are not keys either)
             if keep is not None:
                 if not keep(name):
                     continue
-            elif name in _HOP or name.startswith(b":"):
+            elif name in _HTTP_ONLY:
                 continue
             if name == b"grpc-timeout":
                 try:
@@ -274,6 +282,8 @@ class JsonTranscoder:
                     raise TranscodeError(
                         StatusCode.INVALID_ARGUMENT, f"header {name.decode()} is not base64"
                     )
+            elif not _VALUE.match(value):
+                continue
             out.append((name, value))
         return out
 

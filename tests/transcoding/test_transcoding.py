@@ -452,6 +452,9 @@ async def test_headers_to_metadata_and_back(served: Served) -> None:
             "grpc-secret": "dropped",
             "x-token-bin": base64.b64encode(b"\x01\x02").decode(),
             "accept": "application/json",
+            "grpc-metadata-grpc-status": "0",  # still no grpc-* through the prefix
+            "x-bad!name": "dropped",  # not a metadata key
+            "x-latin": "caf\u00e9".encode("latin-1"),  # not printable ASCII
         },
     )
     assert response.status_code == 200
@@ -460,12 +463,28 @@ async def test_headers_to_metadata_and_back(served: Served) -> None:
     assert "authorization: Bearer t" in received
     assert "foo: bar" in received
     assert "x-token-bin: b'\\x01\\x02'" in received
-    assert not [line for line in received if line.startswith(("grpc-", "accept", "host", "te"))]
+    assert not [
+        line
+        for line in received
+        if line.startswith(("grpc-", "accept", "host", "te", "x-bad", "x-latin"))
+    ]
     assert response.json()["peer"].startswith("ipv4:127.0.0.1:")
     # Initial and trailing metadata come back as headers (-bin values base64, as on the wire).
     assert response.headers["x-initial"] == "hello"
     assert base64.b64decode(response.headers["x-initial-bin"] + "==") == b"\x00\x01"
     assert response.headers["x-trailing"] == "bye"
+
+
+async def test_headers_to_metadata_option() -> None:
+    options = HttpJson(headers_to_metadata=lambda name: name in (b"accept", b"x-keep"))
+    async with serve(http_json=options) as served:
+        response = await served.client.get(
+            "/v1/whoami", headers={"accept": "text/x", "x-keep": "1", "x-other": "2"}
+        )
+        received = response.json()["metadata"]
+        assert "accept: text/x" in received
+        assert "x-keep: 1" in received
+        assert not [line for line in received if line.startswith("x-other")]
 
 
 async def test_bad_binary_header(served: Served) -> None:
