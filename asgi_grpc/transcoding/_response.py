@@ -22,7 +22,7 @@ from .._core import (
 from ..server._types import ASGISend
 from ..server._types import Message as AsgiMessage
 from ._routes import Binding
-from ._status import HTTP_STATUS, error_body, status_dict
+from ._status import COMPACT, HTTP_STATUS, error_body, status_dict
 
 JSON = b"application/json"
 NDJSON = b"application/x-ndjson"
@@ -86,7 +86,7 @@ class CallResponse:
                     "headers": [(b"content-type", NDJSON), *self.metadata],
                 }
             )
-        line = json.dumps({"result": self._json(response)}, ensure_ascii=False)
+        line = json.dumps({"result": self._json(response)}, ensure_ascii=False, separators=COMPACT)
         await self.outer(
             {"type": "http.response.body", "body": line.encode() + b"\n", "more_body": True}
         )
@@ -113,7 +113,10 @@ class CallResponse:
         if self.started:
             if status.code != StatusCode.OK:
                 error = status_dict(status.code, status.details, _bin(details))
-                line = json.dumps({"error": error}, ensure_ascii=False).encode() + b"\n"
+                line = (
+                    json.dumps({"error": error}, ensure_ascii=False, separators=COMPACT).encode()
+                    + b"\n"
+                )
                 await self.outer({"type": "http.response.body", "body": line, "more_body": True})
             await self.outer({"type": "http.response.body", "body": b"", "more_body": False})
             return
@@ -128,7 +131,9 @@ class CallResponse:
             body = error_body(StatusCode.INTERNAL, "the call answered no message")
             await reply(self.outer, 500, body, metadata)
             return
-        body = json.dumps(self._json(self.messages[0]), ensure_ascii=False).encode()
+        body = json.dumps(
+            self._json(self.messages[0]), ensure_ascii=False, separators=COMPACT
+        ).encode()
         await reply(self.outer, 200, body, metadata)
 
 

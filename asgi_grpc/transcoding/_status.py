@@ -15,6 +15,9 @@ from google.rpc import status_pb2
 
 from .._core import StatusCode
 
+# json.dumps separators: compact, as Envoy and grpc-gateway print.
+COMPACT = (",", ":")
+
 HTTP_STATUS: dict[StatusCode, int] = {
     StatusCode.OK: 200,
     StatusCode.CANCELLED: 499,  # "Client Closed Request" (nginx), as code.proto says
@@ -67,4 +70,6 @@ def _detail(any_: any_pb2.Any) -> Any:
 
 
 def error_body(code: StatusCode, message: str, details_bin: bytes | None = None) -> bytes:
-    return json.dumps(status_dict(code, message, details_bin), ensure_ascii=False).encode()
+    return json.dumps(
+        status_dict(code, message, details_bin), ensure_ascii=False, separators=COMPACT
+    ).encode()

@@ -43,7 +43,7 @@ from ._request import (
 )
 from ._response import CallResponse, error, method_not_allowed, reply
 from ._routes import Binding, NotAllowed, RouteTable, service_methods
-from ._status import HTTP_STATUS
+from ._status import COMPACT, HTTP_STATUS
 
 if TYPE_CHECKING:
     from ..server._app import GrpcApp
@@ -163,7 +163,9 @@ class JsonTranscoder:
                 await method_not_allowed(send, ("GET", "HEAD"))
                 return True
             if self._openapi is None:
-                self._openapi = json.dumps(self.openapi(), ensure_ascii=False).encode()
+                self._openapi = json.dumps(
+                    self.openapi(), ensure_ascii=False, separators=COMPACT
+                ).encode()
             await reply(send, 200, self._openapi, [], head=method == "HEAD")
             return True
         found = table.match(method, path)
