@@ -319,16 +319,19 @@ def _operation(
             schema = builder.field(request.fields_by_name[binding.body])
         if binding.rpc.client_streaming:
             schema = {"type": "array", "items": schema}  # or the messages as NDJSON
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema}},
-        }
+        media = {"application/json": {"schema": schema}}
+        if binding.raw_request:  # google.api.HttpBody: any bytes, any content type
+            media = {"*/*": {"schema": {}}}
+        operation["requestBody"] = {"required": True, "content": media}
     response = method.output_type
     if binding.response_body:
         body_schema = builder.field(response.fields_by_name[binding.response_body])
     else:
         body_schema = builder.ref(response)
-    if binding.rpc.server_streaming:
+    if binding.raw_response:
+        content: dict[str, Any] = {"*/*": {"schema": {}}}
+        description = "The body's bytes, with its content type (google.api.HttpBody)."
+    elif binding.rpc.server_streaming:
         content = {
             "application/x-ndjson": {
                 "schema": {

@@ -26,6 +26,7 @@ from ._status import COMPACT, HTTP_STATUS, error_body, status_dict
 
 JSON = b"application/json"
 NDJSON = b"application/x-ndjson"
+OCTETS = b"application/octet-stream"
 
 # Response headers of the inner gRPC call that are not metadata.
 _NOT_METADATA = frozenset(
@@ -76,16 +77,27 @@ class CallResponse:
         elif kind == "http.response.trailers":
             self.trailers = (self.trailers or []) + list(message.get("headers", ()))
 
+    def _http_body(self, response: Message) -> Any:
+        field_name = self.binding.response_body
+        return getattr(response, field_name) if field_name else response
+
     async def _stream(self, response: Message) -> None:
+        raw = self.binding.raw_response
         if not self.started:
             self.started = True
+            # google.api.HttpBody messages: their data back to back, typed by the first one.
+            content_type = (self._http_body(response).content_type or OCTETS) if raw else NDJSON
             await self.outer(
                 {
                     "type": "http.response.start",
                     "status": 200,
-                    "headers": [(b"content-type", NDJSON), *self.metadata],
+                    "headers": [(b"content-type", _latin1(content_type)), *self.metadata],
                 }
             )
+        if raw:
+            data = self._http_body(response).data
+            await self.outer({"type": "http.response.body", "body": data, "more_body": True})
+            return
         line = json.dumps({"result": self._json(response)}, ensure_ascii=False, separators=COMPACT)
         await self.outer(
             {"type": "http.response.body", "body": line.encode() + b"\n", "more_body": True}
@@ -125,16 +137,26 @@ class CallResponse:
             await reply(self.outer, HTTP_STATUS[status.code], body, metadata)
             return
         if self.streaming:  # no message at all: an empty stream
-            await reply(self.outer, 200, b"", metadata, content_type=NDJSON)
+            content_type = OCTETS if self.binding.raw_response else NDJSON
+            await reply(self.outer, 200, b"", metadata, content_type=content_type)
             return
         if len(self.messages) != 1:
             body = error_body(StatusCode.INTERNAL, "the call answered no message")
             await reply(self.outer, 500, body, metadata)
             return
+        if self.binding.raw_response:
+            http_body = self._http_body(self.messages[0])
+            content_type = _latin1(http_body.content_type or OCTETS)
+            await reply(self.outer, 200, http_body.data, metadata, content_type=content_type)
+            return
         body = json.dumps(
             self._json(self.messages[0]), ensure_ascii=False, separators=COMPACT
         ).encode()
         await reply(self.outer, 200, body, metadata)
+
+
+def _latin1(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("latin-1", "replace")
 
 
 def _bin(value: bytes | None) -> bytes | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pool, message_factory
@@ -45,6 +46,9 @@ class Binding:
     response_body: str  # "" or a top-level response field name
     rpc: Rpc
     index: int  # 0 for the main rule, 1.. for additional_bindings
+    # google.api.HttpBody where the body goes: the raw HTTP body and its content type, not JSON.
+    raw_request: bool = False
+    raw_response: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,33 @@ def _binding(rule: http_pb2.HttpRule, rpc: Rpc, index: int) -> Binding:
         raise ValueError(
             f"response_body {rule.response_body!r} is not a field of {response.full_name}"
         )
-    return Binding(http_method, template, rule.body, rule.response_body, rpc, index)
+    if rule.body == "*":
+        raw_request = request.full_name == HTTP_BODY
+    else:
+        raw_request = bool(rule.body) and _type_name(request.fields_by_name[rule.body]) == HTTP_BODY
+    if rule.response_body:
+        raw_response = _type_name(response.fields_by_name[rule.response_body]) == HTTP_BODY
+    else:
+        raw_response = response.full_name == HTTP_BODY
+    return Binding(
+        http_method,
+        template,
+        rule.body,
+        rule.response_body,
+        rpc,
+        index,
+        raw_request=raw_request and not rpc.client_streaming,
+        raw_response=raw_response,
+    )
+
+
+HTTP_BODY = "google.api.HttpBody"
+
+
+def _type_name(field: Any) -> str | None:
+    if is_repeated(field) or field.message_type is None:
+        return None
+    return str(field.message_type.full_name)
 
 
 class RouteTable:

@@ -51,7 +51,11 @@ class PathTemplate:
 
     @property
     def literal_count(self) -> int:
-        return sum(1 for s in self.segments if s not in (WILD, WILD_MANY))
+        """Literal segments, the verb counted as one: the more, the more specific (so
+        ``/v1/{name=shelves/*}:raw`` is tried before ``/v1/{name=shelves/*}``, which a ``*``
+        would also let match ``shelves/1:raw``)."""
+        literals = sum(1 for s in self.segments if s not in (WILD, WILD_MANY))
+        return literals + (self.verb is not None)
 
     def match(self, path: str) -> dict[tuple[str, ...], str] | None:
         """The variables' values when ``path`` (raw, still percent-encoded) matches, else None.

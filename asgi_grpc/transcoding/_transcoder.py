@@ -230,6 +230,8 @@ class JsonTranscoder:
         raw_query = scope.get("query_string", b"")
         query = parse_qsl(raw_query.decode("latin-1"), True) if raw_query else []
         bodies: list[Any] = [NO_BODY]
+        if body is not None and binding.raw_request:
+            return [self._raw_request(binding, values, query, scope, body)]
         if body is not None:
             if binding.rpc.client_streaming:
                 bodies = parse_json_stream(body)
@@ -248,6 +250,29 @@ class JsonTranscoder:
             )
             for one in bodies
         ]
+
+    def _raw_request(
+        self,
+        binding: Binding,
+        values: dict[tuple[str, ...], str],
+        query: list[tuple[str, str]],
+        scope: Scope,
+        body: bytes,
+    ) -> Message:
+        """A google.api.HttpBody body: the bytes as they came, with their content type."""
+        request = build_request(
+            binding.rpc.request_class,
+            path_values=values,
+            query=query,
+            body_field=binding.body,
+            ignore_unknown_query_parameters=self.options.ignore_unknown_query_parameters,
+        )
+        target: Any = request if binding.body == "*" else getattr(request, binding.body)
+        content_type = _header(scope["headers"], b"content-type")
+        if content_type is not None:
+            target.content_type = content_type.decode("latin-1")
+        target.data = body
+        return request
 
     def _metadata_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The HTTP request headers the call gets as metadata: all but hop-by-hop and HTTP

@@ -12,6 +12,7 @@ from typing import Any
 
 import google.api
 import grpc
+from google.api import httpbody_pb2
 from google.protobuf import any_pb2, empty_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_tools import protoc
@@ -139,6 +140,17 @@ class Library:
             titles.append(book.title)
             pages += book.page_count
         return pb2.Book(title=",".join(titles), page_count=pages)
+
+    async def EchoRaw(self, request: Any, context: Any) -> Any:
+        return httpbody_pb2.HttpBody(
+            content_type=request.body.content_type,
+            data=request.name.encode() + b":" + request.body.data,
+        )
+
+    async def StreamRaw(self, request: Any, context: Any) -> Any:
+        yield httpbody_pb2.HttpBody(content_type="text/plain", data=request.name.encode())
+        for i in range(3):
+            yield httpbody_pb2.HttpBody(data=f"-{i}".encode())
 
     async def GrpcOnly(self, request: Any, context: Any) -> Any:
         return empty_pb2.Empty()

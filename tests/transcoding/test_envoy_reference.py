@@ -169,3 +169,18 @@ async def test_where_envoy_differs(both: tuple[Served, httpx.AsyncClient]) -> No
     mine = await ours.client.post("/v1/inspect:echo", content=b"{bad")
     theirs = await reference.post("/v1/inspect:echo", content=b"{bad")
     assert (mine.status_code, theirs.status_code) == (400, 400)
+
+
+async def test_same_raw_bodies_as_envoy(both: tuple[Served, httpx.AsyncClient]) -> None:
+    # google.api.HttpBody, unary and streamed: same bytes, same content type.
+    ours, reference = both
+    data = bytes(range(256)) * 4
+    for client in (ours.client, reference):
+        response = await client.post(
+            "/v1/shelves/1:raw", content=data, headers={"content-type": "image/x-test"}
+        )
+        assert (response.status_code, response.headers["content-type"]) == (200, "image/x-test")
+        assert response.content == b"shelves/1:" + data
+        response = await client.get("/v1/shelves/2:rawstream")
+        assert (response.status_code, response.headers["content-type"]) == (200, "text/plain")
+        assert response.content == b"shelves/2-0-1-2"

@@ -31,6 +31,8 @@ BINDINGS = {
     ("/v1/whoami", "get"),
     ("/v1/sleep", "get"),
     ("/v1/upload", "post"),
+    ("/v1/{name}:raw", "post"),
+    ("/v1/{name}:rawstream", "get"),
 }
 
 
@@ -109,6 +111,12 @@ async def test_parameters(document: dict[str, Any]) -> None:
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"] == (
         "#/components/schemas/transcode.v1.Book"
     )
+
+
+async def test_http_body_is_any_media_type(document: dict[str, Any]) -> None:
+    raw = document["paths"]["/v1/{name}:raw"]["post"]
+    assert raw["requestBody"]["content"] == {"*/*": {"schema": {}}}
+    assert raw["responses"]["200"]["content"] == {"*/*": {"schema": {}}}
 
 
 async def test_schemas_follow_canonical_json(document: dict[str, Any]) -> None:

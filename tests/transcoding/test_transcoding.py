@@ -606,6 +606,20 @@ async def test_client_streaming_from_a_json_array_or_ndjson(served: Served) -> N
     assert response.status_code == 400
 
 
+async def test_http_body_raw_in_and_out(served: Served) -> None:
+    # google.api.HttpBody: the body's bytes and content type, not JSON, both ways.
+    data = bytes(range(256))
+    response = await served.client.post(
+        "/v1/shelves/1:raw", content=data, headers={"content-type": "image/x-test"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/x-test"
+    assert response.content == b"shelves/1:" + data
+    response = await served.client.get("/v1/shelves/2:rawstream")
+    assert response.headers["content-type"] == "text/plain"
+    assert response.content == b"shelves/2-0-1-2"
+
+
 # ---------------------------------------------------------------- one app, every client
 
 
