@@ -365,7 +365,10 @@ def _param(
     description = builder.comments.get(field.full_name)
     if description:
         param["description"] = description
-    if where == "query" and is_repeated(field):
+    if where == "query" and is_map(field):
+        param["style"] = "deepObject"
+        param["explode"] = True
+    elif where == "query" and is_repeated(field):
         param["style"] = "form"
         param["explode"] = True
     return param
@@ -389,7 +392,12 @@ def _query_fields(
         if names in bound or (not prefix and field.name == body):
             continue
         dotted = ".".join((*json_prefix, field.json_name))
-        if is_map(field) or (is_repeated(field) and field.type == _FD.TYPE_MESSAGE):
+        if is_map(field):
+            value = field.message_type.fields_by_name["value"]
+            if value.type != _FD.TYPE_MESSAGE or value.message_type.full_name in _WKT:
+                yield dotted, field  # as a deepObject: name[key]=value
+            continue
+        if is_repeated(field) and field.type == _FD.TYPE_MESSAGE:
             continue
         if field.type == _FD.TYPE_MESSAGE and field.message_type.full_name not in _WKT:
             yield from _query_fields(

@@ -10,6 +10,7 @@ error messages. Precedence, lowest first: body, query parameters, path variables
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
@@ -34,6 +35,9 @@ _WRAPPERS = frozenset(
     f"google.protobuf.{name}Value"
     for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
 )
+
+
+_MAP_ENTRY = re.compile(r"(.+)\[([^\[\]]*)\]\Z")
 
 
 class TranscodeError(Exception):
@@ -226,10 +230,16 @@ def _apply_query(
     single: set[tuple[str, ...]] = set()
     path_names = {tuple(f.name for f in fields) for fields in path_fields.values()}
     for key, raw in query:
+        # `labels[k]=v` sets one entry of a map field (grpc-gateway's form; OpenAPI's
+        # deepObject style).
+        entry = _MAP_ENTRY.match(key)
+        path = entry.group(1) if entry else key
         try:
-            fields = resolve(descriptor, key.split("."))
+            fields = resolve(descriptor, path.split("."))
             if body_field and fields[0].name == body_field:
                 raise KeyError(key)  # that field comes from the body
+            if entry and not is_map(fields[-1]):
+                raise KeyError(key)
         except KeyError:
             if ignore_unknown:
                 continue
@@ -238,8 +248,17 @@ def _apply_query(
         if names in path_names:
             continue  # the path sets it
         leaf = fields[-1]
-        if is_map(leaf) or (is_repeated(leaf) and leaf.type == _FD.TYPE_MESSAGE):
-            raise invalid(f"query parameter {key!r} names a map or repeated message field")
+        if entry:
+            value_field = leaf.message_type.fields_by_name["value"]
+            node = tree
+            for field in fields:
+                node = node.setdefault(field.name, {})
+            node[entry.group(2)] = scalar_json(value_field, raw)
+            continue
+        if is_map(leaf):
+            raise invalid(f"query parameter {key!r} names a map: set entries as {key}[key]=value")
+        if is_repeated(leaf) and leaf.type == _FD.TYPE_MESSAGE:
+            raise invalid(f"query parameter {key!r} names a repeated message field")
         if is_repeated(leaf):
             values = repeated.setdefault(names, [])
             values.append(scalar_json(leaf, raw))

@@ -124,7 +124,8 @@ class Library:
             f"{k}: {v!r}" if isinstance(v, bytes) else f"{k}: {v}"
             for k, v in context.invocation_metadata()
         ]
-        return pb2.WhoamiResponse(metadata=lines, peer=context.peer())
+        security = context.auth_context()["transport_security_type"][0].decode()
+        return pb2.WhoamiResponse(metadata=lines, peer=context.peer(), security=security)
 
     async def Sleep(self, request: Any, context: Any) -> Any:
         try:

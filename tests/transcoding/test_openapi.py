@@ -102,7 +102,12 @@ async def test_parameters(document: dict[str, Any]) -> None:
     assert query["tags"]["schema"] == {"type": "array", "items": {"type": "string"}}
     assert query["tags"]["explode"] is True
     assert query["when"]["schema"] == {"type": "string", "format": "date-time"}
-    assert not {"counts", "children", "extra"} & set(query)
+    assert not {"children", "extra"} & set(query)
+    assert query["counts"]["style"] == "deepObject"  # counts[key]=value
+    assert query["counts"]["schema"]["additionalProperties"] == {
+        "type": "integer",
+        "format": "int32",
+    }
     assert "id" not in query  # bound by the path
     # body "*": no query parameters; body "book": the rest are.
     assert "parameters" not in document["paths"]["/v1/inspect:echo"]["post"]

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import re
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from starlette.routing import Mount, Route
 from asgi_grpc._core import frame
 from asgi_grpc.server import GrpcApp, ServerConfig
 from asgi_grpc.transcoding import HttpJson, JsonTranscoder
+from tests.conftest import TLS
 from tests.integration.servers import in_process
 from tests.transcoding.conftest import Served, library_app, serve
 from tests.transcoding.library import pb2, pb2_grpc
@@ -201,6 +203,8 @@ async def test_query_parameters_of_every_kind(served: Served) -> None:
         ("anyValue", "free text"),
         ("signedSmall", "-1"),
         ("fixedBig", "12"),
+        ("counts[a]", "1"),  # map entries, grpc-gateway's form
+        ("counts[b c]", "-2"),
     ]
     response = await served.client.get("/v1/inspect/q", params=query)
     assert response.status_code == 200, response.text
@@ -232,6 +236,7 @@ async def test_query_parameters_of_every_kind(served: Served) -> None:
     expected.maybe_flag.value = False
     expected.maybe_text.value = "t"
     expected.any_value.string_value = "free text"
+    expected.counts.update({"a": 1, "b c": -2})
     assert response.json() == canonical(expected)
     assert "opt" in response.json()  # proto3 optional: present even when empty
 
@@ -244,7 +249,9 @@ async def test_query_parameters_of_every_kind(served: Served) -> None:
         ("?color=PURPLE", "PURPLE"),
         ("?flag=maybe", "invalid boolean"),
         ("?nested=1", "nested.<field>"),  # a message needs its fields named
-        ("?counts=1", "map"),
+        ("?counts=1", "counts[key]=value"),
+        ("?counts[a]=x", "counts"),  # map<string, int32>
+        ("?tags[a]=x", "unknown query parameter"),  # not a map
         ("?children.label=x", "unknown query parameter"),  # inside a repeated message
         ("?textChoice=a&numberChoice=1", "oneof"),
         ("?small=1&small=2", "small"),
@@ -485,6 +492,19 @@ async def test_headers_to_metadata_option() -> None:
         assert "accept: text/x" in received
         assert "x-keep: 1" in received
         assert not [line for line in received if line.startswith("x-other")]
+
+
+async def test_over_tls_with_http2(tls: TLS, tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_bytes(tls.server_chain)
+    (tmp_path / "key.pem").write_bytes(tls.server_key)
+    app, _ = library_app()
+    config = {"certfile": str(tmp_path / "cert.pem"), "keyfile": str(tmp_path / "key.pem")}
+    async with in_process(app, **config) as server:
+        context = ssl.create_default_context(cadata=tls.ca_pem.decode())
+        async with httpx.AsyncClient(verify=context, http2=True) as client:
+            response = await client.get(f"https://127.0.0.1:{server.port}/v1/whoami")
+    assert response.http_version == "HTTP/2"
+    assert response.json()["security"] == "ssl"  # the call sees the TLS connection
 
 
 async def test_bad_binary_header(served: Served) -> None:
