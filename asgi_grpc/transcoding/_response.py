@@ -14,6 +14,7 @@ from .._core import (
     STATUS_DETAILS_KEY,
     MessageReader,
     ProtocolError,
+    Status,
     StatusCode,
     decode_bin,
     decompress,
@@ -27,6 +28,8 @@ from ._status import COMPACT, HTTP_STATUS, error_body, status_dict
 JSON = b"application/json"
 NDJSON = b"application/x-ndjson"
 OCTETS = b"application/octet-stream"
+# What json_format raises for a message it cannot print (an Any whose type it cannot find).
+_UNPRINTABLE = (TypeError, KeyError, ValueError, json_format.Error)
 
 # Response headers of the inner gRPC call that are not metadata.
 _NOT_METADATA = frozenset(
@@ -56,6 +59,9 @@ class CallResponse:
         self.messages: list[Message] = []
         self.started = False  # the outer response (streaming only, before finish)
         self.trailers: list[tuple[bytes, bytes]] | None = None
+        # A message protobuf could not print as JSON (an Any of a type this process lacks):
+        # the HTTP answer becomes INTERNAL, whatever the call's own status.
+        self.unprintable: str | None = None
 
     async def send(self, message: AsgiMessage) -> None:
         kind = message["type"]
@@ -98,7 +104,14 @@ class CallResponse:
             data = self._http_body(response).data
             await self.outer({"type": "http.response.body", "body": data, "more_body": True})
             return
-        line = json.dumps({"result": self._json(response)}, ensure_ascii=False, separators=COMPACT)
+        if self.unprintable is not None:
+            return  # the stream already ended with an error line
+        try:
+            result = self._json(response)
+        except _UNPRINTABLE as exc:
+            self.unprintable = f"the response cannot be printed as JSON: {exc}"
+            return
+        line = json.dumps({"result": result}, ensure_ascii=False, separators=COMPACT)
         await self.outer(
             {"type": "http.response.body", "body": line.encode() + b"\n", "more_body": True}
         )
@@ -122,6 +135,11 @@ class CallResponse:
         status = parse_trailers(trailers)
         details = next((v for k, v in trailers if k == STATUS_DETAILS_KEY.encode()), None)
         metadata = self.metadata + [(k, v) for k, v in trailers if k not in _NOT_METADATA]
+        if self.unprintable is not None:
+            status = Status(
+                code=StatusCode.INTERNAL, details=self.unprintable, metadata=status.metadata
+            )
+            details = None
         if self.started:
             if status.code != StatusCode.OK:
                 error = status_dict(status.code, status.details, _bin(details))
@@ -149,9 +167,13 @@ class CallResponse:
             content_type = _latin1(http_body.content_type or OCTETS)
             await reply(self.outer, 200, http_body.data, metadata, content_type=content_type)
             return
-        body = json.dumps(
-            self._json(self.messages[0]), ensure_ascii=False, separators=COMPACT
-        ).encode()
+        try:
+            result = self._json(self.messages[0])
+        except _UNPRINTABLE as exc:
+            body = error_body(StatusCode.INTERNAL, f"the response cannot be printed as JSON: {exc}")
+            await reply(self.outer, 500, body, metadata)
+            return
+        body = json.dumps(result, ensure_ascii=False, separators=COMPACT).encode()
         await reply(self.outer, 200, body, metadata)
 
 

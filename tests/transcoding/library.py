@@ -88,6 +88,9 @@ class Library:
         return empty_pb2.Empty()
 
     async def Inspect(self, request: Any, context: Any) -> Any:
+        if request.id == "unprintable":  # an Any of a type nobody here knows
+            request.packed.type_url = "type.googleapis.com/not.Known"
+            request.packed.value = b"\x08\x01"
         return request
 
     async def Fail(self, request: Any, context: Any) -> Any:

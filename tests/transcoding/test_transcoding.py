@@ -303,6 +303,20 @@ async def test_unknown_fields_and_parameters() -> None:
 # ---------------------------------------------------------------- responses
 
 
+async def test_any_fields(served: Served) -> None:
+    packed = {"@type": "type.googleapis.com/google.protobuf.Duration", "value": "1.500s"}
+    response = await served.client.post("/v1/inspect:echo", json={"packed": packed})
+    assert response.json() == {"packed": packed}
+    unknown = {"@type": "type.googleapis.com/not.Known", "x": 1}
+    response = await served.client.post("/v1/inspect:echo", json={"packed": unknown})
+    assert response.status_code == 400
+    # The servicer answers an Any this process cannot print: 500 INTERNAL, saying why.
+    response = await served.client.get("/v1/inspect/unprintable")
+    assert response.status_code == 500
+    assert response.json()["code"] == grpc.StatusCode.INTERNAL.value[0]
+    assert "cannot be printed as JSON" in response.json()["message"]
+
+
 async def test_response_body(served: Served) -> None:
     response = await served.client.get("/v1/shelves/1/books?pageSize=2")
     assert response.json() == [
@@ -681,6 +695,42 @@ async def test_mounted_under_a_prefix() -> None:
             response = await client.get("/api/v1/shelves/1")
             assert response.json() == {"name": "shelves/1", "theme": "history"}
             assert (await client.get("/api/openapi.json")).json()["openapi"] == "3.1.0"
+
+
+class _GenericOnly:
+    """Keeps just the generic handler of a generated add_*_to_server (as a grpc.Server that
+    predates registered method handlers would)."""
+
+    def __init__(self) -> None:
+        self.handlers: list[Any] = []
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        self.handlers += handlers
+
+    def add_registered_method_handlers(self, name: str, handlers: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("named", [False, True])
+async def test_generic_handlers_need_the_service_named(named: bool) -> None:
+    captured = _GenericOnly()
+    pb2_grpc.add_LibraryServicer_to_server(library_app()[1], captured)
+    options = HttpJson(services=("transcode.v1.Library",) if named else ())
+    app = GrpcApp(captured.handlers, http_json=options)
+    async with in_process(app) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            response = await client.get("/v1/shelves/1")
+    assert response.status_code == (200 if named else 404)
+
+
+async def test_registered_after_the_first_request() -> None:
+    app = GrpcApp(http_json=True)
+    async with in_process(app) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/v1/shelves/1")).status_code == 404
+            pb2_grpc.add_LibraryServicer_to_server(library_app()[1], app)
+            assert (await client.get("/v1/shelves/1")).status_code == 200
+            assert "/v1/{name}" in (await client.get("/openapi.json")).json()["paths"]
 
 
 async def test_json_transcoder_wraps_an_app() -> None:
