@@ -37,7 +37,7 @@ _WRAPPERS = frozenset(
 )
 
 
-_MAP_ENTRY = re.compile(r"(.+)\[([^\[\]]*)\]\Z")
+_MAP_ENTRY = re.compile(r"([^\[]+)\[(.*)\]\Z", re.S)  # the key may hold brackets
 
 
 class TranscodeError(Exception):
@@ -203,12 +203,45 @@ def build_request(
         if query_tree:
             json_format.ParseDict(query_tree, request)
         if body_tree:
-            json_format.ParseDict(body_tree, request, ignore_unknown_fields=ignore_unknown_fields)
+            if ignore_unknown_fields:
+                # Dropped here rather than by json_format's ignore_unknown_fields, which also
+                # lets a string pass for a message (it looks up the string's characters).
+                body_tree = _known(body_tree, descriptor)
+            json_format.ParseDict(body_tree, request)
         if path_tree:
             json_format.ParseDict(path_tree, request)
     except json_format.ParseError as exc:
         raise invalid(str(exc))
     return request
+
+
+def _known(value: dict[str, Any], descriptor: Descriptor) -> dict[str, Any]:
+    """A JSON object for ``descriptor`` without the members that name no field, at every depth
+    of ordinary messages (well-known types and Any keep their JSON as it is)."""
+    out: dict[str, Any] = {}
+    for name, member in value.items():
+        field = descriptor.fields_by_name.get(name) or _by_json_name(descriptor, name)
+        if field is None:
+            continue
+        out[name] = member
+        message = field.message_type
+        if message is None or message.full_name.startswith("google.protobuf."):
+            continue
+        if is_map(field):
+            inner = message.fields_by_name["value"].message_type
+            if inner is not None and isinstance(member, dict):
+                out[name] = {k: _known_any(v, inner) for k, v in member.items()}
+        elif is_repeated(field) and isinstance(member, list):
+            out[name] = [_known_any(item, message) for item in member]
+        else:
+            out[name] = _known_any(member, message)
+    return out
+
+
+def _known_any(value: Any, descriptor: Descriptor) -> Any:
+    if isinstance(value, dict) and not descriptor.full_name.startswith("google.protobuf."):
+        return _known(value, descriptor)
+    return value  # not an object: protobuf's parser says what is wrong with it
 
 
 def _resolve_or_fail(descriptor: Descriptor, path: tuple[str, ...]) -> tuple[FieldDescriptor, ...]:
