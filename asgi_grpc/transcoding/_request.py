@@ -136,7 +136,7 @@ def parse_json_body(body: bytes) -> Any:
     try:
         text = body.decode("utf-8", "strict")
         return json.loads(text) if text.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
         raise invalid(f"request body is not valid JSON: {exc}")
 
 
@@ -152,7 +152,7 @@ def parse_json_stream(body: bytes) -> list[Any]:
             value, index = decoder.raw_decode(text, index)
             values.append(value)
             index = _skip_space(text, index)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
         raise invalid(f"request body is not valid JSON: {exc}")
     if len(values) == 1 and isinstance(values[0], list):
         return list(values[0])
@@ -212,6 +212,8 @@ def build_request(
             json_format.ParseDict(path_tree, request)
     except json_format.ParseError as exc:
         raise invalid(str(exc))
+    except RecursionError:  # JSON nested deeper than Python recurses (a Struct, say)
+        raise invalid("request body nested too deeply")
     return request
 
 

@@ -389,6 +389,20 @@ async def test_bad_json_body(served: Served, body: bytes, needle: str) -> None:
     assert needle in response.json()["message"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 200_000 + b"]" * 200_000,  # deeper than Python's json recurses
+        b'{"extra": {"k": ' + b"[" * 5_000 + b"]" * 5_000 + b"}}",  # deeper than protobuf's
+    ],
+)
+async def test_deeply_nested_json_is_a_400(served: Served, body: bytes) -> None:
+    response = await served.client.post("/v1/inspect:echo", content=body)
+    assert response.status_code == 400
+    assert response.json()["code"] == 3
+    assert (await served.client.get("/v1/shelves/1")).status_code == 200
+
+
 async def test_body_is_json_whatever_the_content_type(served: Served) -> None:
     form = {"content-type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
     response = await served.client.post("/v1/fail", content=b'{"code": 6}', headers=form)
