@@ -14,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._core import (
     IDENTITY,
@@ -33,6 +33,9 @@ from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import TRAILERS_ONLY_EXTENSION, ASGIApp, ASGIReceive, ASGISend, Scope
+
+if TYPE_CHECKING:
+    from ..transcoding import HttpJson
 
 T = TypeVar("T")
 
@@ -57,7 +60,7 @@ class GrpcApp:
         interceptors: Sequence[Any] | None = None,
         config: ServerConfig | None = None,
         fallback: ASGIApp | None = None,
-        http_json: Any = None,
+        http_json: bool | HttpJson = False,
     ) -> None:
         # Whatever Hypercorn serves this app in this process gets the gRPC fixes (a no-op for other
         # ASGI servers, which then get the portable code paths).
