@@ -234,6 +234,7 @@ def openapi_document(
     title: str = "API",
     version: str = "0.1.0",
     descriptor_set: bytes | None = None,
+    json_array: bool = False,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``bindings``."""
     builder = _Builder(comments_from_descriptor_set(descriptor_set))
@@ -255,7 +256,8 @@ def openapi_document(
         verb = binding.http_method.lower()
         methods = [verb] if verb != "*" else ["get", "put", "post", "delete", "patch"]
         for one in methods:
-            operation = _operation(builder, binding, patterns, error, one != methods[0])
+            extra = one != methods[0]
+            operation = _operation(builder, binding, patterns, error, extra, json_array)
             paths.setdefault(path, {}).setdefault(one, operation)
     return {
         "openapi": "3.1.0",
@@ -272,6 +274,7 @@ def _operation(
     patterns: dict[str, str],
     error: dict[str, Any],
     extra: bool,
+    json_array: bool,
 ) -> dict[str, Any]:
     method = binding.rpc.descriptor
     request = method.input_type
@@ -331,6 +334,9 @@ def _operation(
     if binding.raw_response:
         content: dict[str, Any] = {"*/*": {"schema": {}}}
         description = "The body's bytes, with its content type (google.api.HttpBody)."
+    elif binding.rpc.server_streaming and json_array:
+        content = {"application/json": {"schema": {"type": "array", "items": body_schema}}}
+        description = "The stream's messages, as one JSON array written as they come."
     elif binding.rpc.server_streaming:
         content = {
             "application/x-ndjson": {

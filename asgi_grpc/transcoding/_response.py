@@ -48,8 +48,11 @@ _NOT_METADATA = frozenset(
 class CallResponse:
     """Collects the inner gRPC response and writes the HTTP one."""
 
-    def __init__(self, binding: Binding, send: ASGISend, emit_unpopulated: bool) -> None:
+    def __init__(
+        self, binding: Binding, send: ASGISend, emit_unpopulated: bool, array: bool = False
+    ) -> None:
         self.binding = binding
+        self.array = array  # server streaming as one JSON array (Envoy's form), not NDJSON
         self.outer = send
         self.emit_unpopulated = emit_unpopulated
         self.streaming = binding.rpc.server_streaming
@@ -58,6 +61,7 @@ class CallResponse:
         self.metadata: list[tuple[bytes, bytes]] = []
         self.messages: list[Message] = []
         self.started = False  # the outer response (streaming only, before finish)
+        self.sent_any = False  # a JSON message of the stream went out
         self.trailers: list[tuple[bytes, bytes]] | None = None
         # A message protobuf could not print as JSON (an Any of a type this process lacks):
         # the HTTP answer becomes INTERNAL, whatever the call's own status.
@@ -92,7 +96,10 @@ class CallResponse:
         if not self.started:
             self.started = True
             # google.api.HttpBody messages: their data back to back, typed by the first one.
-            content_type = (self._http_body(response).content_type or OCTETS) if raw else NDJSON
+            if raw:
+                content_type = self._http_body(response).content_type or OCTETS
+            else:
+                content_type = JSON if self.array else NDJSON
             await self.outer(
                 {
                     "type": "http.response.start",
@@ -111,10 +118,12 @@ class CallResponse:
         except _UNPRINTABLE as exc:
             self.unprintable = f"the response cannot be printed as JSON: {exc}"
             return
-        line = json.dumps({"result": result}, ensure_ascii=False, separators=COMPACT)
-        await self.outer(
-            {"type": "http.response.body", "body": line.encode() + b"\n", "more_body": True}
-        )
+        if self.array:
+            chunk = (b"," if self.sent_any else b"[") + _dumps(result)
+        else:
+            chunk = _dumps({"result": result}) + b"\n"
+        self.sent_any = True
+        await self.outer({"type": "http.response.body", "body": chunk, "more_body": True})
 
     def _json(self, response: Message) -> Any:
         data = json_format.MessageToDict(
@@ -141,22 +150,30 @@ class CallResponse:
             )
             details = None
         if self.started:
-            if status.code != StatusCode.OK:
+            end = b""
+            if self.binding.raw_response:
+                pass  # raw bytes have no room for a status
+            elif self.array:
+                # A failure leaves the array open: a client's JSON parser then fails rather
+                # than take the messages so far for the whole list (Envoy closes it).
+                if status.code == StatusCode.OK:
+                    end = b"]" if self.sent_any else b"[]"
+            elif status.code != StatusCode.OK:
                 error = status_dict(status.code, status.details, _bin(details))
-                line = (
-                    json.dumps({"error": error}, ensure_ascii=False, separators=COMPACT).encode()
-                    + b"\n"
-                )
-                await self.outer({"type": "http.response.body", "body": line, "more_body": True})
-            await self.outer({"type": "http.response.body", "body": b"", "more_body": False})
+                end = _dumps({"error": error}) + b"\n"
+            await self.outer({"type": "http.response.body", "body": end, "more_body": False})
             return
         if status.code != StatusCode.OK:
             body = error_body(status.code, status.details, _bin(details))
             await reply(self.outer, HTTP_STATUS[status.code], body, metadata)
             return
         if self.streaming:  # no message at all: an empty stream
-            content_type = OCTETS if self.binding.raw_response else NDJSON
-            await reply(self.outer, 200, b"", metadata, content_type=content_type)
+            if self.binding.raw_response:
+                await reply(self.outer, 200, b"", metadata, content_type=OCTETS)
+            elif self.array:
+                await reply(self.outer, 200, b"[]", metadata)
+            else:
+                await reply(self.outer, 200, b"", metadata, content_type=NDJSON)
             return
         if len(self.messages) != 1:
             body = error_body(StatusCode.INTERNAL, "the call answered no message")
@@ -175,6 +192,10 @@ class CallResponse:
             return
         body = json.dumps(result, ensure_ascii=False, separators=COMPACT).encode()
         await reply(self.outer, 200, body, metadata)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=COMPACT).encode()
 
 
 def _latin1(value: str | bytes) -> bytes:

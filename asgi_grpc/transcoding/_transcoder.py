@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote
 
 from google.protobuf.message import Message
@@ -85,7 +85,9 @@ class HttpJson:
     Envoy and grpc-gateway do) rather than answered 400. ``ignore_unknown_query_parameters``:
     likewise for query parameters (Envoy's option of that name; off, a 400).
     ``headers_to_metadata``: which request headers (lower-case names) become metadata, instead
-    of the default filter.
+    of the default filter. ``stream_format``: server streams as grpc-gateway's NDJSON
+    (``{"result": ...}`` lines, a failure as an ``{"error": ...}`` line) or as one JSON array
+    of the messages, Envoy's form (a failure leaves the array unclosed).
     """
 
     services: tuple[str, ...] = ()
@@ -97,6 +99,13 @@ class HttpJson:
     ignore_unknown_fields: bool = True
     ignore_unknown_query_parameters: bool = False
     headers_to_metadata: Callable[[bytes], bool] | None = field(default=None)
+    stream_format: Literal["ndjson", "json-array"] = "ndjson"
+
+    def __post_init__(self) -> None:
+        if self.stream_format not in ("ndjson", "json-array"):
+            raise ValueError(
+                f"stream_format must be 'ndjson' or 'json-array', not {self.stream_format!r}"
+            )
 
 
 class JsonTranscoder:
@@ -139,6 +148,7 @@ class JsonTranscoder:
             title=self.options.title,
             version=self.options.version,
             descriptor_set=self.options.descriptor_set,
+            json_array=self.options.stream_format == "json-array",
         )
 
     # ------------------------------------------------------------------ ASGI
@@ -211,7 +221,10 @@ class JsonTranscoder:
         except TranscodeError as exc:
             await error(send, HTTP_STATUS[exc.code], exc.code, exc.message)
             return
-        call = CallResponse(binding, send, self.options.emit_unpopulated)
+        options = self.options
+        call = CallResponse(
+            binding, send, options.emit_unpopulated, options.stream_format == "json-array"
+        )
         await self.app(
             _grpc_scope(scope, binding.rpc.path, headers),
             _inner_receive(b"".join(frame(r.SerializeToString()) for r in requests), receive),

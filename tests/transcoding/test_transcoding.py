@@ -668,6 +668,31 @@ async def test_http_body_raw_in_and_out(served: Served) -> None:
     assert response.content == b"shelves/2-0-1-2"
 
 
+async def test_server_streaming_as_a_json_array() -> None:
+    async with serve(http_json=HttpJson(stream_format="json-array")) as served:
+        response = await served.client.get("/v1/shelves/1/books:stream?pageSize=2")
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == [
+            {"name": "shelves/1/books/0", "pageCount": "1000000000000"},
+            {"name": "shelves/1/books/1", "pageCount": "1000000000001"},
+        ]
+        response = await served.client.get("/v1/shelves/1/books:stream?pageSize=-1")
+        assert response.json() == []
+        # A failure after the first message leaves the array open: not valid JSON.
+        response = await served.client.get("/v1/shelves/1/books:stream?failAfterFirst=10")
+        assert response.status_code == 200
+        assert response.text.startswith('[{"name":"shelves/1/books/0"')
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(response.text)
+        response = await served.client.get("/v1/shelves/missing/books:stream")
+        assert response.status_code == 404
+        document = (await served.client.get("/openapi.json")).json()
+        stream = document["paths"]["/v1/{parent}/books:stream"]["get"]["responses"]["200"]
+        assert stream["content"]["application/json"]["schema"]["type"] == "array"
+    with pytest.raises(ValueError, match="stream_format"):
+        HttpJson(stream_format="xml")  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- one app, every client
 
 
