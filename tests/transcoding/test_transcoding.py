@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 from google.protobuf import json_format
+from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
@@ -689,6 +690,7 @@ async def test_server_streaming_as_a_json_array() -> None:
         document = (await served.client.get("/openapi.json")).json()
         stream = document["paths"]["/v1/{parent}/books:stream"]["get"]["responses"]["200"]
         assert stream["content"]["application/json"]["schema"]["type"] == "array"
+        validate(document)
     with pytest.raises(ValueError, match="stream_format"):
         HttpJson(stream_format="xml")  # type: ignore[arg-type]
 
