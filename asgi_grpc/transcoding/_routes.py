@@ -7,6 +7,7 @@ imported ``google/api/annotations.proto``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from google.protobuf.message import Message
 from ._request import is_map, is_repeated, resolve
 from ._template import PathTemplate, TemplateError, parse_template
 
-_PATTERNS = ("get", "put", "post", "delete", "patch")
+logger = logging.getLogger("asgi_grpc.transcoding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +175,13 @@ class RouteTable:
                 continue
             seen.add(full)
             descriptor = find_method(full)
-            if descriptor is not None:
+            if descriptor is None:
+                continue
+            try:
                 found += bindings_of(descriptor)
+            except ValueError as exc:  # PERF203: once per method, when the table is built
+                # One bad annotation costs that method its HTTP bindings, not the others theirs.
+                logger.error("not transcoded: %s", exc)
         return cls(found)
 
     def match(

@@ -23,14 +23,25 @@ _OUT = Path(tempfile.mkdtemp(prefix="asgi_grpc_transcode_"))
 DESCRIPTOR_SET = _OUT / "library.binpb"
 # googleapis-common-protos ships its .proto files next to the _pb2 modules.
 GOOGLEAPIS = Path(google.api.__path__[0]).parent.parent
+WELL_KNOWN = Path(protoc.__file__).parent / "_proto"
 
 
 def _compile() -> None:
+    for proto in ("transcode/v1/mixed.proto",):  # no source info needed
+        args = [
+            "protoc",
+            f"-I{PROTOS}",
+            f"-I{GOOGLEAPIS}",
+            f"-I{WELL_KNOWN}",
+            f"--python_out={_OUT}",
+        ]
+        if protoc.main([*args, str(PROTOS / proto)]) != 0:
+            raise RuntimeError(f"protoc failed on {proto}")
     args = [
         "protoc",
         f"-I{PROTOS}",
         f"-I{GOOGLEAPIS}",
-        f"-I{Path(protoc.__file__).parent / '_proto'}",
+        f"-I{WELL_KNOWN}",
         f"--python_out={_OUT}",
         f"--grpc_python_out={_OUT}",
         "--include_source_info",
@@ -46,6 +57,7 @@ def _compile() -> None:
 _compile()
 pb2: Any = importlib.import_module("transcode.v1.library_pb2")
 pb2_grpc: Any = importlib.import_module("transcode.v1.library_pb2_grpc")
+mixed_pb2: Any = importlib.import_module("transcode.v1.mixed_pb2")
 SERVICE = "transcode.v1.Library"
 
 

@@ -30,7 +30,7 @@ from asgi_grpc.transcoding import HttpJson, JsonTranscoder
 from tests.conftest import TLS
 from tests.integration.servers import in_process
 from tests.transcoding.conftest import Served, library_app, serve
-from tests.transcoding.library import pb2, pb2_grpc
+from tests.transcoding.library import mixed_pb2, pb2, pb2_grpc
 
 
 def _code_proto_mapping() -> dict[int, int]:
@@ -772,6 +772,27 @@ async def test_registered_after_the_first_request() -> None:
             pb2_grpc.add_LibraryServicer_to_server(library_app()[1], app)
             assert (await client.get("/v1/shelves/1")).status_code == 200
             assert "/v1/{name}" in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_a_bad_binding_costs_only_its_method(caplog: pytest.LogCaptureFixture) -> None:
+    def ping(request: Any, context: Any) -> Any:
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        ping,
+        request_deserializer=mixed_pb2.Ping.FromString,
+        response_serializer=mixed_pb2.Ping.SerializeToString,
+    )
+    app = GrpcApp(http_json=True)
+    app.add_registered_method_handlers("transcode.v1.Mixed", {"Broken": handler, "Fine": handler})
+    async with in_process(app) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/v1/fine/hi")).json() == {"text": "hi"}
+            assert (await client.get("/v1/broken/hi")).status_code == 404
+    [record] = [r for r in caplog.records if r.name == "asgi_grpc.transcoding"]
+    assert record.levelname == "ERROR"
+    assert "transcode.v1.Mixed.Broken" in record.getMessage()
+    assert "no_such_field" in record.getMessage()
 
 
 async def test_json_transcoder_wraps_an_app() -> None:
