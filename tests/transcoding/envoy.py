@@ -98,8 +98,7 @@ def envoy(upstream_port: int, descriptor: Path, services: list[str]) -> Iterator
             str(config),
             "--admin-address-path",
             str(admin_file),
-            "--base-id",
-            str(os.getpid() % 60000),
+            "--disable-hot-restart",  # no shared memory: instances never collide
             "--concurrency",
             "1",
             "-l",
