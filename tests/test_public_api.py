@@ -27,7 +27,14 @@ EXTRAS: dict[str, dict[str, str]] = {
 MIRRORS = [(asgi_grpc, grpc), (asgi_grpc.aio, grpc.aio)]
 
 # Every package or module with a public __all__ (the facades).
-FACADES = ["asgi_grpc", "asgi_grpc.aio", "asgi_grpc.server", "asgi_grpc.client", "asgi_grpc._core"]
+FACADES = [
+    "asgi_grpc",
+    "asgi_grpc.aio",
+    "asgi_grpc.server",
+    "asgi_grpc.client",
+    "asgi_grpc._core",
+    "asgi_grpc.transcoding",
+]
 
 
 def isort_style(name: str) -> tuple[int, list[int | str]]:

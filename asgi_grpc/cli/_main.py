@@ -122,6 +122,11 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         help="let browser pages from ORIGIN call over gRPC-Web (CORS), repeatable; * for any",
     )
     serve.add_argument(
+        "--http-json",
+        action="store_true",
+        help="transcode HTTP/JSON from google.api.http annotations; OpenAPI at /openapi.json",
+    )
+    serve.add_argument(
         "--grace",
         type=float,
         default=10.0,
@@ -334,6 +339,7 @@ def _serve_command(parser: argparse.ArgumentParser, args: argparse.Namespace, er
         reflection=args.reflection,
         health=args.health,
         cors_origins=tuple(args.cors_origin),
+        http_json=args.http_json,
         # A worker still draining when Hypercorn's supervisor sends SIGTERM exits after this.
         sigterm_backstop=args.grace + 10,
     )

@@ -16,7 +16,8 @@ The target ``module:attribute`` (attribute may be dotted) names one of, checked 
 
 ``--reflection`` and ``--health`` serve ``grpc.reflection.v1`` / ``v1alpha`` and
 ``grpc.health.v1.Health`` next to the app (by path, in front of it), listing and marking SERVING
-every service registered on the GrpcApps the app is made of.
+every service registered on the GrpcApps the app is made of. ``--http-json`` transcodes HTTP/JSON
+to them (``google.api.http`` annotations) and serves ``/openapi.json`` (asgi_grpc.transcoding).
 
 Workers are processes (Hypercorn's supervisor, spawned): each imports the target itself, so the
 target is passed to them in the environment (:data:`ENV`) and built by :func:`load_app`. The
@@ -73,6 +74,7 @@ class ServeSpec:
     reflection: bool = False
     health: bool = False
     cors_origins: tuple[str, ...] = ()  # gRPC-Web CORS: origins browser pages may call from
+    http_json: bool = False
     sigterm_backstop: float = 30.0
 
     def to_env(self) -> str:
@@ -256,11 +258,31 @@ class WithStandardServices:
             await self.app(scope, receive, send)
 
 
+class WithHttpJson:
+    """``--http-json``: HTTP/JSON transcoding (and /openapi.json) for the GrpcApps the app is
+    made of, in front of it; requests that match no binding go on to the app."""
+
+    def __init__(self, app: ASGIApp, grpc_apps: Iterable[GrpcApp]) -> None:
+        from ..transcoding import JsonTranscoder
+
+        self.app = app
+        self._transcoders = [JsonTranscoder(grpc_app) for grpc_app in grpc_apps]
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] == "http":
+            for transcoder in self._transcoders:
+                if await transcoder.handle(scope, receive, send, owned=False):
+                    return
+        await self.app(scope, receive, send)
+
+
 def build_app(spec: ServeSpec) -> ASGIApp:
     """The served app for ``spec``: the target, plus reflection/health when asked."""
     app = resolve(import_target(spec.target, spec.app_dir))
     if spec.cors_origins:
         _allow_origins(app, spec.cors_origins)
+    if spec.http_json:
+        app = WithHttpJson(app, _grpc_apps(app, _DISCOVERY_DEPTH, set()))
     if not (spec.reflection or spec.health):
         return app
     names = service_names(app)

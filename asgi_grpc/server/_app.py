@@ -14,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._core import (
     IDENTITY,
@@ -36,6 +36,9 @@ from ._memory import TRIM_EVERY_CALLS, trim_soon
 from ._types import TRAILERS_ONLY_EXTENSION, ASGIApp, ASGIReceive, ASGISend, Scope
 from ._web import GrpcWebConfig, WebCall, preflight_headers
 
+if TYPE_CHECKING:
+    from ..transcoding import HttpJson
+
 T = TypeVar("T")
 
 logger = logging.getLogger("asgi_grpc.server")
@@ -48,6 +51,8 @@ class GrpcApp:
     ``add_registered_method_handlers``, or a generated ``add_XServicer_to_server(servicer, app)``).
     gRPC-Web (``application/grpc-web*``, over HTTP/1.1 or HTTP/2) reaches the same handlers;
     ``grpc_web`` sets it up (CORS included; see :class:`GrpcWebConfig`), ``False`` turns it off.
+    ``http_json=True`` (or an ``asgi_grpc.transcoding.HttpJson``) transcodes HTTP/JSON requests
+    that match a ``google.api.http`` binding of a registered method (extra ``transcoding``).
     Other requests go to ``fallback`` (a REST app, for example); without one they get
     ``415 Unsupported Media Type``.
     """
@@ -60,6 +65,7 @@ class GrpcApp:
         config: ServerConfig | None = None,
         fallback: ASGIApp | None = None,
         grpc_web: GrpcWebConfig | bool | None = None,
+        http_json: bool | HttpJson = False,
     ) -> None:
         # Whatever Hypercorn serves this app in this process gets the gRPC fixes (a no-op for other
         # ASGI servers, which then get the portable code paths).
@@ -79,6 +85,13 @@ class GrpcApp:
         self._calls: set[ServicerContext] = set()
         self._ended = 0  # calls ended (only to pace trim_soon)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # HTTP/JSON transcoding (``True`` or ``asgi_grpc.transcoding.HttpJson``): the optional
+        # `transcoding` extra, imported only when asked for.
+        self._http_json: Any = None
+        if http_json:
+            from ..transcoding import JsonTranscoder
+
+            self._http_json = JsonTranscoder(self, None if http_json is True else http_json)
 
     # ------------------------------------------------------------------ registration (grpcio API)
 
@@ -120,6 +133,11 @@ class GrpcApp:
                 return
             if self.grpc_web is not None and await self._handle_web(
                 scope, receive, send, content_type
+            ):
+                return
+            http_json = self._http_json
+            if http_json is not None and await http_json.handle(
+                scope, receive, send, owned=self.fallback is None
             ):
                 return
             if self.fallback is not None:
