@@ -11,8 +11,9 @@ trailers). What each server supports (see README, "Other ASGI servers: uvicorn a
   the connection is idle, not HTTP/2's two-step GOAWAY.
 - pyvoy (extra ``pyvoy``) runs the app inside Envoy (a child process): one host:port bind
   (port 0 picks one), h2c or TLS, ``--workers`` is Envoy's worker threads in that one process.
-  Shutdown drains through Envoy's admin API: every connection gets Envoy's two-step GOAWAY and
-  in-flight calls get ``--grace`` seconds.
+  Shutdown drains through Envoy's admin API: in-flight calls get ``--grace`` seconds, and each
+  connection gets Envoy's two-step GOAWAY, but the notice only with its next response (Envoy's
+  drain is not proactive: an idle connection hears nothing before Envoy exits).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ PYVOY_APP = "asgi_grpc.cli._pyvoy_app:app"
 # Seconds Envoy waits between its first GOAWAY (a notice: last stream 2^31-1) and the final one
 # (the last stream it will serve). Envoy's default is 5 s; a notice needs only a round trip.
 PYVOY_DRAIN_NOTICE = 1.0
+
+# Envoy's count of requests in flight on pyvoy's listeners (pyvoy's stat prefix is ingress_http;
+# the admin listener's own requests count under http.admin).
+_ACTIVE = r"http\.ingress_http\.downstream_rq_active"
 
 
 class ServerMissing(Exception):
@@ -229,15 +234,14 @@ async def _pyvoy_main(
 def _drain(server: Any, grace: float) -> None:
     """Envoy's graceful drain: GOAWAY on every connection, listeners closed, then wait (at most
     ``grace`` s) for the requests in flight. pyvoy has no drain call of its own; Envoy's admin
-    API (whose address pyvoy keeps) has one."""
+    API (whose address pyvoy keeps) has one. Not ``inboundonly``: pyvoy's listeners name no
+    traffic direction, and that drain would skip them."""
     admin = getattr(server, "_admin_address", None)
     if not admin:
         return
     try:
         urllib.request.urlopen(
-            urllib.request.Request(
-                f"http://{admin}/drain_listeners?graceful&inboundonly", method="POST"
-            ),
+            urllib.request.Request(f"http://{admin}/drain_listeners?graceful", method="POST"),
             timeout=5,
         ).close()
     except OSError:
@@ -245,6 +249,9 @@ def _drain(server: Any, grace: float) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if _active_requests(admin) == 0:
+            # Envoy sends its GOAWAY notice with a connection's next response, and the final
+            # GOAWAY PYVOY_DRAIN_NOTICE s later: let that go out before Envoy is stopped.
+            time.sleep(max(0.0, min(PYVOY_DRAIN_NOTICE + 0.25, deadline - time.monotonic())))
             return
         time.sleep(0.05)
 
@@ -252,7 +259,7 @@ def _drain(server: Any, grace: float) -> None:
 def _active_requests(admin: str) -> int | None:
     try:
         with urllib.request.urlopen(
-            f"http://{admin}/stats?format=json&filter=downstream_rq_active$", timeout=5
+            f"http://{admin}/stats?format=json&filter=^{_ACTIVE}$", timeout=5
         ) as response:
             stats = json.loads(response.read())["stats"]
     except (OSError, ValueError, KeyError):
