@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..server._types import ASGIApp, ASGIReceive, ASGISend, Scope
 from . import _serve
 
 SERVERS = ("hypercorn", "uvicorn", "pyvoy")
@@ -142,6 +143,27 @@ def run_pyvoy(
     _serve.build_app(spec)  # fail early, with a clear message, before Envoy starts
     with _spec_in_env(spec):
         return asyncio.run(_pyvoy_main(host, port, options, announce))
+
+
+class ShieldedReceive:
+    """pyvoy 1.3 completes a ``receive()`` future even after the app cancelled its await, and
+    the event loop logs ``InvalidStateError`` with a traceback each time. asgi_grpc cancels a
+    call's disconnect watcher (a pending ``receive()``) whenever a call ends, so without this
+    every call would log one. The shield leaves pyvoy's future alone; pyvoy completes it when the
+    stream ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def shielded() -> Any:
+            return await asyncio.shield(receive())
+
+        await self.app(scope, shielded, send)
 
 
 def _host_port(address: str) -> tuple[str, int]:
