@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from ..server._types import ASGIApp
 from ._serve import load_app
-from ._servers import ShieldedReceive
+from ._servers import PyvoyAdapter
 
-app: ASGIApp = ShieldedReceive(load_app())
+app: ASGIApp = PyvoyAdapter(load_app())

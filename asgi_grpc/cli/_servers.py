@@ -32,7 +32,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..server._types import ASGIApp, ASGIReceive, ASGISend, Scope
+from ..server._types import (
+    TRAILERS_ONLY_EXTENSION,
+    ASGIApp,
+    ASGIReceive,
+    ASGISend,
+    Message,
+    Scope,
+)
 from . import _serve
 
 SERVERS = ("hypercorn", "uvicorn", "pyvoy")
@@ -145,12 +152,18 @@ def run_pyvoy(
         return asyncio.run(_pyvoy_main(host, port, options, announce))
 
 
-class ShieldedReceive:
-    """pyvoy 1.3 completes a ``receive()`` future even after the app cancelled its await, and
-    the event loop logs ``InvalidStateError`` with a traceback each time. asgi_grpc cancels a
-    call's disconnect watcher (a pending ``receive()``) whenever a call ends, so without this
-    every call would log one. The shield leaves pyvoy's future alone; pyvoy completes it when the
-    stream ends."""
+class PyvoyAdapter:
+    """What ``asgi-grpc serve --server pyvoy`` puts around the app (pyvoy 1.3):
+
+    - trailers-only responses: pyvoy sends a response whose headers carry the status and whose
+      body is empty and final as one HEADERS frame with END_STREAM, gRPC's trailers-only form,
+      which ASGI trailers cannot express. The adapter offers asgi_grpc's trailers-only extension
+      and turns trailers sent before any ``http.response.start`` into exactly that response.
+    - ``receive()`` shielded: pyvoy completes a ``receive()`` future even after the app cancelled
+      its await, and the event loop logs ``InvalidStateError`` with a traceback each time;
+      asgi_grpc cancels a call's disconnect watcher (a pending ``receive()``) whenever a call
+      ends. The shield leaves pyvoy's future alone; pyvoy completes it when the stream ends.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -159,11 +172,24 @@ class ShieldedReceive:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope["extensions"] = {**(scope.get("extensions") or {}), TRAILERS_ONLY_EXTENSION: {}}
+        started = False
 
-        async def shielded() -> Any:
+        async def adapted_send(message: Message) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                if message["type"] == "http.response.trailers":
+                    headers = message["headers"]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return
+            await send(message)
+
+        async def shielded_receive() -> Message:
             return await asyncio.shield(receive())
 
-        await self.app(scope, shielded, send)
+        await self.app(scope, shielded_receive, adapted_send)
 
 
 def _host_port(address: str) -> tuple[str, int]:

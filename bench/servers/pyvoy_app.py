@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from asgi_grpc.cli._servers import ShieldedReceive
+from asgi_grpc.cli._servers import PyvoyAdapter
 from bench.servers.asgi_servers import GEN_DIR_ENV, echo_app
 
-app = ShieldedReceive(echo_app(Path(os.environ[GEN_DIR_ENV])))
+app = PyvoyAdapter(echo_app(Path(os.environ[GEN_DIR_ENV])))
