@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from asgi_grpc.cli import main
+from tests.cli.serving import _SERVING, start
 from tests.conftest import TLS
 
 from .serving import serve, server_params
@@ -101,3 +102,24 @@ def test_help_names_each_server(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--server {hypercorn,uvicorn,pyvoy}" in text
     for line in ("hypercorn (default):", "uvicorn: uvicorn --http zttp --http2", "pyvoy: Envoy"):
         assert line in text
+
+
+def test_uvicorn_serves_a_unix_socket_next_to_tcp(tmp_path: Path) -> None:
+    path = tmp_path / "grpc.sock"
+    served = start(
+        "tests.asgi_servers.apps:hardening",
+        "--server",
+        "uvicorn",
+        "--bind",
+        f"unix:{path}",
+        "--bind",
+        "127.0.0.1:0",
+    )
+    try:
+        lines = served.read_until(_SERVING.pattern, count=2)
+        assert f"asgi-grpc: serving on unix:{path}\n" in lines
+        assert _call(f"unix:{path}") == b"hello"
+        tcp = next(line for line in lines if "http://" in line).rsplit("http://", 1)[1].strip()
+        assert _call(tcp) == b"hello"
+    finally:
+        served.stop()
