@@ -158,8 +158,18 @@ class Meter:
         self._sampler.start()
 
     def _cpu(self) -> float:
-        times = self._process.cpu_times()
-        return float(times.user + times.system)
+        # The server's child processes too: pyvoy's server is Envoy, a child of bench.server.
+        total = 0.0
+        for process in [self._process, *self._children()]:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def _children(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            return self._process.children(recursive=True)
+        return []
 
     def _reset_hwm(self) -> bool:
         try:
@@ -179,7 +189,12 @@ class Meter:
         # The process may exit mid-sample; the sampler then just stops.
         with contextlib.suppress(psutil.Error):
             while not self._done.wait(0.02):
-                self._sampled = max(self._sampled, self._process.memory_info().rss)
+                rss = self._process.memory_info().rss
+                # (Envoy, pyvoy's server, is a child process: its memory is the server's.)
+                for child in self._children():
+                    with contextlib.suppress(psutil.Error):
+                        rss += child.memory_info().rss
+                self._sampled = max(self._sampled, rss)
 
     def finish(self) -> tuple[float, int]:
         """(CPU seconds in the window, peak RSS bytes in the window)."""

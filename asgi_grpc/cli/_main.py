@@ -11,7 +11,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TextIO
 
 from .. import __version__
-from . import _serve
+from . import _serve, _servers
 from ._client import (
     Connection,
     JsonOptions,
@@ -26,8 +26,13 @@ from ._errors import CliError, RpcFailure
 PROG = "asgi-grpc"
 
 _SERVE_HELP = """\
-Serve a gRPC app with Hypercorn over HTTP/2 (h2c, or TLS with --tls-cert/--tls-key), with
-asgi_grpc's Hypercorn fixes and gRPC-tuned settings (asgi_grpc.server.grpc_config()).
+Serve a gRPC app over HTTP/2 (h2c, or TLS with --tls-cert/--tls-key) with an ASGI server:
+  hypercorn (default): asgi_grpc's Hypercorn fixes and gRPC-tuned settings
+     (asgi_grpc.server.grpc_config()); every bind kind, TLS, worker processes;
+  uvicorn: uvicorn --http zttp --http2 (pip install 'asgi_grpc[uvicorn]'); every bind kind,
+     TLS, worker processes; shutdown refuses new calls (UNAVAILABLE) without a GOAWAY notice;
+  pyvoy: Envoy running the app (pip install 'asgi_grpc[pyvoy]'); one host:port --bind, TLS,
+     --workers are Envoy worker threads in one process.
 
 TARGET is module:attribute (module importable from --app-dir, default the current directory)
 naming one of, checked in this order:
@@ -79,11 +84,17 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
 
     serve = commands.add_parser(
         "serve",
-        help="serve an ASGI gRPC app or servicers with Hypercorn",
+        help="serve an ASGI gRPC app or servicers (Hypercorn, uvicorn or pyvoy)",
         description=_SERVE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("target", metavar="TARGET", help="module:attribute (see above)")
+    serve.add_argument(
+        "--server",
+        choices=_servers.SERVERS,
+        default="hypercorn",
+        help="the ASGI server (default hypercorn; see above for what each supports)",
+    )
     serve.add_argument(
         "--bind",
         "-b",
@@ -110,7 +121,8 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         type=_positive_int,
         default=1,
         metavar="N",
-        help="worker processes sharing the sockets (default 1: serve in this process)",
+        help="worker processes sharing the sockets (default 1: serve in this process); "
+        "with --server pyvoy, Envoy worker threads",
     )
     serve.add_argument("--reflection", action="store_true", help="serve server reflection")
     serve.add_argument("--health", action="store_true", help="serve grpc.health.v1.Health")
@@ -257,7 +269,7 @@ def main(
     except RpcFailure as failure:
         print(f"ERROR: {failure.code.name}: {failure.details}", file=err, flush=True)
         return failure.exit_status
-    except (CliError, _serve.TargetError, _serve.BindError) as error:
+    except (CliError, _serve.TargetError, _serve.BindError, _servers.ServerMissing) as error:
         print(f"{PROG}: error: {error}", file=err, flush=True)
         return 1
     except KeyboardInterrupt:
@@ -356,4 +368,4 @@ def _serve_command(parser: argparse.ArgumentParser, args: argparse.Namespace, er
     def announce(url: str) -> None:
         print(f"{PROG}: serving on {url}", file=err, flush=True)
 
-    return _serve.run(spec, options, announce)
+    return _servers.run(args.server, spec, options, announce)

@@ -340,6 +340,10 @@ def _let_worker_drain(backstop: float) -> None:
     """
     if multiprocessing.parent_process() is None:
         return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        # The server in this worker handles SIGTERM itself (uvicorn installs its handler before
+        # it imports the app): that handler is how it learns to drain; keep it.
+        return
 
     def on_sigterm(signum: int, frame: Any) -> None:
         timer = threading.Timer(backstop, os._exit, args=(1,))

@@ -37,6 +37,9 @@ SERVERS: dict[str, str] = {
     # The same code on uvloop (bench/uvloop_pairs.py); the names above run the standard loop.
     "asgi_grpc_uvloop": "bench.servers.grpc_aio:asgi_grpc",
     "asgi_grpc_sync_uvloop": "bench.servers.grpc_sync:asgi_grpc",
+    # GrpcApp on the other ASGI servers (asgi_grpc above is GrpcApp on Hypercorn).
+    "asgi_grpc_uvicorn": "bench.servers.asgi_servers:uvicorn",
+    "asgi_grpc_pyvoy": "bench.servers.asgi_servers:pyvoy",
     # Testing the benchmark: a peer that never answers.
     "silent": "bench.servers.silent:silent",
 }
