@@ -25,9 +25,11 @@ def test_uvicorn_and_pyvoy_rows(tmp_path: Path) -> None:
     assert "server CPU, us/msg" in done.stdout
     results = {(r["server"], r["workload"]): r for r in dump["results"]}
     assert set(results) == {(s, w) for s in servers for w in ("unary_1", "stream")}
-    for figures in results.values():
+    for (_, workload), figures in results.items():
         assert figures["ok"] == 1
         assert figures["ops"] > 0
-        assert figures["server_cpu_s"] > 0
+        # CPU comes from 10 ms /proc ticks: a 0.2 s unary window on a loaded machine can see none;
+        # a streaming server is busy for all of it.
+        assert figures["server_cpu_s"] > 0 if workload == "stream" else figures["server_cpu_s"] >= 0
     # Envoy (a child of the pyvoy bench server) is measured: far more than the parent's ~50 MiB.
     assert results[("asgi_grpc_pyvoy", "unary_1")]["server_rss"] > 100 << 20
