@@ -28,6 +28,12 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   like an HTTP 431 (``_hypercorn_limits``, ``GrpcH2Protocol``). A block that decodes to more than
   four times the limit (an HPACK bomb: indexes of large table entries) still ends the connection,
   as in stock h2, since its decoding stopped half way.
+- **Response headers and trailers are framed without h2's frame objects** (``send_headers``):
+  on an open stream, with no priority and no informational status, h2's own steps (connection
+  and stream state machines, HPACK encoding with the connection's encoder, END_STREAM) are taken
+  in the same order, and the HEADERS (+ CONTINUATION) frame bytes are written directly. h2 built
+  a ``HeadersFrame`` (three ``__init__``s of mixins and a flag set) and its validation flags, and
+  re-encoded every header to bytes, for each of the two header blocks of every call.
 - **A HEADERS frame opening one stream more than SETTINGS_MAX_CONCURRENT_STREAMS refuses that
   stream** with RST_STREAM REFUSED_STREAM (RFC 9113 5.1.2: "treat this as a stream error ... of
   type PROTOCOL_ERROR or REFUSED_STREAM"; REFUSED_STREAM tells the client that nothing was
@@ -41,6 +47,7 @@ included, counts (``flow_controlled_length``).
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import h2.config
@@ -48,6 +55,8 @@ import h2.connection
 import h2.errors
 import h2.exceptions
 import h2.frame_buffer
+from h2.connection import ConnectionInputs
+from h2.stream import StreamInputs
 from hyperframe.frame import Frame
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
@@ -55,6 +64,8 @@ __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x1, 0x4, 0x5, 0x9
 _HEADER_BLOCK = frozenset((_HEADERS, _CONTINUATION, _PUSH_PROMISE))
 _ACK = 0x1
+_END_STREAM, _END_HEADERS = 0x1, 0x4
+_FRAME_HEADER = struct.Struct(">HBBBL")  # length (24 bits: 16 + 8), type, flags, stream id
 _stock_next = h2.frame_buffer.FrameBuffer.__next__
 
 
@@ -122,6 +133,59 @@ class GrpcH2Connection(h2.connection.H2Connection):
                 self._terminate_connection(error.error_code)
             raise
 
+    def send_headers(
+        self,
+        stream_id: int,
+        headers: Any,
+        end_stream: bool = False,
+        priority_weight: int | None = None,
+        priority_depends_on: int | None = None,
+        priority_exclusive: bool | None = None,
+    ) -> None:
+        stream = self.streams.get(stream_id)
+        if (
+            stream is None
+            or priority_weight is not None
+            or priority_depends_on is not None
+            or priority_exclusive is not None
+            or _informational(headers)
+        ):
+            super().send_headers(
+                stream_id,
+                headers,
+                end_stream,
+                priority_weight,
+                priority_depends_on,
+                priority_exclusive,
+            )
+            return
+        # What h2's H2Connection.send_headers and H2Stream.send_headers do for a server's
+        # response headers or trailers on an open stream, in the same order (the state machines
+        # move before the block is encoded: encoding changes the HPACK context for good).
+        self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
+        machine = stream.state_machine
+        machine.process_input(StreamInputs.SEND_HEADERS)
+        block = self.encoder.encode(headers)
+        if end_stream:
+            machine.process_input(StreamInputs.SEND_END_STREAM)
+        if machine.trailers_sent and not end_stream:
+            raise h2.exceptions.ProtocolError("Trailers must have END_STREAM set.")
+        stream.request_method = None  # h2 reads it from the headers it sends: none here
+        size = self.max_outbound_frame_size
+        flags = _END_STREAM if end_stream else 0
+        out = self._data_to_send
+        if len(block) <= size:
+            out += _frame_header(len(block), _HEADERS, flags | _END_HEADERS, stream_id)
+            out += block
+            return
+        last = len(block) - size
+        for start in range(0, len(block), size):
+            piece = block[start : start + size]
+            kind = _HEADERS if start == 0 else _CONTINUATION
+            kind_flags = (flags if start == 0 else 0) | (_END_HEADERS if start >= last else 0)
+            out += _frame_header(len(piece), kind, kind_flags, stream_id)
+            out += piece
+
     def _local_settings_acked(self) -> Any:
         changes = super()._local_settings_acked()
         # h2 sets the decoder's limit to the advertised one, and a header list over it would
@@ -150,3 +214,15 @@ class GrpcH2Connection(h2.connection.H2Connection):
         return frames, events
 
     refused_streams = 0
+
+
+def _frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
+    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, kind, flags, stream_id)
+
+
+def _informational(headers: Any) -> bool:
+    """A 1xx response (h2 treats those apart: no END_STREAM, more headers to follow)."""
+    for name, value in headers:
+        if name in (b":status", ":status"):
+            return bytes(value)[:1] == b"1" if isinstance(value, bytes) else str(value)[:1] == "1"
+    return False
