@@ -28,6 +28,10 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   like an HTTP 431 (``_hypercorn_limits``, ``GrpcH2Protocol``). A block that decodes to more than
   four times the limit (an HPACK bomb: indexes of large table entries) still ends the connection,
   as in stock h2, since its decoding stopped half way.
+- **Received frames are not formatted for h2's trace log** unless a logger is configured:
+  h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
+- **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
+  stream of the connection).
 - **Response headers and trailers are framed without h2's frame objects** (``send_headers``):
   on an open stream, with no priority and no informational status, h2's own steps (connection
   and stream state machines, HPACK encoding with the connection's encoder, END_STREAM) are taken
@@ -57,7 +61,7 @@ import h2.exceptions
 import h2.frame_buffer
 from h2.connection import ConnectionInputs
 from h2.stream import StreamInputs
-from hyperframe.frame import Frame
+from hyperframe.frame import Frame, RstStreamFrame
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 
@@ -122,6 +126,7 @@ class GrpcH2Connection(h2.connection.H2Connection):
         self.max_header_list_size = max_header_list_size
         self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
         self.decoder.max_header_list_size = 4 * max_header_list_size
+        self._trace_frames = not isinstance(self.config.logger, h2.config.DummyLogger)
 
     def receive_data(self, data: Any) -> Any:
         try:
@@ -194,24 +199,60 @@ class GrpcH2Connection(h2.connection.H2Connection):
         self.decoder.max_header_list_size = 4 * self.max_header_list_size
         return changes
 
+    def _receive_frame(self, frame: Any) -> Any:
+        if self._trace_frames:
+            return super()._receive_frame(frame)
+        # h2's, without its first line, ``logger.trace("Received frame: %s", repr(frame))``: the
+        # repr of every frame (flags sorted, payload hexlified) built for a logger that drops it.
+        try:
+            frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except h2.exceptions.StreamClosedError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                reset = RstStreamFrame(e.stream_id)
+                reset.error_code = e.error_code
+                self._prepare_for_sending([reset])
+                events = e._events
+            else:
+                raise
+        except h2.exceptions.StreamIDTooLowError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                reset = RstStreamFrame(e.stream_id)
+                reset.error_code = h2.errors.ErrorCodes.STREAM_CLOSED
+                self._prepare_for_sending([reset])
+                events = []
+            elif self._stream_is_closed_by_end(e.stream_id):
+                raise h2.exceptions.StreamClosedError(e.stream_id) from e
+            else:
+                raise
+        else:
+            self._prepare_for_sending(frames)
+        return events
+
     def _receive_headers_frame(self, frame: Any) -> Any:
-        if (
-            frame.stream_id in self.streams
-            or self.open_inbound_streams < self.local_settings.max_concurrent_streams
-        ):
+        if frame.stream_id in self.streams:  # trailers: h2's own handler
             return super()._receive_headers_frame(frame)
-        # One stream too many: decode the block anyway (the HPACK context is shared by the
-        # connection), open the stream in h2's state machine (so its id is used up and later
-        # frames on it are stream errors), and refuse it.
+        # A new stream. Its open streams are counted once (h2's handler counts them again, and
+        # a count walks every stream of the connection); one too many is refused, but its block
+        # is still decoded (the HPACK context is shared by the connection) and the stream opened
+        # in h2's state machine (so its id is used up and later frames on it are stream errors).
+        refuse = self.open_inbound_streams >= self.local_settings.max_concurrent_streams
         headers = h2.connection._decode_headers(self.decoder, frame.data)
         events = self.state_machine.process_input(h2.connection.ConnectionInputs.RECV_HEADERS)
         stream = self._get_or_create_stream(
             frame.stream_id, h2.connection.AllowedStreamIDs(not self.config.client_side)
         )
-        stream.receive_headers(headers, "END_STREAM" in frame.flags, self.config.header_encoding)
-        frames = stream.reset_stream(h2.errors.ErrorCodes.REFUSED_STREAM)
-        self.refused_streams += 1
-        return frames, events
+        frames, stream_events = stream.receive_headers(
+            headers, "END_STREAM" in frame.flags, self.config.header_encoding
+        )
+        if refuse:
+            self.refused_streams += 1
+            return stream.reset_stream(h2.errors.ErrorCodes.REFUSED_STREAM), events
+        if "PRIORITY" in frame.flags:  # as h2: the priority rides on the request's event
+            _, priority_events = self._receive_priority_frame(frame)
+            request: Any = stream_events[0]
+            request.priority_updated = priority_events[0]
+            stream_events.extend(priority_events)
+        return frames, events + stream_events
 
     refused_streams = 0
 
