@@ -28,8 +28,9 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   like an HTTP 431 (``_hypercorn_limits``, ``GrpcH2Protocol``). A block that decodes to more than
   four times the limit (an HPACK bomb: indexes of large table entries) still ends the connection,
   as in stock h2, since its decoding stopped half way.
-- **Request header blocks a client repeats are decoded once** while the HPACK table stands
-  still (:mod:`._hypercorn_hpack`): a gRPC client sends the same indexed bytes every call.
+- **Request header blocks a client repeats are decoded once, response headers and trailers
+  the server repeats encoded once**, while the HPACK table stands still (:mod:`._hypercorn_hpack`):
+  both sides send the same few indexes call after call.
 - **Received frames are not formatted for h2's trace log** unless a logger is configured:
   h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
@@ -65,7 +66,7 @@ from h2.connection import ConnectionInputs
 from h2.stream import StreamInputs
 from hyperframe.frame import Frame, RstStreamFrame
 
-from ._hypercorn_hpack import CachingDecoder
+from ._hypercorn_hpack import CachingDecoder, CachingEncoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 
@@ -130,6 +131,7 @@ class GrpcH2Connection(h2.connection.H2Connection):
         self.max_header_list_size = max_header_list_size
         self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
         self.decoder = CachingDecoder(4 * max_header_list_size)
+        self.encoder = CachingEncoder()
         self._trace_frames = not isinstance(self.config.logger, h2.config.DummyLogger)
 
     def receive_data(self, data: Any) -> Any:

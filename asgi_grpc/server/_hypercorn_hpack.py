@@ -1,4 +1,4 @@
-"""An HPACK decoder that remembers the header blocks it decoded while its table stood still.
+"""An HPACK decoder and encoder that remember the blocks they made while their table stood still.
 
 A gRPC client sends the same request headers call after call (method, path, authority, content
 type, ``te``, user agent...), and after the first call an HPACK encoder sends them as the same few
@@ -14,16 +14,23 @@ nothing (a block that adds entries is decoded each time; it is the next, unchang
 repeats). Blocks that fail to decode are never remembered. The cache is small and per connection
 (:data:`MAX_BLOCKS` blocks of at most :data:`MAX_BLOCK` bytes), and emptied when full, so a client
 sending ever-new blocks costs one dict insertion each and nothing more.
+
+:class:`CachingEncoder` is the same for the response side: the server's headers and trailers
+(``:status``, ``content-type``, ``grpc-status: 0``...) repeat call after call, and once they are in
+the encoder's table they encode to the same indexes. A header list is remembered only if encoding
+it changed nothing (no entry added, no pending table size update) and it is made of plain
+``(bytes, bytes)`` pairs (never-indexed ``HeaderTuple``s or 3-tuples carry a flag that a tuple's
+equality does not see, so those are encoded each time).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hpack import Decoder
+from hpack import Decoder, Encoder
 from hpack.table import HeaderTable
 
-__all__ = ["MAX_BLOCK", "MAX_BLOCKS", "CachingDecoder", "VersionedTable"]
+__all__ = ["MAX_BLOCK", "MAX_BLOCKS", "CachingDecoder", "CachingEncoder", "VersionedTable"]
 
 MAX_BLOCKS = 32
 MAX_BLOCK = 1024
@@ -77,3 +84,38 @@ class CachingDecoder(Decoder):
                 blocks.clear()
             blocks[bytes(data)] = tuple(decoded)
         return decoded
+
+
+class CachingEncoder(Encoder):
+    """hpack's Encoder, answering recently encoded header lists from a cache (see the module
+    docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.header_table = VersionedTable()
+        self._blocks: dict[tuple[Any, ...], bytes] = {}
+        self._version = 0
+
+    def encode(self, headers: Any, huffman: bool = True) -> bytes:
+        table: Any = self.header_table
+        if table.resized or not isinstance(headers, (list, tuple)):
+            return super().encode(headers, huffman)
+        for header in headers:
+            if type(header) is not tuple or len(header) != 2:
+                return super().encode(headers, huffman)
+        key = (huffman, *headers)
+        version = table.version
+        blocks = self._blocks
+        if version != self._version:
+            blocks.clear()
+            self._version = version
+        else:
+            block = blocks.get(key)
+            if block is not None:
+                return block
+        block = super().encode(headers, huffman)
+        if table.version == version and len(block) <= MAX_BLOCK:
+            if len(blocks) >= MAX_BLOCKS:
+                blocks.clear()
+            blocks[key] = block
+        return block
