@@ -31,6 +31,9 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
 - **Request header blocks a client repeats are decoded once, response headers and trailers
   the server repeats encoded once**, while the HPACK table stands still (:mod:`._hypercorn_hpack`):
   both sides send the same few indexes call after call.
+- **Unpadded DATA frames are parsed here**, into the same ``DataFrame`` h2 would get from
+  hyperframe, without three ``__init__``s and a flag set per frame (client streaming sends one
+  frame per message).
 - **Received frames are not formatted for h2's trace log** unless a logger is configured:
   h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
@@ -64,13 +67,14 @@ import h2.exceptions
 import h2.frame_buffer
 from h2.connection import ConnectionInputs
 from h2.stream import StreamInputs
-from hyperframe.frame import Frame, RstStreamFrame
+from hyperframe.frame import DataFrame, Frame, RstStreamFrame
 
 from ._hypercorn_hpack import CachingDecoder, CachingEncoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 
-_HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x1, 0x4, 0x5, 0x9
+_DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x0, 0x1, 0x4, 0x5, 0x9
+_PADDED = 0x8
 _HEADER_BLOCK = frozenset((_HEADERS, _CONTINUATION, _PUSH_PROMISE))
 _ACK = 0x1
 _END_STREAM, _END_HEADERS = 0x1, 0x4
@@ -117,7 +121,35 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
                     raise HeaderBlockTooLarge(
                         f"header block of more than {self.max_header_block} bytes"
                     )
+            elif (
+                kind == _DATA
+                and not data[4] & _PADDED
+                and len(data) >= length + 9
+                and not self._headers_buffer  # (DATA inside a header block: h2's error)
+            ):
+                stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+                if stream_id:  # (DATA on stream 0: h2's error)
+                    return _data_frame(stream_id, data[4] & _END_STREAM, data, length)
         return _stock_next(self)
+
+
+_NO_FLAGS: frozenset[str] = frozenset()
+_END_STREAM_FLAGS = frozenset(("END_STREAM",))
+
+
+def _data_frame(stream_id: int, end_stream: int, data: bytearray, length: int) -> DataFrame:
+    """The unpadded DATA frame at the start of ``data``, taken off it: what hyperframe's parse
+    makes (h2 reads ``stream_id``, ``data``, ``flags`` and ``flow_controlled_length``), without
+    its three ``__init__``s and the flag set built for each frame. The flags are immutable: h2
+    only tests a received frame's flags."""
+    frame = DataFrame.__new__(DataFrame)
+    frame.stream_id = stream_id
+    frame.flags = _END_STREAM_FLAGS if end_stream else _NO_FLAGS  # type: ignore[assignment]
+    frame.pad_length = 0
+    frame.body_len = length
+    frame.data = bytes(data[9 : 9 + length])
+    del data[: 9 + length]
+    return frame
 
 
 class GrpcH2Connection(h2.connection.H2Connection):
