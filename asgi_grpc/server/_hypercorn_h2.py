@@ -33,7 +33,8 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   both sides send the same few indexes call after call.
 - **Unpadded DATA frames are parsed here**, into the same ``DataFrame`` h2 would get from
   hyperframe, without three ``__init__``s and a flag set per frame (client streaming sends one
-  frame per message).
+  frame per message); DATA in the middle of an open request skips h2's two state-machine
+  transitions that change nothing there (flow control and content-length still counted).
 - **Received frames are not formatted for h2's trace log** unless a logger is configured:
   h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
@@ -63,10 +64,11 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.errors
+import h2.events
 import h2.exceptions
 import h2.frame_buffer
 from h2.connection import ConnectionInputs
-from h2.stream import StreamInputs
+from h2.stream import StreamInputs, StreamState
 from hyperframe.frame import DataFrame, Frame, RstStreamFrame
 
 from ._hypercorn_hpack import CachingDecoder, CachingEncoder
@@ -133,6 +135,8 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
         return _stock_next(self)
 
 
+_SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
+_RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
 _NO_FLAGS: frozenset[str] = frozenset()
 _END_STREAM_FLAGS = frozenset(("END_STREAM",))
 
@@ -265,6 +269,28 @@ class GrpcH2Connection(h2.connection.H2Connection):
         else:
             self._prepare_for_sending(frames)
         return events
+
+    def _receive_data_frame(self, frame: Any) -> Any:
+        stream = self.streams.get(frame.stream_id)
+        if (
+            stream is None
+            or "END_STREAM" in frame.flags
+            or self.state_machine.state is not _SERVER_OPEN
+            or stream.state_machine.state not in _RECEIVING
+            or not stream.state_machine.headers_received
+        ):
+            return super()._receive_data_frame(frame)
+        # h2's steps for DATA in the middle of an open request, in h2's order, without the two
+        # state-machine transitions (connection and stream) that change nothing here: flow
+        # control (a FlowControlError as in h2), the content-length count, the event.
+        length = frame.flow_controlled_length
+        self._inbound_flow_control_window_manager.window_consumed(length)
+        stream._inbound_window_manager.window_consumed(length)
+        stream._track_content_length(len(frame.data), False)
+        event = h2.events.DataReceived(
+            stream_id=frame.stream_id, data=frame.data, flow_controlled_length=length
+        )
+        return [], [event]
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         if frame.stream_id in self.streams:  # trailers: h2's own handler
