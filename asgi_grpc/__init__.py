@@ -3,7 +3,9 @@
 ``import asgi_grpc as grpc`` gives grpcio's names; ``asgi_grpc.aio`` mirrors ``grpc.aio``.
 """
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from . import aio as aio  # grpc.aio is an attribute, not in __all__ (as grpcio)
 from ._connectivity import ChannelConnectivity
@@ -45,34 +47,96 @@ from ._handlers import (
     unary_unary_rpc_method_handler,
 )
 from ._interceptors import ServerInterceptor
-from ._protos import protos, protos_and_services, services
-from ._sync import (
-    AuthMetadataPlugin,
-    AuthMetadataPluginCallback,
-    Call,
-    Channel,
-    ClientCallDetails,
-    Future,
-    FutureCancelledError,
-    FutureTimeoutError,
-    RpcContext,
-    Server,
-    ServicerContext,
-    Status,
-    StreamStreamClientInterceptor,
-    StreamStreamMultiCallable,
-    StreamUnaryClientInterceptor,
-    StreamUnaryMultiCallable,
-    UnaryStreamClientInterceptor,
-    UnaryStreamMultiCallable,
-    UnaryUnaryClientInterceptor,
-    UnaryUnaryMultiCallable,
-    channel_ready_future,
-    insecure_channel,
-    intercept_channel,
-    secure_channel,
-    server,
-)
+
+# The blocking API's channels and servers (and grpc.protos, which needs protobuf's descriptor
+# machinery) are imported on first use: a process that only serves (``asgi_grpc.aio.server()``)
+# then never loads the HTTP client, httpx or the blocking API's loop (about 7 MiB of RSS; see
+# bench/README.md, "what bought what").
+_LAZY = {
+    **dict.fromkeys(("protos", "protos_and_services", "services"), "._protos"),
+    **dict.fromkeys(
+        (
+            "AuthMetadataPlugin",
+            "AuthMetadataPluginCallback",
+            "Call",
+            "Channel",
+            "ClientCallDetails",
+            "Future",
+            "FutureCancelledError",
+            "FutureTimeoutError",
+            "RpcContext",
+            "Server",
+            "ServicerContext",
+            "Status",
+            "StreamStreamClientInterceptor",
+            "StreamStreamMultiCallable",
+            "StreamUnaryClientInterceptor",
+            "StreamUnaryMultiCallable",
+            "UnaryStreamClientInterceptor",
+            "UnaryStreamMultiCallable",
+            "UnaryUnaryClientInterceptor",
+            "UnaryUnaryMultiCallable",
+            "channel_ready_future",
+            "insecure_channel",
+            "intercept_channel",
+            "secure_channel",
+        ),
+        "._sync",
+    ),
+}
+
+if TYPE_CHECKING:
+    from ._protos import protos, protos_and_services, services
+    from ._sync import (
+        AuthMetadataPlugin,
+        AuthMetadataPluginCallback,
+        Call,
+        Channel,
+        ClientCallDetails,
+        Future,
+        FutureCancelledError,
+        FutureTimeoutError,
+        RpcContext,
+        Server,
+        ServicerContext,
+        Status,
+        StreamStreamClientInterceptor,
+        StreamStreamMultiCallable,
+        StreamUnaryClientInterceptor,
+        StreamUnaryMultiCallable,
+        UnaryStreamClientInterceptor,
+        UnaryStreamMultiCallable,
+        UnaryUnaryClientInterceptor,
+        UnaryUnaryMultiCallable,
+        channel_ready_future,
+        insecure_channel,
+        intercept_channel,
+        secure_channel,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+def server(*args: Any, **kwargs: Any) -> "Server":
+    """grpc.server: a Server whose handlers run on ``thread_pool`` (see ``asgi_grpc._sync``).
+
+    A function here rather than a lazy name: ``asgi_grpc.server`` is also a subpackage, which
+    Python binds as this module's attribute when it is imported (here, by ``aio``)."""
+    from ._sync import server as blocking_server
+
+    return blocking_server(*args, **kwargs)
+
 
 __version__ = "0.1.0"
 

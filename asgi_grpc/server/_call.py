@@ -41,7 +41,7 @@ from ._metadata_check import checked_abort_metadata, checked_metadata
 from ._requests import RequestBuffer
 from ._sync_context import BlockingRequestIterator, run_sync_stream
 from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
-from ._types import TRAILERS_ONLY_EXTENSION, ASGIReceive, ASGISend, Scope
+from ._types import STREAM_CLOSED_EXTENSION, TRAILERS_ONLY_EXTENSION, ASGIReceive, ASGISend, Scope
 
 if TYPE_CHECKING:
     from ._app import GrpcApp
@@ -142,7 +142,9 @@ class ServicerContext:
         # Request side: for streaming requests, the buffer between receive() and the handler.
         self._requests: RequestBuffer | None = None
         self._request_iterating = False
-        self._watcher: asyncio.Task[None] | None = None
+        # What learns that the client went away: the request pump, or for a unary request a
+        # task reading receive() (_watch), or a callback on the stream-closed future.
+        self._watcher: asyncio.Task[None] | asyncio.Future[Any] | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
         self._deadline_when: float | None = None
         if head.timeout is not None:
@@ -176,7 +178,7 @@ class ServicerContext:
                 request: Any = _RequestIterator(self)
             else:
                 request = await self._read_unary_request()
-                self._watcher = self._loop.create_task(self._watch())
+                self._watch_disconnect()
             if handler.response_streaming:
                 if handler.request_streaming:
                     behavior = handler.stream_stream
@@ -321,7 +323,10 @@ class ServicerContext:
             self._deadline_handle = None
         watcher = self._watcher
         if watcher is not None and not watcher.done():
-            watcher.cancel()
+            if isinstance(watcher, asyncio.Task):
+                watcher.cancel()
+            else:  # the server's stream-closed future: not ours to cancel
+                watcher.remove_done_callback(self._stream_closed)
         if self._requests is not None:
             self._requests.clear()  # nobody will read them: free them now, not at the end
         # As grpcio: the first callback that raises is logged and ends the run (the ones
@@ -372,6 +377,25 @@ class ServicerContext:
             self._app.config.max_receive_message_length,
             self._request_deserializer,
         )
+
+    def _watch_disconnect(self) -> None:
+        """After a unary request: cancel the call if the client goes away.
+
+        Where the server offers the stream-closed extension (ours), a callback on its future
+        does it; else a task waiting on receive() for ``http.disconnect``. The task costs a
+        task per call and, cancelled at the call's end, a CancelledError whose traceback ties
+        the call's objects into a reference cycle that only the garbage collector frees.
+        """
+        extension = self._scope.get("extensions", {}).get(STREAM_CLOSED_EXTENSION)
+        if extension is None:
+            self._watcher = self._loop.create_task(self._watch())
+            return
+        future: asyncio.Future[Any] = extension["future"]()
+        self._watcher = future
+        future.add_done_callback(self._stream_closed)
+
+    def _stream_closed(self, _future: asyncio.Future[Any]) -> None:
+        self._client_gone()
 
     async def _watch(self) -> None:
         """After a unary request: wait for the client to go away, and cancel the call if it does."""

@@ -62,7 +62,8 @@ import asyncio
 import binascii
 import contextlib
 from collections import deque
-from importlib.metadata import version
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import h2.config
@@ -944,6 +945,22 @@ def _raw_data_repr(data: bytes | None) -> str:
     return "<hex:" + r + ">"
 
 
+def _version(module: ModuleType, name: str) -> str:
+    """The installed version of the distribution ``name`` (the package ``module``): its
+    ``__version__``, else the one in the name of its only dist-info directory, else
+    importlib.metadata's, which imports email, csv and zipfile (1.5 MiB of RSS in a server that
+    uses none of them)."""
+    found = getattr(module, "__version__", None)
+    if isinstance(found, str):
+        return found
+    infos = list(Path(str(module.__file__)).parent.parent.glob(f"{name}-*.dist-info"))
+    if len(infos) == 1:
+        return infos[0].name[len(name) + 1 : -len(".dist-info")]
+    from importlib.metadata import version
+
+    return version(name)
+
+
 def is_installed() -> bool:
     return _wrapper_module.H2Protocol is GrpcH2Protocol
 
@@ -962,13 +979,13 @@ def install() -> None:
     """
     if is_installed():
         return
-    found = version("hypercorn")
+    found = _version(hypercorn, "hypercorn")
     if not found.startswith(_SUPPORTED):
         raise RuntimeError(
             f"asgi_grpc patches Hypercorn {_SUPPORTED}x internals, found Hypercorn {found}: "
             "install hypercorn>=0.18,<0.19"
         )
-    found = version("h2")
+    found = _version(h2, "h2")
     if not found.startswith(_H2_SUPPORTED):
         raise RuntimeError(
             f"asgi_grpc extends h2 {_H2_SUPPORTED}x internals, found h2 {found}: install h2>=4.1,<5"
@@ -981,7 +998,7 @@ def install() -> None:
     _wrapper_module.H2Protocol = GrpcH2Protocol
     if _wrapper_module.H11Protocol is H11Protocol:
         _wrapper_module.H11Protocol = GrpcH11Protocol
-    if version("hyperframe").startswith("6.") and _hyperframe._raw_data_repr is (
+    if _version(hyperframe, "hyperframe").startswith("6.") and _hyperframe._raw_data_repr is (
         _stock_raw_data_repr
     ):
         _hyperframe._raw_data_repr = _raw_data_repr

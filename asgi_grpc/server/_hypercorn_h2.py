@@ -28,6 +28,23 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   like an HTTP 431 (``_hypercorn_limits``, ``GrpcH2Protocol``). A block that decodes to more than
   four times the limit (an HPACK bomb: indexes of large table entries) still ends the connection,
   as in stock h2, since its decoding stopped half way.
+- **Request header blocks a client repeats are decoded once, response headers and trailers
+  the server repeats encoded once**, while the HPACK table stands still (:mod:`._hypercorn_hpack`):
+  both sides send the same few indexes call after call.
+- **Unpadded DATA frames are parsed here**, into the same ``DataFrame`` h2 would get from
+  hyperframe, without three ``__init__``s and a flag set per frame (client streaming sends one
+  frame per message); DATA in the middle of an open request skips h2's two state-machine
+  transitions that change nothing there (flow control and content-length still counted).
+- **Received frames are not formatted for h2's trace log** unless a logger is configured:
+  h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
+- **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
+  stream of the connection).
+- **Response headers and trailers are framed without h2's frame objects** (``send_headers``):
+  on an open stream, with no priority and no informational status, h2's own steps (connection
+  and stream state machines, HPACK encoding with the connection's encoder, END_STREAM) are taken
+  in the same order, and the HEADERS (+ CONTINUATION) frame bytes are written directly. h2 built
+  a ``HeadersFrame`` (three ``__init__``s of mixins and a flag set) and its validation flags, and
+  re-encoded every header to bytes, for each of the two header blocks of every call.
 - **A HEADERS frame opening one stream more than SETTINGS_MAX_CONCURRENT_STREAMS refuses that
   stream** with RST_STREAM REFUSED_STREAM (RFC 9113 5.1.2: "treat this as a stream error ... of
   type PROTOCOL_ERROR or REFUSED_STREAM"; REFUSED_STREAM tells the client that nothing was
@@ -41,20 +58,29 @@ included, counts (``flow_controlled_length``).
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import h2.config
 import h2.connection
 import h2.errors
+import h2.events
 import h2.exceptions
 import h2.frame_buffer
-from hyperframe.frame import Frame
+from h2.connection import ConnectionInputs
+from h2.stream import StreamInputs, StreamState
+from hyperframe.frame import DataFrame, Frame, RstStreamFrame
+
+from ._hypercorn_hpack import CachingDecoder, CachingEncoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 
-_HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x1, 0x4, 0x5, 0x9
+_DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x0, 0x1, 0x4, 0x5, 0x9
+_PADDED = 0x8
 _HEADER_BLOCK = frozenset((_HEADERS, _CONTINUATION, _PUSH_PROMISE))
 _ACK = 0x1
+_END_STREAM, _END_HEADERS = 0x1, 0x4
+_FRAME_HEADER = struct.Struct(">HBBBL")  # length (24 bits: 16 + 8), type, flags, stream id
 _stock_next = h2.frame_buffer.FrameBuffer.__next__
 
 
@@ -97,7 +123,37 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
                     raise HeaderBlockTooLarge(
                         f"header block of more than {self.max_header_block} bytes"
                     )
+            elif (
+                kind == _DATA
+                and not data[4] & _PADDED
+                and len(data) >= length + 9
+                and not self._headers_buffer  # (DATA inside a header block: h2's error)
+            ):
+                stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+                if stream_id:  # (DATA on stream 0: h2's error)
+                    return _data_frame(stream_id, data[4] & _END_STREAM, data, length)
         return _stock_next(self)
+
+
+_SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
+_RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
+_NO_FLAGS: frozenset[str] = frozenset()
+_END_STREAM_FLAGS = frozenset(("END_STREAM",))
+
+
+def _data_frame(stream_id: int, end_stream: int, data: bytearray, length: int) -> DataFrame:
+    """The unpadded DATA frame at the start of ``data``, taken off it: what hyperframe's parse
+    makes (h2 reads ``stream_id``, ``data``, ``flags`` and ``flow_controlled_length``), without
+    its three ``__init__``s and the flag set built for each frame. The flags are immutable: h2
+    only tests a received frame's flags."""
+    frame = DataFrame.__new__(DataFrame)
+    frame.stream_id = stream_id
+    frame.flags = _END_STREAM_FLAGS if end_stream else _NO_FLAGS  # type: ignore[assignment]
+    frame.pad_length = 0
+    frame.body_len = length
+    frame.data = bytes(data[9 : 9 + length])
+    del data[: 9 + length]
+    return frame
 
 
 class GrpcH2Connection(h2.connection.H2Connection):
@@ -110,7 +166,9 @@ class GrpcH2Connection(h2.connection.H2Connection):
         super().__init__(config=config)
         self.max_header_list_size = max_header_list_size
         self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
-        self.decoder.max_header_list_size = 4 * max_header_list_size
+        self.decoder = CachingDecoder(4 * max_header_list_size)
+        self.encoder = CachingEncoder()
+        self._trace_frames = not isinstance(self.config.logger, h2.config.DummyLogger)
 
     def receive_data(self, data: Any) -> Any:
         try:
@@ -122,6 +180,59 @@ class GrpcH2Connection(h2.connection.H2Connection):
                 self._terminate_connection(error.error_code)
             raise
 
+    def send_headers(
+        self,
+        stream_id: int,
+        headers: Any,
+        end_stream: bool = False,
+        priority_weight: int | None = None,
+        priority_depends_on: int | None = None,
+        priority_exclusive: bool | None = None,
+    ) -> None:
+        stream = self.streams.get(stream_id)
+        if (
+            stream is None
+            or priority_weight is not None
+            or priority_depends_on is not None
+            or priority_exclusive is not None
+            or _informational(headers)
+        ):
+            super().send_headers(
+                stream_id,
+                headers,
+                end_stream,
+                priority_weight,
+                priority_depends_on,
+                priority_exclusive,
+            )
+            return
+        # What h2's H2Connection.send_headers and H2Stream.send_headers do for a server's
+        # response headers or trailers on an open stream, in the same order (the state machines
+        # move before the block is encoded: encoding changes the HPACK context for good).
+        self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
+        machine = stream.state_machine
+        machine.process_input(StreamInputs.SEND_HEADERS)
+        block = self.encoder.encode(headers)
+        if end_stream:
+            machine.process_input(StreamInputs.SEND_END_STREAM)
+        if machine.trailers_sent and not end_stream:
+            raise h2.exceptions.ProtocolError("Trailers must have END_STREAM set.")
+        stream.request_method = None  # h2 reads it from the headers it sends: none here
+        size = self.max_outbound_frame_size
+        flags = _END_STREAM if end_stream else 0
+        out = self._data_to_send
+        if len(block) <= size:
+            out += _frame_header(len(block), _HEADERS, flags | _END_HEADERS, stream_id)
+            out += block
+            return
+        last = len(block) - size
+        for start in range(0, len(block), size):
+            piece = block[start : start + size]
+            kind = _HEADERS if start == 0 else _CONTINUATION
+            kind_flags = (flags if start == 0 else 0) | (_END_HEADERS if start >= last else 0)
+            out += _frame_header(len(piece), kind, kind_flags, stream_id)
+            out += piece
+
     def _local_settings_acked(self) -> Any:
         changes = super()._local_settings_acked()
         # h2 sets the decoder's limit to the advertised one, and a header list over it would
@@ -130,23 +241,93 @@ class GrpcH2Connection(h2.connection.H2Connection):
         self.decoder.max_header_list_size = 4 * self.max_header_list_size
         return changes
 
-    def _receive_headers_frame(self, frame: Any) -> Any:
+    def _receive_frame(self, frame: Any) -> Any:
+        if self._trace_frames:
+            return super()._receive_frame(frame)
+        # h2's, without its first line, ``logger.trace("Received frame: %s", repr(frame))``: the
+        # repr of every frame (flags sorted, payload hexlified) built for a logger that drops it.
+        try:
+            frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except h2.exceptions.StreamClosedError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                reset = RstStreamFrame(e.stream_id)
+                reset.error_code = e.error_code
+                self._prepare_for_sending([reset])
+                events = e._events
+            else:
+                raise
+        except h2.exceptions.StreamIDTooLowError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                reset = RstStreamFrame(e.stream_id)
+                reset.error_code = h2.errors.ErrorCodes.STREAM_CLOSED
+                self._prepare_for_sending([reset])
+                events = []
+            elif self._stream_is_closed_by_end(e.stream_id):
+                raise h2.exceptions.StreamClosedError(e.stream_id) from e
+            else:
+                raise
+        else:
+            self._prepare_for_sending(frames)
+        return events
+
+    def _receive_data_frame(self, frame: Any) -> Any:
+        stream = self.streams.get(frame.stream_id)
         if (
-            frame.stream_id in self.streams
-            or self.open_inbound_streams < self.local_settings.max_concurrent_streams
+            stream is None
+            or "END_STREAM" in frame.flags
+            or self.state_machine.state is not _SERVER_OPEN
+            or stream.state_machine.state not in _RECEIVING
+            or not stream.state_machine.headers_received
         ):
+            return super()._receive_data_frame(frame)
+        # h2's steps for DATA in the middle of an open request, in h2's order, without the two
+        # state-machine transitions (connection and stream) that change nothing here: flow
+        # control (a FlowControlError as in h2), the content-length count, the event.
+        length = frame.flow_controlled_length
+        self._inbound_flow_control_window_manager.window_consumed(length)
+        stream._inbound_window_manager.window_consumed(length)
+        stream._track_content_length(len(frame.data), False)
+        event = h2.events.DataReceived(
+            stream_id=frame.stream_id, data=frame.data, flow_controlled_length=length
+        )
+        return [], [event]
+
+    def _receive_headers_frame(self, frame: Any) -> Any:
+        if frame.stream_id in self.streams:  # trailers: h2's own handler
             return super()._receive_headers_frame(frame)
-        # One stream too many: decode the block anyway (the HPACK context is shared by the
-        # connection), open the stream in h2's state machine (so its id is used up and later
-        # frames on it are stream errors), and refuse it.
+        # A new stream. Its open streams are counted once (h2's handler counts them again, and
+        # a count walks every stream of the connection); one too many is refused, but its block
+        # is still decoded (the HPACK context is shared by the connection) and the stream opened
+        # in h2's state machine (so its id is used up and later frames on it are stream errors).
+        refuse = self.open_inbound_streams >= self.local_settings.max_concurrent_streams
         headers = h2.connection._decode_headers(self.decoder, frame.data)
         events = self.state_machine.process_input(h2.connection.ConnectionInputs.RECV_HEADERS)
         stream = self._get_or_create_stream(
             frame.stream_id, h2.connection.AllowedStreamIDs(not self.config.client_side)
         )
-        stream.receive_headers(headers, "END_STREAM" in frame.flags, self.config.header_encoding)
-        frames = stream.reset_stream(h2.errors.ErrorCodes.REFUSED_STREAM)
-        self.refused_streams += 1
-        return frames, events
+        frames, stream_events = stream.receive_headers(
+            headers, "END_STREAM" in frame.flags, self.config.header_encoding
+        )
+        if refuse:
+            self.refused_streams += 1
+            return stream.reset_stream(h2.errors.ErrorCodes.REFUSED_STREAM), events
+        if "PRIORITY" in frame.flags:  # as h2: the priority rides on the request's event
+            _, priority_events = self._receive_priority_frame(frame)
+            request: Any = stream_events[0]
+            request.priority_updated = priority_events[0]
+            stream_events.extend(priority_events)
+        return frames, events + stream_events
 
     refused_streams = 0
+
+
+def _frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
+    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, kind, flags, stream_id)
+
+
+def _informational(headers: Any) -> bool:
+    """A 1xx response (h2 treats those apart: no END_STREAM, more headers to follow)."""
+    for name, value in headers:
+        if name in (b":status", ":status"):
+            return bytes(value)[:1] == b"1" if isinstance(value, bytes) else str(value)[:1] == "1"
+    return False

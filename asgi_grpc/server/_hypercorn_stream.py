@@ -80,6 +80,32 @@ class AppSpawner:
         self._group.spawn(func, *args)
 
 
+class _ClosedSignal:
+    """The stream-closed extension's callable: a future that completes when the stream closes,
+    made when first asked for. Apart from the stream, so that the scope (which the stream holds)
+    does not hold the stream back: no reference cycle for the garbage collector."""
+
+    __slots__ = ("_future", "closed")
+
+    def __init__(self) -> None:
+        self.closed = False
+        self._future: asyncio.Future[None] | None = None
+
+    def __call__(self) -> asyncio.Future[None]:
+        future = self._future
+        if future is None:
+            future = self._future = asyncio.get_running_loop().create_future()
+            if self.closed:
+                future.set_result(None)
+        return future
+
+    def set(self) -> None:
+        self.closed = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+
 @dataclass(frozen=True)
 class TrailersOnly(Event):
     """A complete response in one HEADERS frame (``:status`` 200 plus these headers), END_STREAM."""
@@ -110,9 +136,10 @@ class GrpcHTTPStream(HTTPStream):
     ) -> None:
         super().__init__(app, config, context, task_group, ssl, client, server, send, stream_id)
         # Hypercorn's task group spawns ``self.app`` with its own queue-backed receive; we hand
-        # the app our receive instead, through this bound method.
+        # the app our receive instead, through the bound method ``_call_app``, set as ``self.app``
+        # only while the request is handled (see handle): kept there, it would tie the stream
+        # into a reference cycle that only the garbage collector frees.
         self._inner_app = app
-        self.app = self._call_app
         self._consumed = consumed
         self._chunks: deque[bytes | bytearray] = deque()
         self._unacknowledged = 0  # flow-controlled bytes buffered and not yet credited
@@ -120,16 +147,7 @@ class GrpcHTTPStream(HTTPStream):
         self._end_delivered = False  # the app was told more_body=False
         self._disconnected = False
         self._waiter: asyncio.Future[None] | None = None
-        self._closed_future: asyncio.Future[None] | None = None  # made when first asked for
-
-    def closed_future(self) -> asyncio.Future[None]:
-        """A future that completes when the stream closes (see STREAM_CLOSED_EXTENSION)."""
-        future = self._closed_future
-        if future is None:
-            future = self._closed_future = asyncio.get_running_loop().create_future()
-            if self._disconnected:
-                future.set_result(None)
-        return future
+        self._closed = _ClosedSignal()
 
     async def _call_app(
         self,
@@ -141,7 +159,7 @@ class GrpcHTTPStream(HTTPStream):
     ) -> None:
         extensions = scope["extensions"]
         extensions[TRAILERS_ONLY_EXTENSION] = {}
-        extensions[STREAM_CLOSED_EXTENSION] = {"future": self.closed_future}
+        extensions[STREAM_CLOSED_EXTENSION] = {"future": self._closed}
         await self._inner_app(scope, self.receive, send, sync_spawn, call_soon)
 
     # -- fed by the protocol's read loop; never awaits anything --------------------------------
@@ -191,9 +209,7 @@ class GrpcHTTPStream(HTTPStream):
                 self._consumed(self.stream_id, self._unacknowledged)
                 self._unacknowledged = 0
             self._wake()
-            closed = self._closed_future
-            if closed is not None and not closed.done():
-                closed.set_result(None)
+            self._closed.set()
             if self.state != ASGIHTTPState.CLOSED and hasattr(self, "start_time"):
                 # No response summary: the stream closed before the response did (as stock).
                 await self.config.log.access(
@@ -202,7 +218,11 @@ class GrpcHTTPStream(HTTPStream):
                     time() - self.start_time,
                 )
         elif isinstance(event, Request):
-            await super().handle(event)
+            self.app = self._call_app
+            try:
+                await super().handle(event)
+            finally:
+                self.app = self._inner_app
 
     # -- the app's side --------------------------------------------------------------------------
 
