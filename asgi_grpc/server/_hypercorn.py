@@ -59,7 +59,6 @@ the connection's idle timer is armed and disarmed with ``call_later`` instead of
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 from collections import deque
 from importlib.metadata import version
@@ -72,7 +71,6 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import hypercorn.protocol
-import hyperframe.frame
 from hypercorn.asyncio.worker_context import WorkerContext as AsyncioWorkerContext
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
@@ -94,6 +92,7 @@ from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from .. import _hyperframe
 from ._h2_streams import bound_closed_streams
 from ._hypercorn_config import (
     DEFAULT_CONNECTION_WINDOW,
@@ -925,23 +924,6 @@ class GrpcH2Protocol(H2Protocol):
 
 # The module whose ProtocolWrapper builds HTTP/2 protocols (typed Any: we assign its global).
 _wrapper_module: Any = hypercorn.protocol
-_hyperframe: Any = hyperframe.frame
-_stock_raw_data_repr = _hyperframe._raw_data_repr
-
-
-def _raw_data_repr(data: bytes | None) -> str:
-    """hyperframe's ``_raw_data_repr``, same output, without hexlifying the whole payload.
-
-    h2 calls ``repr(frame)`` on every frame it receives (for a trace log it usually discards),
-    and hyperframe hexlifies all of a DATA frame's payload to keep the first 20 hex digits:
-    about a tenth of the server's CPU with 64 KiB messages.
-    """
-    if not data:
-        return "None"
-    r = binascii.hexlify(data[:11]).decode("ascii")
-    if len(r) > 20:
-        r = r[:20] + "..."
-    return "<hex:" + r + ">"
 
 
 def is_installed() -> bool:
@@ -958,7 +940,7 @@ def install() -> None:
     up in its module's globals each time it builds a protocol, so replacing those names is
     enough; ``H11Protocol`` becomes :class:`GrpcH11Protocol` (garbage instead of a request is
     refused at once). Also makes hyperframe's DATA frame ``repr`` cheap (same output; see
-    :func:`_raw_data_repr`).
+    :mod:`asgi_grpc._hyperframe`).
     """
     if is_installed():
         return
@@ -981,7 +963,4 @@ def install() -> None:
     _wrapper_module.H2Protocol = GrpcH2Protocol
     if _wrapper_module.H11Protocol is H11Protocol:
         _wrapper_module.H11Protocol = GrpcH11Protocol
-    if version("hyperframe").startswith("6.") and _hyperframe._raw_data_repr is (
-        _stock_raw_data_repr
-    ):
-        _hyperframe._raw_data_repr = _raw_data_repr
+    _hyperframe.install()
