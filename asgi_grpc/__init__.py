@@ -4,6 +4,7 @@
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 from . import aio as aio  # grpc.aio is an attribute, not in __all__ (as grpcio)
 from ._connectivity import ChannelConnectivity
@@ -45,6 +46,7 @@ from ._handlers import (
     unary_unary_rpc_method_handler,
 )
 from ._interceptors import ServerInterceptor
+from ._lazy import attributes
 from ._protos import protos, protos_and_services, services
 from ._sync import (
     AuthMetadataPlugin,
@@ -67,11 +69,18 @@ from ._sync import (
     UnaryStreamMultiCallable,
     UnaryUnaryClientInterceptor,
     UnaryUnaryMultiCallable,
-    channel_ready_future,
-    insecure_channel,
     intercept_channel,
-    secure_channel,
     server,
+)
+
+if TYPE_CHECKING:
+    from ._sync import channel_ready_future, insecure_channel, secure_channel
+
+# The blocking channels, and the client under them, load on first use (see _lazy).
+__getattr__, __dir__ = attributes(
+    __name__,
+    globals(),
+    dict.fromkeys(("channel_ready_future", "insecure_channel", "secure_channel"), "._sync"),
 )
 
 __version__ = "0.1.0"

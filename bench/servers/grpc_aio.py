@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.proto import load
+from bench.proto import load, stubs_for
 from bench.tls import read as read_tls
 
 
@@ -40,7 +40,7 @@ def make_servicer(pb2: Any, pb2_grpc: Any) -> Any:
 
 class GrpcAioServer:
     def __init__(self, grpc: ModuleType, aio: ModuleType, gen_dir: Path) -> None:
-        pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
+        pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
         self._grpc = grpc
         self._server = aio.server()
         pb2_grpc.add_EchoServicer_to_server(make_servicer(pb2, pb2_grpc), self._server)
