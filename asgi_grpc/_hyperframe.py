@@ -9,10 +9,11 @@ messages. :func:`install` swaps in a function with the same output that hexlifie
 from __future__ import annotations
 
 import binascii
-from importlib.metadata import version
 from typing import Any
 
 import hyperframe.frame
+
+from ._versions import installed_version
 
 _SUPPORTED = "6."
 _module: Any = hyperframe.frame
@@ -31,7 +32,7 @@ def raw_data_repr(data: bytes | None) -> str:
 
 def install() -> None:
     """Idempotent. Leaves other hyperframe versions (whose repr we have not checked) alone."""
-    if _module._raw_data_repr is stock_raw_data_repr and version("hyperframe").startswith(
+    if _module._raw_data_repr is stock_raw_data_repr and installed_version("hyperframe").startswith(
         _SUPPORTED
     ):
         _module._raw_data_repr = raw_data_repr

@@ -61,7 +61,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from importlib.metadata import version
 from typing import Any
 
 import h2.config
@@ -93,6 +92,7 @@ from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
 from .. import _hyperframe
+from .._versions import installed_version
 from ._h2_streams import bound_closed_streams
 from ._hypercorn_config import (
     DEFAULT_CONNECTION_WINDOW,
@@ -944,13 +944,13 @@ def install() -> None:
     """
     if is_installed():
         return
-    found = version("hypercorn")
+    found = installed_version("hypercorn")
     if not found.startswith(_SUPPORTED):
         raise RuntimeError(
             f"asgi_grpc patches Hypercorn {_SUPPORTED}x internals, found Hypercorn {found}: "
             "install hypercorn>=0.18,<0.19"
         )
-    found = version("h2")
+    found = installed_version("h2")
     if not found.startswith(_H2_SUPPORTED):
         raise RuntimeError(
             f"asgi_grpc extends h2 {_H2_SUPPORTED}x internals, found h2 {found}: install h2>=4.1,<5"
