@@ -12,7 +12,13 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from .codegen import services_from_pb2
+
+def services_from_pb2(module: ModuleType) -> ModuleType:
+    # codegen (and protobuf's descriptor_pb2 under it) is imported only by the processes that
+    # build services at run time, not by every importer of asgi_grpc.
+    from .codegen import services_from_pb2 as build
+
+    return build(module)
 
 
 def _grpc_tools_protoc(function: str) -> Any:

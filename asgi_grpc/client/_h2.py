@@ -20,7 +20,10 @@ import h2.events
 import h2.settings
 from h2.errors import ErrorCodes
 
+from .. import _hyperframe
 from .._core import Headers
+
+_hyperframe.install()  # h2 reprs every frame it receives: make DATA frames cheap to repr
 
 __all__ = [
     "H2_CONFIG",

@@ -32,7 +32,7 @@ from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from . import _guard, _hypercorn
 from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
-from ._memory import TRIM_EVERY_CALLS, trim_soon
+from ._memory import TRIM_EVERY_CALLS, trim_soon, tune_allocator
 from ._types import TRAILERS_ONLY_EXTENSION, ASGIApp, ASGIReceive, ASGISend, Scope
 from ._web import GrpcWebConfig, WebCall, preflight_headers
 
@@ -72,6 +72,8 @@ class GrpcApp:
         _hypercorn.install()
         # ...and refuses, at lifespan start-up, an app graph that would drop gRPC's trailers.
         _guard.install()
+        # Large messages without a page fault per byte: glibc's thresholds (see _memory).
+        tune_allocator()
         self.config = config or ServerConfig()
         self.fallback = fallback
         if grpc_web is None:  # server options (asgi_grpc.grpc_web, asgi_grpc.cors_origins)

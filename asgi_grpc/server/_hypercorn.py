@@ -59,11 +59,8 @@ the connection's idle timer is armed and disarmed with ``call_later`` instead of
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 from collections import deque
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import h2.config
@@ -73,7 +70,6 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import hypercorn.protocol
-import hyperframe.frame
 from hypercorn.asyncio.worker_context import WorkerContext as AsyncioWorkerContext
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
@@ -95,6 +91,8 @@ from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from .. import _hyperframe
+from .._versions import installed_version
 from ._h2_streams import bound_closed_streams
 from ._hypercorn_config import (
     DEFAULT_CONNECTION_WINDOW,
@@ -926,39 +924,6 @@ class GrpcH2Protocol(H2Protocol):
 
 # The module whose ProtocolWrapper builds HTTP/2 protocols (typed Any: we assign its global).
 _wrapper_module: Any = hypercorn.protocol
-_hyperframe: Any = hyperframe.frame
-_stock_raw_data_repr = _hyperframe._raw_data_repr
-
-
-def _raw_data_repr(data: bytes | None) -> str:
-    """hyperframe's ``_raw_data_repr``, same output, without hexlifying the whole payload.
-
-    h2 calls ``repr(frame)`` on every frame it receives (for a trace log it usually discards),
-    and hyperframe hexlifies all of a DATA frame's payload to keep the first 20 hex digits:
-    about a tenth of the server's CPU with 64 KiB messages.
-    """
-    if not data:
-        return "None"
-    r = binascii.hexlify(data[:11]).decode("ascii")
-    if len(r) > 20:
-        r = r[:20] + "..."
-    return "<hex:" + r + ">"
-
-
-def _version(module: ModuleType, name: str) -> str:
-    """The installed version of the distribution ``name`` (the package ``module``): its
-    ``__version__``, else the one in the name of its only dist-info directory, else
-    importlib.metadata's, which imports email, csv and zipfile (1.5 MiB of RSS in a server that
-    uses none of them)."""
-    found = getattr(module, "__version__", None)
-    if isinstance(found, str):
-        return found
-    infos = list(Path(str(module.__file__)).parent.parent.glob(f"{name}-*.dist-info"))
-    if len(infos) == 1:
-        return infos[0].name[len(name) + 1 : -len(".dist-info")]
-    from importlib.metadata import version
-
-    return version(name)
 
 
 def is_installed() -> bool:
@@ -975,17 +940,17 @@ def install() -> None:
     up in its module's globals each time it builds a protocol, so replacing those names is
     enough; ``H11Protocol`` becomes :class:`GrpcH11Protocol` (garbage instead of a request is
     refused at once). Also makes hyperframe's DATA frame ``repr`` cheap (same output; see
-    :func:`_raw_data_repr`).
+    :mod:`asgi_grpc._hyperframe`).
     """
     if is_installed():
         return
-    found = _version(hypercorn, "hypercorn")
+    found = installed_version("hypercorn")
     if not found.startswith(_SUPPORTED):
         raise RuntimeError(
             f"asgi_grpc patches Hypercorn {_SUPPORTED}x internals, found Hypercorn {found}: "
             "install hypercorn>=0.18,<0.19"
         )
-    found = _version(h2, "h2")
+    found = installed_version("h2")
     if not found.startswith(_H2_SUPPORTED):
         raise RuntimeError(
             f"asgi_grpc extends h2 {_H2_SUPPORTED}x internals, found h2 {found}: install h2>=4.1,<5"
@@ -998,7 +963,4 @@ def install() -> None:
     _wrapper_module.H2Protocol = GrpcH2Protocol
     if _wrapper_module.H11Protocol is H11Protocol:
         _wrapper_module.H11Protocol = GrpcH11Protocol
-    if _version(hyperframe, "hyperframe").startswith("6.") and _hyperframe._raw_data_repr is (
-        _stock_raw_data_repr
-    ):
-        _hyperframe._raw_data_repr = _raw_data_repr
+    _hyperframe.install()

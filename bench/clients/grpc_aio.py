@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.clients.base import PingPong, check_size
-from bench.proto import load
+from bench.proto import load, stubs_for
 from bench.tls import read as read_tls
 
 
@@ -33,7 +33,7 @@ class GrpcAioDriver:
         self, grpc: ModuleType, aio: ModuleType, target: str, gen_dir: Path, tls: Path | None
     ) -> None:
         self._aio = aio
-        self._pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
+        self._pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
         if tls is None:
             self._channel = aio.insecure_channel(target)
         else:

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.clients.base import PingPong, check_size
-from bench.proto import load
+from bench.proto import load, stubs_for
 from bench.tls import read as read_tls
 from bench.workloads import CONCURRENCY
 
@@ -58,7 +58,7 @@ class _SyncPingPong:
 
 class GrpcSyncDriver:
     def __init__(self, grpc: ModuleType, target: str, gen_dir: Path, tls: Path | None) -> None:
-        self._pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
+        self._pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
         if tls is None:
             self._channel = grpc.insecure_channel(target)
         else:

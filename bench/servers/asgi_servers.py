@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def echo_app(gen_dir: Path) -> Any:
     from asgi_grpc.server import GrpcApp
 
-    pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
+    pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_asgi_grpc")  # no grpcio in the process
     app = GrpcApp()
     pb2_grpc.add_EchoServicer_to_server(make_servicer(pb2, pb2_grpc), app)
     return app

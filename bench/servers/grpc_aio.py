@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.proto import load
+from bench.proto import load, stubs_for
 from bench.tls import read as read_tls
 
 
@@ -39,16 +39,8 @@ def make_servicer(pb2: Any, pb2_grpc: Any) -> Any:
 
 
 class GrpcAioServer:
-    def __init__(
-        self, grpc: ModuleType, aio: ModuleType, gen_dir: Path, services: Any = None
-    ) -> None:
-        """``services``: the generated service module's twin (``XServicer``,
-        ``add_XServicer_to_server``) if not grpcio's ``echo_pb2_grpc``."""
-        if services is None:
-            pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
-        else:
-            (pb2,) = load(gen_dir, "echo_pb2")
-            pb2_grpc = services(pb2)
+    def __init__(self, grpc: ModuleType, aio: ModuleType, gen_dir: Path) -> None:
+        pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
         self._grpc = grpc
         self._server = aio.server()
         pb2_grpc.add_EchoServicer_to_server(make_servicer(pb2, pb2_grpc), self._server)
@@ -83,12 +75,7 @@ def grpcio(gen_dir: Path) -> GrpcAioServer:
 def asgi_grpc(gen_dir: Path) -> GrpcAioServer:
     import asgi_grpc.aio
 
-    # asgi_grpc's own generated code (the runtime twin of its protoc plugin's output), as the
-    # grpclib server uses grpclib's: grpcio's echo_pb2_grpc imports grpcio, whose 16 MiB of RSS
-    # would be counted as the asgi_grpc server's (see README, "what bought what").
-    from asgi_grpc.codegen import services_from_pb2
-
-    return GrpcAioServer(asgi_grpc, asgi_grpc.aio, gen_dir, services_from_pb2)
+    return GrpcAioServer(asgi_grpc, asgi_grpc.aio, gen_dir)
 
 
 def asgi_grpc_base(gen_dir: Path) -> GrpcAioServer:

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.proto import load
+from bench.proto import load, stubs_for
 from bench.tls import read as read_tls
 
 #: Handler threads. Unary handlers return at once; a streaming call holds a thread for its life.
@@ -42,7 +42,7 @@ def make_servicer(pb2: Any, pb2_grpc: Any) -> Any:
 
 class GrpcSyncServer:
     def __init__(self, grpc: ModuleType, gen_dir: Path) -> None:
-        pb2, pb2_grpc = load(gen_dir, "echo_pb2", "echo_pb2_grpc")
+        pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
         self._pool = ThreadPoolExecutor(WORKERS)
         self._grpc = grpc
         self._server = grpc.server(self._pool)

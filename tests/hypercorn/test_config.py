@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hypercorn.protocol
+import hyperframe.frame
 import pytest
 from hypercorn.config import Config
 from hypercorn.protocol.h2 import H2Protocol
 from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame, WindowUpdateFrame
 
+from asgi_grpc import _hyperframe
+from asgi_grpc._hyperframe import raw_data_repr, stock_raw_data_repr
 from asgi_grpc.server import _hypercorn
 from asgi_grpc.server._hypercorn import GrpcH2Protocol, grpc_config, install, is_installed
 
@@ -98,5 +101,15 @@ async def test_settings_windows_and_headers_on_the_wire(config: Config | None) -
 def test_cheap_frame_repr_has_the_same_output(size: int) -> None:
     data = bytes(range(256)) * (size // 256 + 1)
     data = data[:size]
-    assert _hypercorn._raw_data_repr(data) == _hypercorn._stock_raw_data_repr(data)
-    assert _hypercorn._raw_data_repr(memoryview(data)) == _hypercorn._stock_raw_data_repr(data)
+    assert raw_data_repr(data) == stock_raw_data_repr(data)
+    assert raw_data_repr(memoryview(data)) == stock_raw_data_repr(data)
+
+
+def test_cheap_frame_repr_is_installed_by_client_and_server() -> None:
+    # The client's h2 module installs it on import, the server's install() too; a new
+    # hyperframe major version leaves it out (and this test says so).
+    import asgi_grpc.client._h2  # noqa: F401
+
+    _hypercorn.install()
+    assert _hyperframe.is_installed(), "hyperframe changed: check its DATA frame repr"
+    assert hyperframe.frame._raw_data_repr is raw_data_repr
