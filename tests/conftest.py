@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Imported up front: hypothesis' pytest plugin otherwise imports it (through pytest's assertion
+# rewriting, i.e. ast.parse) in the terminal summary, and CPython 3.11 can fail that parse there
+# with "AST constructor recursion depth mismatch" after some runs (seen running
+# tests/hypercorn/test_early_response.py alone), turning a green run into a crash.
+import hypothesis  # noqa: F401
 import pytest
 import trustme
 

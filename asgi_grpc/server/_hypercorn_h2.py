@@ -68,7 +68,7 @@ import h2.events
 import h2.exceptions
 import h2.frame_buffer
 from h2.connection import ConnectionInputs
-from h2.stream import StreamInputs, StreamState
+from h2.stream import StreamClosedBy, StreamInputs, StreamState
 from hyperframe.frame import DataFrame, Frame, RstStreamFrame
 
 from ._hypercorn_hpack import CachingDecoder, CachingEncoder
@@ -179,6 +179,16 @@ class GrpcH2Connection(h2.connection.H2Connection):
             if self.state_machine.state != h2.connection.ConnectionState.CLOSED:
                 self._terminate_connection(error.error_code)
             raise
+
+    def _handle_data_on_closed_stream(self, events: Any, exc: Any, frame: Any) -> Any:
+        # h2 answers DATA on a closed stream with RST_STREAM(STREAM_CLOSED). For a stream we
+        # reset ourselves (RST_STREAM NO_ERROR after answering early, fix h), that DATA was sent
+        # before the client saw our reset, and RFC 9113 5.1 says to ignore it: keep h2's
+        # connection WINDOW_UPDATE, drop the reset.
+        frames, events = super()._handle_data_on_closed_stream(events, exc, frame)
+        if self._stream_closed_by(exc.stream_id) is StreamClosedBy.SEND_RST_STREAM:
+            frames = [f for f in frames if not isinstance(f, RstStreamFrame)]
+        return frames, events
 
     def send_headers(
         self,

@@ -7,8 +7,20 @@ from collections.abc import AsyncIterator, Awaitable
 
 import grpc
 import pytest
+from hyperframe.frame import DataFrame, Frame, HeadersFrame, RstStreamFrame
 
-from .helpers import VARIANTS, Receive, Scope, Send, echo_app, respond, serve, stock_config
+from .helpers import (
+    VARIANTS,
+    RawH2,
+    Receive,
+    Scope,
+    Send,
+    echo_app,
+    grpc_frame,
+    respond,
+    serve,
+    stock_config,
+)
 
 
 async def early_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -56,3 +68,35 @@ async def test_data_after_response_keeps_connection(fixed: bool) -> None:
     assert set(early_results) <= {"INVALID_ARGUMENT: early", "INTERNAL: Internal error from Core"}
     assert results == [b"700"] * 8
     assert after == b"after"
+
+
+async def test_data_after_our_reset_is_ignored_not_reset_again() -> None:
+    """RFC 9113 5.1: DATA the client sent before it saw our RST_STREAM (here NO_ERROR, after an
+    answer that came before the request ended) is ignored, not answered with a second
+    RST_STREAM(STREAM_CLOSED); the connection goes on serving."""
+    async with serve(early_app) as server:
+        client = await RawH2.connect(server.port)
+        try:
+            stream_id = client.request("/test/EarlyAnswer", end=False)
+            seen: list[Frame] = []
+            while not any(isinstance(f, RstStreamFrame) for f in seen):
+                seen.append(await client.frame())
+            assert [f.error_code for f in seen if isinstance(f, RstStreamFrame)] == [0]
+            # DATA the client had "in flight" on the reset stream (raw: h2 knows it is closed).
+            for _ in range(3):
+                client.writer.write(DataFrame(stream_id, data=b"x" * 16384).serialize())
+            next_id = client.request("/test/Unary", grpc_frame(b"after"))
+            after: list[Frame] = []
+            while not any(
+                f.stream_id == next_id and "END_STREAM" in f.flags
+                for f in after
+                if isinstance(f, HeadersFrame)
+            ):
+                after.append(await client.frame())
+            assert not [f for f in after if isinstance(f, RstStreamFrame)], after
+            body = b"".join(
+                bytes(f.data) for f in after if isinstance(f, DataFrame) and f.stream_id == next_id
+            )
+            assert body == grpc_frame(b"after")
+        finally:
+            await client.close()
