@@ -262,18 +262,23 @@ class GrpcApp:
         runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
         run = contextvars.copy_context().run
-        own_pool = CALL_POOL.get()
-        if own_pool is not None:
-            return _submit(loop, own_pool, run, fn, *args)
-        return loop.run_in_executor(self.config.thread_pool, run, fn, *args)
+        pool = CALL_POOL.get() or self.config.thread_pool
+        if pool is not None:
+            return _submit(loop, pool, run, fn, *args)
+        return loop.run_in_executor(None, run, fn, *args)
 
 
 def _submit(
     loop: asyncio.AbstractEventLoop, pool: Executor, fn: Callable[..., T], *args: Any
 ) -> asyncio.Future[T]:
-    """``fn(*args)`` on a behaviour's own pool, its outcome reported back to the loop by the
-    worker itself: grpc ignores what ``submit`` returns, so such pools need not return a Future
-    (grpcio's own tests use one whose ``submit`` returns None)."""
+    """``fn(*args)`` on ``pool``, its outcome reported back to the loop by the worker itself.
+
+    Leaner than ``run_in_executor`` (no concurrent future chained to an asyncio one through
+    callbacks and locks on both threads): a blocking server's unary call spent about a tenth
+    of its CPU on that chaining. Also what a behaviour's own pool needs: grpc ignores what
+    ``submit`` returns, so such pools need not return a Future (grpcio's own tests use one
+    whose ``submit`` returns None). As with ``run_in_executor``, a call cancelled before its
+    turn comes never runs its handler."""
     future: asyncio.Future[T] = loop.create_future()
 
     def settle(ok: bool, value: Any) -> None:
@@ -284,6 +289,8 @@ def _submit(
                 future.set_exception(value)
 
     def work() -> None:
+        if future.cancelled():  # (a read of the future's state: safe from any thread)
+            return
         outcome: tuple[bool, Any]
         try:
             outcome = (True, fn(*args))
