@@ -204,7 +204,12 @@ class RequestBuffer:
                 await self._waiter
             finally:
                 self._waiter = None
-        message = messages.popleft()
+        return self.pop()
+
+    def pop(self) -> Message:
+        """The first buffered message (there must be one: ``buffered`` is not 0), as
+        :meth:`next` takes it; for a sync handler's iterator taking several in one hop."""
+        message = self._messages.popleft()
         self._buffered -= len(message[1]) + HEADER_SIZE + MESSAGE_COST
         waiter = self._space_waiter
         if waiter is not None and not waiter.done() and self._buffered <= self._limit:
