@@ -262,7 +262,9 @@ class GrpcApp:
         runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
         run = contextvars.copy_context().run
-        pool = CALL_POOL.get() or self.config.thread_pool
+        pool = CALL_POOL.get()
+        if pool is None:
+            pool = self.config.thread_pool
         if pool is not None:
             return _submit(loop, pool, run, fn, *args)
         return loop.run_in_executor(None, run, fn, *args)
