@@ -23,12 +23,13 @@ import contextlib
 import logging
 import os
 import queue
-import select
 import threading
 import time
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
+
+from .._wake import Waker, thread_waker
 
 logger = logging.getLogger("asgi_grpc.sync")
 
@@ -268,82 +269,18 @@ _now = time.monotonic
 # ---------------------------------------------------------------------- waking a waiting thread
 
 
-class _EventfdWaker:
-    """Wakes one thread (its own, per thread: see :func:`_waker`) through an eventfd.
-
-    ``os.eventfd_write`` releases the GIL around the system call, where a lock's ``release()``
-    does not: when the woken thread takes over the core the moment it is woken (as Linux often
-    lets a thread that slept run), the waker is not left off the core holding the GIL the woken
-    thread needs, with both stalled until the scheduler comes back to it. Profiles of blocking
-    unary calls showed the loop thread's ``Condition.notify`` as its costliest line for that
-    reason."""
-
-    __slots__ = ("_fd", "_poll", "pid")
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # type: ignore[attr-defined,unused-ignore]
-        self._poll = select.poll()
-        self._poll.register(self._fd, select.POLLIN)
-
-    def wake(self) -> None:
-        with contextlib.suppress(OSError):  # (never at a closed fd: the waiter holds it)
-            os.eventfd_write(self._fd, 1)  # type: ignore[attr-defined,unused-ignore]
-
-    def sleep(self, timeout: float) -> None:
-        """Until woken or ``timeout`` passes; may return early (callers check their predicate)."""
-        if self._poll.poll(timeout * 1000.0):
-            with contextlib.suppress(BlockingIOError):
-                os.eventfd_read(self._fd)  # type: ignore[attr-defined,unused-ignore]
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            os.close(self._fd)
-
-
-class _LockWaker:
-    """Where there is no eventfd: a lock used as a binary semaphore."""
-
-    __slots__ = ("_lock", "pid")
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self._lock = threading.Lock()
-        self._lock.acquire()
-
-    def wake(self) -> None:
-        with contextlib.suppress(RuntimeError):  # already woken
-            self._lock.release()
-
-    def sleep(self, timeout: float) -> None:
-        self._lock.acquire(timeout=max(timeout, 0.0))
-
-
-_Waker = _EventfdWaker if hasattr(os, "eventfd") else _LockWaker
-_local = threading.local()
-
-
-def _waker() -> _EventfdWaker | _LockWaker:
-    """This thread's waker (made on first use, again in a forked child; closed with the
-    thread)."""
-    waker: _EventfdWaker | _LockWaker | None = getattr(_local, "waker", None)
-    if waker is None or waker.pid != os.getpid():
-        waker = _local.waker = _Waker()
-    return waker
-
-
 class WakeCondition:
     """The part of ``threading.Condition`` the sync calls use (``with``, ``wait``, ``notify``,
     ``notify_all``), with every wake-up done after the lock is released and through the woken
-    thread's :class:`_EventfdWaker` (see there why). A wait may return early: use it through
+    thread's waker (asgi_grpc/_wake.py: see there why). A wait may return early: use it through
     :func:`wait_condition`, which checks its predicate."""
 
     __slots__ = ("_lock", "_waiters", "_woken")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: list[_EventfdWaker | _LockWaker] = []
-        self._woken: list[_EventfdWaker | _LockWaker] | None = None
+        self._waiters: list[Waker] = []
+        self._woken: list[Waker] | None = None
 
     def __enter__(self) -> bool:
         return self._lock.acquire()
@@ -379,7 +316,7 @@ class WakeCondition:
 
     def wait(self, timeout: float) -> None:
         """Release the lock, sleep until notified or ``timeout`` passes, take the lock again."""
-        waker = _waker()
+        waker = thread_waker()
         self._waiters.append(waker)
         woken, self._woken = self._woken, None
         self._lock.release()

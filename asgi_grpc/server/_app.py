@@ -13,7 +13,6 @@ import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from .._core import (
@@ -32,6 +31,7 @@ from . import _guard, _hypercorn
 from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon
+from ._sync_pool import PoolRunners
 from ._types import TRAILERS_ONLY_EXTENSION, ASGIApp, ASGIReceive, ASGISend, Scope
 
 T = TypeVar("T")
@@ -69,6 +69,7 @@ class GrpcApp:
         self._calls: set[ServicerContext] = set()
         self._ended = 0  # calls ended (only to pace trim_soon)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._runners: PoolRunners | None = None  # on config.thread_pool, made on first use
 
     # ------------------------------------------------------------------ registration (grpcio API)
 
@@ -262,23 +263,30 @@ class GrpcApp:
         runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
         run = contextvars.copy_context().run
-        pool = CALL_POOL.get()
+        own_pool = CALL_POOL.get()
+        if own_pool is not None:
+            return _submit(loop, own_pool.submit, run, fn, *args)
+        pool = self.config.thread_pool
         if pool is None:
-            pool = self.config.thread_pool
-        if pool is not None:
-            return _submit(loop, pool, run, fn, *args)
-        return loop.run_in_executor(None, run, fn, *args)
+            return loop.run_in_executor(None, run, fn, *args)
+        runners = self._runners
+        if runners is None or runners.pool is not pool:
+            runners = self._runners = PoolRunners(pool)
+        return _submit(loop, runners.submit, run, fn, *args)
 
 
 def _submit(
-    loop: asyncio.AbstractEventLoop, pool: Executor, fn: Callable[..., T], *args: Any
+    loop: asyncio.AbstractEventLoop,
+    submit: Callable[[Callable[[], None]], Any],
+    fn: Callable[..., T],
+    *args: Any,
 ) -> asyncio.Future[T]:
-    """``fn(*args)`` on ``pool``, its outcome reported back to the loop by the worker itself.
+    """``fn(*args)`` through ``submit`` (a pool's, or its PoolRunners'), its outcome reported
+    back to the loop by the worker itself.
 
     Leaner than ``run_in_executor`` (no concurrent future chained to an asyncio one through
-    callbacks and locks on both threads): a blocking server's unary call spent about a tenth
-    of its CPU on that chaining. Also what a behaviour's own pool needs: grpc ignores what
-    ``submit`` returns, so such pools need not return a Future (grpcio's own tests use one
+    callbacks and locks on both threads). Also what a behaviour's own pool needs: grpc ignores
+    what ``submit`` returns, so such pools need not return a Future (grpcio's own tests use one
     whose ``submit`` returns None). As with ``run_in_executor``, a call cancelled before its
     turn comes never runs its handler."""
     future: asyncio.Future[T] = loop.create_future()
@@ -301,7 +309,7 @@ def _submit(
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
             loop.call_soon_threadsafe(settle, *outcome)
 
-    pool.submit(work)
+    submit(work)
     return future
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import Compression, MetadataLike, ProtocolError, StatusCode, coerce_status
 from .._errors import AbortError, RpcError, UsageError
+from .._wake import thread_waker
 from ._metadata_check import checked_metadata
 
 logger = logging.getLogger("asgi_grpc.server")
@@ -34,6 +35,7 @@ _SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of 
 #: what a batch holds is no longer charged to the call's request buffer.
 _REQUEST_BATCH = 64
 _REQUEST_BATCH_BYTES = 64 * 1024
+_WAIT_SLICE = 1.0  # a worker waiting on the loop checks again at least this often
 
 
 class BlockingRequestIterator(Iterator[Any]):
@@ -107,14 +109,14 @@ def _fill(requests: RequestBuffer, batch: collections.deque[Any]) -> None:
 def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` on the loop, waited for here: its result, or a future's result when it
     returns one. Lighter than ``run_coroutine_threadsafe`` (no task, no concurrent future)
-    when ``fn`` has the answer at once."""
-    done = threading.Lock()
-    done.acquire()
+    when ``fn`` has the answer at once. The loop wakes this thread through its waker
+    (asgi_grpc/_wake.py), not with the GIL held."""
+    waker = thread_waker()
     outcome: list[Any] = []
 
     def settle(ok: bool, value: Any) -> None:
         outcome.append((ok, value))
-        done.release()
+        waker.wake()
 
     def settle_future(future: asyncio.Future[Any]) -> None:
         if future.cancelled():  # (the loop is shutting down) as a cancelled concurrent future
@@ -136,7 +138,8 @@ def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any
             settle(True, result)
 
     loop.call_soon_threadsafe(start)
-    done.acquire()
+    while not outcome:  # (a wake-up may be left over from an earlier wait of this thread)
+        waker.sleep(_WAIT_SLICE)
     ok, value = outcome[0]
     if ok:
         return value
