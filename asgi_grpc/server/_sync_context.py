@@ -81,18 +81,13 @@ class BlockingRequestIterator(Iterator[Any]):
 
 def _take_requests(call: ServicerContext, batch: collections.deque[Any]) -> Any:
     """On the loop: the next raw request message (None at the end), with the ones buffered
-    behind it put in ``batch``; at once when one is buffered, else as a future."""
+    behind it put in ``batch``; or, when there is none yet, the future to wait on first."""
     requests = call._requests
     assert requests is not None
-    if not requests.buffered:  # (nothing buffered: wait for the next message in a task)
-        return asyncio.ensure_future(_take_requests_later(requests, batch))
-    message = requests.pop()
-    _fill(requests, batch)
-    return message
-
-
-async def _take_requests_later(requests: RequestBuffer, batch: collections.deque[Any]) -> Any:
-    message = await requests.next()
+    waiter = requests.ready_waiter()
+    if waiter is not None:
+        return waiter
+    message = requests.take()
     if message is not None:
         _fill(requests, batch)
     return message
@@ -107,10 +102,10 @@ def _fill(requests: RequestBuffer, batch: collections.deque[Any]) -> None:
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` on the loop, waited for here: its result, or a future's result when it
-    returns one. Lighter than ``run_coroutine_threadsafe`` (no task, no concurrent future)
-    when ``fn`` has the answer at once. The loop wakes this thread through its waker
-    (asgi_grpc/_wake.py), not with the GIL held."""
+    """``fn(*args)`` on the loop, waited for here; when it returns a future instead of its
+    result, it is called again once that future is done. Lighter than
+    ``run_coroutine_threadsafe`` (no task, no concurrent future). The loop wakes this thread
+    through its waker (asgi_grpc/_wake.py), not with the GIL held."""
     waker = thread_waker()
     outcome: list[Any] = []
 
@@ -118,13 +113,11 @@ def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any
         outcome.append((ok, value))
         waker.wake()
 
-    def settle_future(future: asyncio.Future[Any]) -> None:
-        if future.cancelled():  # (the loop is shutting down) as a cancelled concurrent future
+    def retry(future: asyncio.Future[Any]) -> None:
+        if future.cancelled():  # as a cancelled concurrent future would
             settle(False, concurrent.futures.CancelledError())
-        elif future.exception() is not None:
-            settle(False, future.exception())
         else:
-            settle(True, future.result())
+            start()
 
     def start() -> None:
         try:
@@ -132,8 +125,8 @@ def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any
         except BaseException as exc:  # raised in the waiting thread
             settle(False, exc)
             return
-        if isinstance(result, asyncio.Future):
-            result.add_done_callback(settle_future)
+        if isinstance(result, asyncio.Future):  # not yet: ask again once it is done
+            result.add_done_callback(retry)
         else:
             settle(True, result)
 
