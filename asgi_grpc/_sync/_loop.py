@@ -29,6 +29,8 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
+from .._wake import Waker, thread_waker
+
 logger = logging.getLogger("asgi_grpc.sync")
 
 T = TypeVar("T")
@@ -242,7 +244,9 @@ def wait_event(event: threading.Event, timeout: float | None = None) -> bool:
 
 
 def wait_condition(
-    condition: threading.Condition, predicate: Callable[[], bool], timeout: float | None = None
+    condition: threading.Condition | WakeCondition,
+    predicate: Callable[[], bool],
+    timeout: float | None = None,
 ) -> bool:
     """``condition.wait_for(predicate, timeout)`` in short slices; the lock must be held.
 
@@ -260,6 +264,71 @@ def wait_condition(
 
 
 _now = time.monotonic
+
+
+# ---------------------------------------------------------------------- waking a waiting thread
+
+
+class WakeCondition:
+    """The part of ``threading.Condition`` the sync calls use (``with``, ``wait``, ``notify``,
+    ``notify_all``), with every wake-up done after the lock is released and through the woken
+    thread's waker (asgi_grpc/_wake.py: see there why). A wait may return early: use it through
+    :func:`wait_condition`, which checks its predicate."""
+
+    __slots__ = ("_lock", "_waiters", "_woken")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: list[Waker] = []
+        self._woken: list[Waker] | None = None
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        woken = self._woken
+        if woken is None:
+            self._lock.release()
+            return
+        self._woken = None
+        self._lock.release()
+        for waker in woken:
+            waker.wake()
+
+    def notify(self) -> None:
+        """Wake one waiting thread when the lock is released (the lock must be held)."""
+        if self._waiters:
+            waker = self._waiters.pop(0)
+            if self._woken is None:
+                self._woken = [waker]
+            else:
+                self._woken.append(waker)
+
+    def notify_all(self) -> None:
+        """Wake every waiting thread when the lock is released (the lock must be held)."""
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            if self._woken is None:
+                self._woken = waiters
+            else:
+                self._woken += waiters
+
+    def wait(self, timeout: float) -> None:
+        """Release the lock, sleep until notified or ``timeout`` passes, take the lock again."""
+        waker = thread_waker()
+        self._waiters.append(waker)
+        woken, self._woken = self._woken, None
+        self._lock.release()
+        try:
+            if woken:
+                for other in woken:
+                    other.wake()
+            waker.sleep(timeout)
+        finally:
+            self._lock.acquire()
+            with contextlib.suppress(ValueError):  # (notified: already taken off)
+                self._waiters.remove(waker)
 
 
 # ---------------------------------------------------------------------- callbacks off the loop

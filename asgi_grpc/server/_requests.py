@@ -211,7 +211,30 @@ class RequestBuffer:
                 await self._waiter
             finally:
                 self._waiter = None
-        message = messages.popleft()
+        return self.pop()
+
+    def ready_waiter(self) -> asyncio.Future[None] | None:
+        """None when :meth:`next` would return at once (a message, the end or an error), else a
+        future done when it would: a sync handler's iterator waits on it without a task."""
+        if self._messages or self._error is not None or self._done:
+            return None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = self._loop.create_future()
+        return waiter
+
+    def take(self) -> Message | None:
+        """What :meth:`next` returns (or raises) when :meth:`ready_waiter` is None."""
+        if self._messages:
+            return self.pop()
+        if self._error is not None:
+            raise self._error
+        return None
+
+    def pop(self) -> Message:
+        """The first buffered message (there must be one: ``buffered`` is not 0), as
+        :meth:`next` takes it; for a sync handler's iterator taking several in one hop."""
+        message = self._messages.popleft()
         self._buffered -= len(message[1]) + HEADER_SIZE + MESSAGE_COST
         waiter = self._space_waiter
         if waiter is not None and not waiter.done() and self._buffered <= self._limit:

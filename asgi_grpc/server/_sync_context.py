@@ -7,6 +7,9 @@ iterator call back into the event loop that runs the call (:class:`~._call.Servi
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
+import contextlib
 import enum
 import logging
 import threading
@@ -14,46 +17,126 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import Compression, MetadataLike, ProtocolError, StatusCode, coerce_status
-from .._errors import EOF, AbortError, RpcError, UsageError
+from .._errors import AbortError, RpcError, UsageError
+from .._wake import thread_waker
 from ._metadata_check import checked_metadata
 
 logger = logging.getLogger("asgi_grpc.server")
 
 if TYPE_CHECKING:
     from ._call import ServicerContext
+    from ._requests import RequestBuffer
 
 _SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of the writes
 
 
-class BlockingRequestIterator(Iterator[Any]):
-    """For sync handlers on a worker thread: each ``next`` waits on the event loop.
+#: Request messages a sync handler's iterator takes from the loop in one hand-off, when the
+#: client sent them ahead: one hop per batch instead of one per message. Bounded in bytes too:
+#: what a batch holds is no longer charged to the call's request buffer.
+_REQUEST_BATCH = 64
+_REQUEST_BATCH_BYTES = 64 * 1024
+_WAIT_SLICE = 1.0  # a worker waiting on the loop checks again at least this often
 
-    Once the call is over the iterator ends, releasing a thread blocked in ``next`` (the call's
-    end closes its request buffer), so the worker goes back to the pool. As grpcio's blocking
-    server: ``RpcError`` if the call was cancelled (client gone, deadline, ``cancel()``,
-    shutdown), ``StopIteration`` if it ended otherwise (the handler's status was sent).
+
+class BlockingRequestIterator(Iterator[Any]):
+    """For sync handlers on a worker thread: ``next`` waits on the event loop.
+
+    One hand-off to the loop takes the next message and those already buffered behind it (up
+    to ``_REQUEST_BATCH``); they are deserialized here, on the worker, one per ``next``. Once
+    the call is over the iterator ends, releasing a thread blocked in ``next`` (the call's end
+    closes its request buffer), so the worker goes back to the pool; messages taken ahead are
+    then dropped, as the buffer drops its own. As grpcio's blocking server: ``RpcError`` if the
+    call was cancelled (client gone, deadline, ``cancel()``, shutdown), ``StopIteration`` if it
+    ended otherwise (the handler's status was sent).
     """
+
+    __slots__ = ("_batch", "_call")
 
     def __init__(self, call: ServicerContext) -> None:
         self._call = call
+        self._batch: collections.deque[Any] = collections.deque()
 
     def __iter__(self) -> Iterator[Any]:
         return self
 
     def __next__(self) -> Any:
         call = self._call
-        future = asyncio.run_coroutine_threadsafe(call._next_request(), call._loop)
+        batch = self._batch
         try:
-            message = future.result()
+            if batch:
+                if not call._done:
+                    return call._deserialize(*batch.popleft())
+                batch.clear()
+            message = _on_loop(call._loop, _take_requests, call, batch)
+            if message is None:
+                if call._cancel_reason is not None:
+                    raise RpcError
+                raise StopIteration
+            return call._deserialize(*message)
         except ProtocolError:
             if call._cancel_reason is not None:
                 raise RpcError from None
             raise
-        if message is EOF:
-            if call._cancel_reason is not None:
-                raise RpcError
-            raise StopIteration
-        return message
+
+
+def _take_requests(call: ServicerContext, batch: collections.deque[Any]) -> Any:
+    """On the loop: the next raw request message (None at the end), with the ones buffered
+    behind it put in ``batch``; or, when there is none yet, the future to wait on first."""
+    requests = call._requests
+    assert requests is not None
+    waiter = requests.ready_waiter()
+    if waiter is not None:
+        return waiter
+    message = requests.take()
+    if message is not None:
+        _fill(requests, batch)
+    return message
+
+
+def _fill(requests: RequestBuffer, batch: collections.deque[Any]) -> None:
+    size = 0
+    while requests.buffered and len(batch) < _REQUEST_BATCH - 1 and size < _REQUEST_BATCH_BYTES:
+        message = requests.pop()
+        size += len(message[1])
+        batch.append(message)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on the loop, waited for here; when it returns a future instead of its
+    result, it is called again once that future is done. Lighter than
+    ``run_coroutine_threadsafe`` (no task, no concurrent future). The loop wakes this thread
+    through its waker (asgi_grpc/_wake.py), not with the GIL held."""
+    waker = thread_waker()
+    outcome: list[Any] = []
+
+    def settle(ok: bool, value: Any) -> None:
+        outcome.append((ok, value))
+        waker.wake()
+
+    def retry(future: asyncio.Future[Any]) -> None:
+        if future.cancelled():  # as a cancelled concurrent future would
+            settle(False, concurrent.futures.CancelledError())
+        else:
+            start()
+
+    def start() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # raised in the waiting thread
+            settle(False, exc)
+            return
+        if isinstance(result, asyncio.Future):  # not yet: ask again once it is done
+            result.add_done_callback(retry)
+        else:
+            settle(True, result)
+
+    loop.call_soon_threadsafe(start)
+    while not outcome:  # (a wake-up may be left over from an earlier wait of this thread)
+        waker.sleep(_WAIT_SLICE)
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
 
 
 class _SyncContext:
@@ -144,33 +227,87 @@ def _blocking_status(code: Any) -> StatusCode:
         return StatusCode.UNKNOWN
 
 
+class _Responses:
+    """Responses of a sync streaming handler, from its worker thread to the loop.
+
+    The worker appends under a lock and wakes the loop only when the loop waits for responses
+    (once per batch, not once per message); the loop takes everything queued in one go. The
+    worker waits when ``_SYNC_STREAM_BUFFER`` responses are queued, until the loop takes them
+    or the call is over (then ``put`` returns False and the handler's iterator is dropped)."""
+
+    __slots__ = ("_cond", "_items", "_loop", "_waiter", "_worker_waiting", "stopped")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._cond = threading.Condition(threading.Lock())
+        self._items: list[tuple[bool, Any]] = []
+        self._waiter: asyncio.Future[None] | None = None  # the loop, waiting for items
+        self._worker_waiting = False
+        self.stopped = False
+
+    # ------------------------------------------------------------------ worker side
+
+    def put(self, item: tuple[bool, Any], wait: bool = True) -> bool:
+        """Queue ``(True, response)`` or the end ``(False, exception or None)``; False once the
+        call is over. ``wait``: block while the buffer is full (not for the end)."""
+        cond = self._cond
+        with cond:
+            while wait and len(self._items) >= _SYNC_STREAM_BUFFER and not self.stopped:
+                self._worker_waiting = True
+                cond.wait(0.25)  # (in slices: ``stopped`` may come without a notify at exit)
+            self._worker_waiting = False
+            if self.stopped:
+                return False
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(_release, waiter)
+        return True
+
+    # ------------------------------------------------------------------ loop side
+
+    async def take(self) -> list[tuple[bool, Any]]:
+        """Everything queued, waiting for at least one item."""
+        cond = self._cond
+        while True:
+            with cond:
+                items = self._items
+                if items:
+                    self._items = []
+                    if self._worker_waiting:
+                        cond.notify()
+                    return items
+                waiter = self._waiter = self._loop.create_future()
+            await waiter
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopped = True
+            self._waiter = None
+            self._cond.notify_all()
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 async def run_sync_stream(
     call: ServicerContext, behavior: Callable[..., Any], request: Any
 ) -> None:
     """Run a sync response-streaming behaviour on a worker thread; its responses come over
-    a queue (at most ``_SYNC_STREAM_BUFFER`` ahead of the writes) to be written here."""
-    loop = call._loop
-    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
-    put = queue.put_nowait
-    slots = threading.Semaphore(_SYNC_STREAM_BUFFER)
-    stop = threading.Event()
-
-    def send(response: Any) -> bool:
-        while not slots.acquire(timeout=0.1):
-            if stop.is_set():
-                return False
-        if stop.is_set():
-            return False
-        loop.call_soon_threadsafe(put, (True, response))
-        return True
+    ``_Responses`` (at most ``_SYNC_STREAM_BUFFER`` queued) to be written here."""
+    responses = _Responses(call._loop)
+    put = responses.put
 
     def send_response(response: Any) -> None:
         # grpcio's experimental_non_blocking callback: None ends the call (with the status set
         # on the context, OK by default).
         if response is None:
-            loop.call_soon_threadsafe(put, (False, None))
+            put((False, None), wait=False)
         else:
-            send(response)
+            put((True, response))
 
     non_blocking = getattr(behavior, "experimental_non_blocking", False)
 
@@ -180,25 +317,25 @@ async def run_sync_stream(
                 # Returns at once; responses come through send_response from any thread.
                 behavior(request, _SyncContext(call), send_response)
                 return
-            responses = behavior(request, _SyncContext(call))
-            for response in responses if responses is not None else ():
-                if not send(response):
+            results = behavior(request, _SyncContext(call))
+            for response in results if results is not None else ():
+                if not put((True, response)):
                     return
         except BaseException as exc:  # handed to the loop, raised there
-            loop.call_soon_threadsafe(put, (False, exc))
+            put((False, exc), wait=False)
         else:
-            loop.call_soon_threadsafe(put, (False, None))
+            put((False, None), wait=False)
 
     producer = call._app.run_sync(produce)
+    write = call._write
     try:
         while True:
-            ok, item = await queue.get()
-            if not ok:
-                if item is not None:
-                    raise item
-                break
-            slots.release()
-            await call._write(item)
+            for ok, item in await responses.take():
+                if not ok:
+                    if item is not None:
+                        raise item
+                    await producer
+                    return
+                await write(item)
     finally:
-        stop.set()
-    await producer
+        responses.stop()

@@ -24,6 +24,7 @@ CLIENTS: dict[str, str] = {
     # grpc's synchronous API: grpcio's, and asgi_grpc's (same driver, other module).
     "grpcio_sync": "bench.clients.grpc_sync:grpcio",
     "asgi_grpc_sync": "bench.clients.grpc_sync:asgi_grpc",
+    "asgi_grpc_sync_base": "bench.clients.grpc_sync:asgi_grpc_base",
     # The same code on uvloop (bench/uvloop_pairs.py); the names above run the standard loop.
     "asgi_grpc_uvloop": "bench.clients.grpc_aio:asgi_grpc",
     "asgi_grpc_sync_uvloop": "bench.clients.grpc_sync:asgi_grpc",

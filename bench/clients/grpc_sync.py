@@ -122,3 +122,11 @@ def asgi_grpc(target: str, gen_dir: Path, tls: Path | None = None) -> GrpcSyncDr
     import asgi_grpc
 
     return GrpcSyncDriver(asgi_grpc, target, gen_dir, tls)
+
+
+def asgi_grpc_base(target: str, gen_dir: Path, tls: Path | None = None) -> GrpcSyncDriver:
+    """asgi_grpc's blocking client from the checkout ASGI_GRPC_BASELINE names (baseline.py)."""
+    from bench import baseline
+
+    baseline.use()
+    return asgi_grpc(target, gen_dir, tls)

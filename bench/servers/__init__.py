@@ -34,6 +34,7 @@ SERVERS: dict[str, str] = {
     # grpc's synchronous server API (grpc.server(thread_pool)): grpcio's, and asgi_grpc's.
     "grpcio_sync": "bench.servers.grpc_sync:grpcio",
     "asgi_grpc_sync": "bench.servers.grpc_sync:asgi_grpc",
+    "asgi_grpc_sync_base": "bench.servers.grpc_sync:asgi_grpc_base",
     # The same code on uvloop (bench/uvloop_pairs.py); the names above run the standard loop.
     "asgi_grpc_uvloop": "bench.servers.grpc_aio:asgi_grpc",
     "asgi_grpc_sync_uvloop": "bench.servers.grpc_sync:asgi_grpc",

@@ -76,3 +76,11 @@ def asgi_grpc(gen_dir: Path) -> GrpcSyncServer:
     import asgi_grpc
 
     return GrpcSyncServer(asgi_grpc, gen_dir)
+
+
+def asgi_grpc_base(gen_dir: Path) -> GrpcSyncServer:
+    """asgi_grpc's blocking server from the checkout ASGI_GRPC_BASELINE names (baseline.py)."""
+    from bench import baseline
+
+    baseline.use()
+    return asgi_grpc(gen_dir)
