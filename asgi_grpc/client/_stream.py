@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._core import Headers, StatusCode, parse_http_status
 from ._transport_errors import ConnectionTerminated, StreamClosed, TransportError
@@ -12,10 +12,51 @@ from ._transport_errors import ConnectionTerminated, StreamClosed, TransportErro
 if TYPE_CHECKING:
     from ._connection import Connection
 
-__all__ = ["Stream"]
+__all__ = ["BodyReader", "Stream"]
 
 
-class Stream:
+class BodyReader:
+    """The response-body reads shared by :class:`Stream` and the gRPC-Web stream: a subclass
+    keeps its received chunks in ``_chunks``, sets ``_ended`` at the end of the body, and
+    defines how buffered chunks are taken, how a failed or closed stream raises, and how to
+    wait for more."""
+
+    __slots__ = ()
+
+    _chunks: collections.deque[Any]
+    _ended: bool
+
+    def _take(self) -> bytes:
+        raise NotImplementedError
+
+    def _check_readable(self) -> None:
+        raise NotImplementedError
+
+    async def _wait(self) -> None:
+        raise NotImplementedError
+
+    async def read(self) -> bytes:
+        """The response body received so far and not yet read (waiting for some if there is
+        none), ``b""`` once the body is over. Chunk boundaries carry no meaning."""
+        while True:
+            if self._chunks:
+                return self._take()
+            if self._ended:
+                return b""
+            self._check_readable()
+            await self._wait()
+
+    def read_nowait(self) -> bytes | None:
+        """Like :meth:`read`, but ``None`` instead of waiting."""
+        if self._chunks:
+            return self._take()
+        if self._ended:
+            return b""
+        self._check_readable()
+        return None
+
+
+class Stream(BodyReader):
     """One HTTP/2 request/response exchange (one RPC).
 
     Response side: ``await headers()`` (the first HEADERS block, ``:status`` included), then
@@ -110,26 +151,6 @@ class Stream:
                 )
             await self._wait()
         return self._headers
-
-    async def read(self) -> bytes:
-        """The response body received so far and not yet read (waiting for some if there is
-        none), ``b""`` once the body is over. Chunk boundaries carry no meaning."""
-        while True:
-            if self._chunks:
-                return self._take()
-            if self._ended:
-                return b""
-            self._check_readable()
-            await self._wait()
-
-    def read_nowait(self) -> bytes | None:
-        """Like :meth:`read`, but ``None`` instead of waiting."""
-        if self._chunks:
-            return self._take()
-        if self._ended:
-            return b""
-        self._check_readable()
-        return None
 
     def _take(self) -> bytes:
         """All buffered chunks at once: one read and one acknowledgement for however many

@@ -32,6 +32,7 @@ from .._core._web import (
     is_text,
 )
 from ._address import Address, TCPAddress
+from ._stream import BodyReader
 from ._transport_errors import ConnectError, ConnectionTerminated, StreamClosed
 
 __all__ = ["WebPool", "WebStream"]
@@ -135,7 +136,7 @@ class WebPool:
         await self._client.aclose()
 
 
-class WebStream:
+class WebStream(BodyReader):
     """One gRPC-Web call, with :class:`~._stream.Stream`'s interface."""
 
     def __init__(self, pool: WebPool, url: str, headers: Headers) -> None:
@@ -272,7 +273,7 @@ class WebStream:
         self._changed.clear()
         await self._changed.wait()
 
-    def _check(self) -> None:
+    def _check_readable(self) -> None:
         if self._error is not None:
             raise self._error
         if self._closed:
@@ -282,7 +283,7 @@ class WebStream:
 
     async def headers(self) -> Headers:
         while self._headers is None:
-            self._check()
+            self._check_readable()
             await self._wait()
         return self._headers
 
@@ -294,29 +295,12 @@ class WebStream:
         self._drained.set()
         return data
 
-    async def read(self) -> bytes:
-        while True:
-            if self._chunks:
-                return self._take()
-            if self._ended:
-                return b""
-            self._check()
-            await self._wait()
-
-    def read_nowait(self) -> bytes | None:
-        if self._chunks:
-            return self._take()
-        if self._ended:
-            return b""
-        self._check()
-        return None
-
     async def trailers(self) -> Headers:
         self._chunks.clear()
         self._buffered = 0
         self._drained.set()
         while not self._ended:
-            self._check()
+            self._check_readable()
             await self._wait()
         if self.trailers_only and self._headers is not None:
             return self._headers
