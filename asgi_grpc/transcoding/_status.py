@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from google.protobuf import any_pb2, json_format
-from google.rpc import status_pb2
+from google.rpc import status_pb2  # type: ignore[import-untyped, unused-ignore]
 
 from .._core import StatusCode
 
