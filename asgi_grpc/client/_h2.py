@@ -9,19 +9,27 @@ places we adjust its behaviour, and the windowed DATA writer.
 - :class:`H2Connection`: counts open outbound streams in O(1), and decodes header blocks up to
   a hard cap far above our advertised ``MAX_HEADER_LIST_SIZE``, so that one oversized response
   fails its own stream (the connection checks each block with :func:`header_list_size`) rather
-  than the whole connection (hpack's error is a connection error in h2).
+  than the whole connection (hpack's error is a connection error in h2). It also encodes the
+  request headers a channel repeats, and decodes the response headers and trailers a server
+  repeats, once while the HPACK table stands still (:mod:`asgi_grpc._hpack`, as the server), and
+  does not format every received frame for h2's trace log unless a logger is configured.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hyperframe.frame import RstStreamFrame
 
 from .. import _hyperframe
 from .._core import Headers
+from .._hpack import CachingDecoder, CachingEncoder
 
 _hyperframe.install()  # h2 reprs every frame it receives: make DATA frames cheap to repr
 
@@ -73,7 +81,9 @@ class H2Connection(h2.connection.H2Connection):
         super().__init__(config)
         self.open_streams = 0
         self._opened = 0
-        self.decoder.max_header_list_size = max(HARD_HEADER_LIST_CAP, max_header_list_size)
+        self.decoder = CachingDecoder(max(HARD_HEADER_LIST_CAP, max_header_list_size))
+        self.encoder = CachingEncoder()
+        self._trace_frames = not isinstance(config.logger, h2.config.DummyLogger)
 
     @property
     def open_outbound_streams(self) -> int:
@@ -91,6 +101,36 @@ class H2Connection(h2.connection.H2Connection):
         changes = super()._local_settings_acked()
         self.decoder.max_header_list_size = cap
         return changes
+
+    def _receive_frame(self, frame: Any) -> Any:
+        if self._trace_frames:
+            return super()._receive_frame(frame)
+        # h2's, without its first line, ``logger.trace("Received frame: %s", repr(frame))``: the
+        # repr of every frame (flags sorted, payload hexlified) built for a logger that drops it
+        # (the server's connection does the same, server/_hypercorn_h2.py).
+        try:
+            frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except h2.exceptions.StreamClosedError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                reset = RstStreamFrame(e.stream_id)
+                reset.error_code = e.error_code
+                self._prepare_for_sending([reset])
+                events = e._events
+            else:
+                raise
+        except h2.exceptions.StreamIDTooLowError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                reset = RstStreamFrame(e.stream_id)
+                reset.error_code = ErrorCodes.STREAM_CLOSED
+                self._prepare_for_sending([reset])
+                events = []
+            elif self._stream_is_closed_by_end(e.stream_id):
+                raise h2.exceptions.StreamClosedError(e.stream_id) from e
+            else:
+                raise
+        else:
+            self._prepare_for_sending(frames)
+        return events
 
 
 def header_list_size(headers: Headers) -> int:
