@@ -65,3 +65,37 @@ def test_the_same_against_grpcio_server(grpc: ModuleType) -> None:
     import grpc as grpcio
 
     _calls(grpc, grpcio)
+
+
+def _big_headers(grpc: ModuleType, server_grpc: ModuleType) -> None:
+    options = [("grpc.max_metadata_size", 256 * 1024)]
+
+    def size(request: bytes, context: Any) -> bytes:
+        sent = dict(context.invocation_metadata())
+        return str(len(sent.get("x-big", ""))).encode()
+
+    server = server_grpc.server(futures.ThreadPoolExecutor(2), options=options)
+    server.add_generic_rpc_handlers(
+        (generic_handler(server_grpc, {"Size": server_grpc.unary_unary_rpc_method_handler(size)}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            call = channel.unary_unary(method("Size"))
+            # 40,000 bytes of metadata: a HEADERS frame and CONTINUATION frames (frames are
+            # 16 KiB at most), twice, then a small block again on the same connection.
+            for length in (40_000, 40_001, 3):
+                assert call(b"", metadata=(("x-big", "v" * length),)) == str(length).encode()
+    finally:
+        server.stop(0)
+
+
+def test_request_headers_over_several_frames(grpc: ModuleType) -> None:
+    _big_headers(grpc, grpc)
+
+
+def test_request_headers_over_several_frames_to_grpcio(grpc: ModuleType) -> None:
+    import grpc as grpcio
+
+    _big_headers(grpc, grpcio)
