@@ -47,14 +47,20 @@ class _EventfdWaker:
         self._poll.register(self._fd, select.POLLIN)
 
     def wake(self) -> None:
-        with contextlib.suppress(OSError):  # (never at a closed fd: the waiter holds it)
+        # try/except, not contextlib.suppress, on the hot paths here: suppress costs an object
+        # and two calls each time (about a tenth of a thread-to-loop round trip, measured).
+        try:  # noqa: SIM105
             os.eventfd_write(self._fd, 1)  # type: ignore[attr-defined,unused-ignore]
+        except OSError:  # (never at a closed fd: the waiter holds it)
+            pass
 
     def sleep(self, timeout: float) -> None:
         """Until woken or ``timeout`` passes; may return early (callers check their predicate)."""
         if self._poll.poll(timeout * 1000.0):
-            with contextlib.suppress(BlockingIOError):
+            try:  # noqa: SIM105 (see wake)
                 os.eventfd_read(self._fd)  # type: ignore[attr-defined,unused-ignore]
+            except BlockingIOError:
+                pass
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
@@ -126,8 +132,10 @@ class LoopInbox:
             os.eventfd_write(self._fd, 1)  # type: ignore[attr-defined,unused-ignore]
 
     def _drain(self) -> None:
-        with contextlib.suppress(BlockingIOError):
+        try:  # noqa: SIM105 (see _EventfdWaker.wake)
             os.eventfd_read(self._fd)  # type: ignore[attr-defined,unused-ignore]
+        except BlockingIOError:  # (woken for items an earlier pass took)
+            pass
         self._pending = False
         items = self._items
         while items:

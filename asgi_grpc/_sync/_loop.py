@@ -339,8 +339,9 @@ class WakeCondition:
             waker.sleep(timeout)
         finally:
             self._lock.acquire()
-            with contextlib.suppress(ValueError):  # (notified: already taken off)
-                self._waiters.remove(waker)
+            waiters = self._waiters
+            if waker in waiters:  # (a notify took it off already, as usual)
+                waiters.remove(waker)
 
 
 # ---------------------------------------------------------------------- callbacks off the loop

@@ -8,7 +8,6 @@ that is not gRPC (content-type dispatch), so REST and gRPC share one port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import logging
@@ -392,8 +391,10 @@ def _submit(
             outcome = (True, fn(*args))
         except BaseException as exc:  # handed to the loop, raised there
             outcome = (False, exc)
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+        try:  # noqa: SIM105 (once per call: see asgi_grpc/_wake.py on suppress)
             post(settle, *outcome)
+        except RuntimeError:  # the loop closed meanwhile: nobody waits
+            pass
 
     submit(work)
     return future

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import enum
 import logging
 import threading
@@ -262,8 +261,10 @@ class _Responses:
             self._items.append(item)
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            try:  # noqa: SIM105 (once per batch: see asgi_grpc/_wake.py on suppress)
                 self._post(_release, waiter)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
         return True
 
     # ------------------------------------------------------------------ loop side
