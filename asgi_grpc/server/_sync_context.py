@@ -208,7 +208,7 @@ class _SyncContext:
                 if call._task is not None:
                     call._task.cancel()
 
-        call._loop.call_soon_threadsafe(cancel_on_loop)
+        post_to(call._loop)(cancel_on_loop)  # (in order with the handler's other hand-offs)
 
     def __getattr__(self, name: str) -> Any:
         # Everything else is the same synchronous method as on the aio context.
