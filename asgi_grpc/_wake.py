@@ -11,14 +11,28 @@ releases the GIL around the system call, so the woken thread can run at once.
 
 Each thread has one waker (:func:`thread_waker`); a wait may end early (a wake-up meant for an
 earlier wait of the same thread): waiters check what they wait for and wait again.
+
+The other direction, a thread handing work to an event loop, goes through the loop's
+:class:`LoopInbox` (:func:`loop_inbox`): ``call_soon_threadsafe``'s job with one eventfd the loop
+watches, so a hand-off costs a deque append and, only when the loop has not been woken already,
+one ``eventfd_write``; the loop runs what was posted in the reader's callback itself, instead of
+reading its self-pipe until it is empty (two ``recv`` and a caught BlockingIOError per wake-up) and
+running a Handle made per callback on its next pass. About a quarter of a bare thread-to-loop and
+back round trip (63 -> 48 k instructions).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
+import contextvars
 import os
 import select
 import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
 
 
 class _EventfdWaker:
@@ -33,14 +47,20 @@ class _EventfdWaker:
         self._poll.register(self._fd, select.POLLIN)
 
     def wake(self) -> None:
-        with contextlib.suppress(OSError):  # (never at a closed fd: the waiter holds it)
+        # try/except, not contextlib.suppress, on the hot paths here: suppress costs an object
+        # and two calls each time (about a tenth of a thread-to-loop round trip, measured).
+        try:  # noqa: SIM105
             os.eventfd_write(self._fd, 1)  # type: ignore[attr-defined,unused-ignore]
+        except OSError:  # (never at a closed fd: the waiter holds it)
+            pass
 
     def sleep(self, timeout: float) -> None:
         """Until woken or ``timeout`` passes; may return early (callers check their predicate)."""
         if self._poll.poll(timeout * 1000.0):
-            with contextlib.suppress(BlockingIOError):
+            try:  # noqa: SIM105 (see wake)
                 os.eventfd_read(self._fd)  # type: ignore[attr-defined,unused-ignore]
+            except BlockingIOError:
+                pass
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
@@ -77,3 +97,92 @@ def thread_waker() -> Waker:
     if waker is None or waker.pid != os.getpid():
         waker = _local.waker = _new_waker()
     return waker
+
+
+# ---------------------------------------------------------------------- handing work to a loop
+
+
+class LoopInbox:
+    """Callbacks posted to one event loop from any thread, run on it in the order posted, each
+    in the context of the thread that posted it (as ``call_soon_threadsafe``). Made on the loop's
+    thread (:func:`loop_inbox`)."""
+
+    __slots__ = ("__weakref__", "_fd", "_items", "_loop", "_pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: collections.deque[tuple[contextvars.Context, Callable[..., Any], Any]] = (
+            collections.deque()
+        )
+        self._pending = False  # the eventfd was written and the loop has not drained it yet
+        self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # type: ignore[attr-defined,unused-ignore]
+        loop.add_reader(self._fd, self._drain)
+        weakref.finalize(self, os.close, self._fd)
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop soon; RuntimeError if the loop is closed (as
+        ``call_soon_threadsafe``)."""
+        if self._loop.is_closed():
+            raise RuntimeError("Event loop is closed")
+        self._items.append((contextvars.copy_context(), fn, args))
+        # Appended first, flag read after: the loop clears the flag before it drains, so an item
+        # is either drained by a pass that has not started yet or wakes the loop itself.
+        if not self._pending:
+            self._pending = True
+            os.eventfd_write(self._fd, 1)  # type: ignore[attr-defined,unused-ignore]
+
+    def _drain(self) -> None:
+        try:  # noqa: SIM105 (see _EventfdWaker.wake)
+            os.eventfd_read(self._fd)  # type: ignore[attr-defined,unused-ignore]
+        except BlockingIOError:  # (woken for items an earlier pass took)
+            pass
+        self._pending = False
+        items = self._items
+        while items:
+            context, fn, args = items.popleft()
+            try:
+                context.run(fn, *args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # as the loop reports a failing callback
+                self._loop.call_exception_handler(
+                    {"message": f"Exception in callback {fn!r}", "exception": exc}
+                )
+
+    def close(self) -> None:
+        """On the loop's thread, before it closes: stop watching the eventfd."""
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._fd)
+
+
+class _ThreadsafeInbox:
+    """Where there is no eventfd: ``call_soon_threadsafe`` itself."""
+
+    __slots__ = ("post",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.post = loop.call_soon_threadsafe
+
+    def close(self) -> None:
+        pass
+
+
+Inbox = LoopInbox | _ThreadsafeInbox
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Inbox] = weakref.WeakKeyDictionary()
+
+
+def post_to(loop: asyncio.AbstractEventLoop) -> Callable[..., object]:
+    """From any thread: how to hand ``loop`` a callback, its inbox's ``post`` if it has one
+    (made on its thread by :func:`loop_inbox`), else ``call_soon_threadsafe``."""
+    inbox = _inboxes.get(loop)
+    return loop.call_soon_threadsafe if inbox is None else inbox.post
+
+
+def loop_inbox(loop: asyncio.AbstractEventLoop) -> Inbox:
+    """``loop``'s inbox, made on first use; call it on the loop's thread the first time (it
+    registers a reader), from anywhere after that."""
+    inbox = _inboxes.get(loop)
+    if inbox is None:
+        inbox = LoopInbox(loop) if hasattr(os, "eventfd") else _ThreadsafeInbox(loop)
+        _inboxes[loop] = inbox
+    return inbox

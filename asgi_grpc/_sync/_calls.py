@@ -128,6 +128,10 @@ def serialize_requests(serializer: Serializer | None, requests: Any) -> Any:
     return requests
 
 
+def _no_loop(*args: Any) -> None:
+    raise RuntimeError("no event loop")  # (a finished call from a pickle never posts)
+
+
 class SyncCall(RpcError, Call, Future):
     """What every sync call shares: status, metadata, deadline, cancellation and callbacks."""
 
@@ -136,6 +140,8 @@ class SyncCall(RpcError, Call, Future):
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float | None) -> None:
         super().__init__()
         self._loop = loop
+        # Callbacks for the loop from other threads (RuntimeError once it is closed).
+        self._post: Callable[..., object] = _loop.poster(loop) if loop is not None else _no_loop
         self._cond = _loop.WakeCondition()
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._code: StatusCode | None = None
@@ -241,7 +247,7 @@ class SyncCall(RpcError, Call, Future):
             if threading.get_ident() == _loop.background().thread_id:
                 feed.close()
             else:
-                self._loop.call_soon_threadsafe(feed.close)
+                self._post(feed.close)
         if callbacks:
             for callback in callbacks:
                 _loop.dispatch(callback)
@@ -290,7 +296,7 @@ class SyncCall(RpcError, Call, Future):
             self._cond.notify_all()
             callbacks, self._callbacks = self._callbacks, None
         with contextlib.suppress(RuntimeError):  # the loop has been closed (interpreter exit)
-            self._loop.call_soon_threadsafe(self._cancel_on_loop)
+            self._post(self._cancel_on_loop)
         self._after_finish(callbacks)
         return True
 
@@ -604,7 +610,7 @@ class ResponseStreamCall(SyncCall, Iterator[Any]):
                     waiter = self._space
                     if waiter is not None and len(self._responses) <= RESPONSE_BUFFER // 2:
                         self._space = None
-                        self._loop.call_soon_threadsafe(_release, waiter)
+                        self._post(_release, waiter)
                     return message
                 if self._code is StatusCode.OK:
                     raise StopIteration
@@ -675,7 +681,7 @@ class RequestFeed:
             getter, self._getter = self._getter, None
         if getter is not None:
             try:
-                self._call._loop.call_soon_threadsafe(_release, getter)
+                self._call._post(_release, getter)
             except RuntimeError:  # loop closed at exit
                 return False
         return True
@@ -710,7 +716,7 @@ class RequestFeed:
     def _fail(self, code: StatusCode, details: str) -> None:
         call = self._call
         with contextlib.suppress(RuntimeError):  # the loop was closed (interpreter exit)
-            call._loop.call_soon_threadsafe(call._requests_failed, code, details)
+            call._post(call._requests_failed, code, details)
 
     # ------------------------------------------------------------------ loop side
 

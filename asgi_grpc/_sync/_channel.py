@@ -250,7 +250,7 @@ class _MultiCallable:
             return aio(feed.iterate() if feed is not None else request, **kwargs)
 
         try:
-            channel._loop.call_soon_threadsafe(call._launch, make)
+            call._post(call._launch, make)
         except RuntimeError:  # the loop was closed: interpreter exit
             raise ValueError("Cannot invoke RPC: Channel closed!") from None
         if feed is not None:

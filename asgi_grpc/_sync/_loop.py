@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from .._wake import Waker, thread_waker
+from .._wake import Inbox, Waker, loop_inbox, thread_waker
 
 logger = logging.getLogger("asgi_grpc.sync")
 
@@ -79,6 +79,7 @@ class BackgroundLoop:
 
     def __init__(self) -> None:
         self.loop = _new_loop()
+        self.inbox: Inbox  # work posted from other threads (asgi_grpc/_wake.py), made on the loop
         self._ready = threading.Event()
         self._closables: weakref.WeakSet[Closable] = weakref.WeakSet()
         self.thread = threading.Thread(target=self._run, name="asgi_grpc-loop", daemon=True)
@@ -89,6 +90,7 @@ class BackgroundLoop:
     def _run(self) -> None:
         loop = self.loop
         asyncio.set_event_loop(loop)
+        self.inbox = loop_inbox(loop)
         loop.call_soon(self._ready.set)
         try:
             loop.run_forever()
@@ -96,6 +98,7 @@ class BackgroundLoop:
             with contextlib.suppress(Exception):
                 _cancel_all(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
+            self.inbox.close()
             loop.close()
 
     def register(self, closable: Closable) -> None:
@@ -154,6 +157,15 @@ def _start() -> BackgroundLoop:
 
 def get_loop() -> asyncio.AbstractEventLoop:
     return background().loop
+
+
+def poster(loop: asyncio.AbstractEventLoop) -> Callable[..., object]:
+    """How other threads hand ``loop`` a callback: the background loop's inbox
+    (asgi_grpc/_wake.py), else ``call_soon_threadsafe``. RuntimeError once the loop is closed."""
+    current = _background
+    if current is not None and current.loop is loop:
+        return current.inbox.post
+    return loop.call_soon_threadsafe
 
 
 _exiting = False
@@ -327,8 +339,9 @@ class WakeCondition:
             waker.sleep(timeout)
         finally:
             self._lock.acquire()
-            with contextlib.suppress(ValueError):  # (notified: already taken off)
-                self._waiters.remove(waker)
+            waiters = self._waiters
+            if waker in waiters:  # (a notify took it off already, as usual)
+                waiters.remove(waker)
 
 
 # ---------------------------------------------------------------------- callbacks off the loop

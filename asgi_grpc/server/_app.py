@@ -8,7 +8,6 @@ that is not gRPC (content-type dispatch), so REST and gRPC share one port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import logging
@@ -28,6 +27,7 @@ from .._core import (
 )
 from .._core._web import is_grpc_web_content_type
 from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
+from .._wake import loop_inbox
 from . import _guard, _hypercorn
 from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
@@ -95,6 +95,8 @@ class GrpcApp:
 
             self._http_json = JsonTranscoder(self, None if http_json is True else http_json)
         self._runners: PoolRunners | None = None  # on config.thread_pool, made on first use
+        # The running loop and its inbox's post (asgi_grpc/_wake.py), for sync handlers' results.
+        self._inbox: tuple[asyncio.AbstractEventLoop, Callable[..., object]] | None = None
 
     # ------------------------------------------------------------------ registration (grpcio API)
 
@@ -341,26 +343,31 @@ class GrpcApp:
         runs a call's interceptors and handler in one context)."""
         loop = asyncio.get_running_loop()
         run = contextvars.copy_context().run
+        inbox = self._inbox
+        if inbox is None or inbox[0] is not loop:
+            inbox = self._inbox = (loop, loop_inbox(loop).post)
         own_pool = CALL_POOL.get()
         if own_pool is not None:
-            return _submit(loop, own_pool.submit, run, fn, *args)
+            return _submit(loop, inbox[1], own_pool.submit, run, fn, *args)
         pool = self.config.thread_pool
         if pool is None:
             return loop.run_in_executor(None, run, fn, *args)
         runners = self._runners
         if runners is None or runners.pool is not pool:
             runners = self._runners = PoolRunners(pool)
-        return _submit(loop, runners.submit, run, fn, *args)
+        return _submit(loop, inbox[1], runners.submit, run, fn, *args)
 
 
 def _submit(
     loop: asyncio.AbstractEventLoop,
+    post: Callable[..., object],
     submit: Callable[[Callable[[], None]], Any],
     fn: Callable[..., T],
     *args: Any,
 ) -> asyncio.Future[T]:
     """``fn(*args)`` through ``submit`` (a pool's, or its PoolRunners'), its outcome reported
-    back to the loop by the worker itself.
+    back to the loop by the worker itself, through the loop's inbox (``post``,
+    asgi_grpc/_wake.py).
 
     Leaner than ``run_in_executor`` (no concurrent future chained to an asyncio one through
     callbacks and locks on both threads). Also what a behaviour's own pool needs: grpc ignores
@@ -384,8 +391,10 @@ def _submit(
             outcome = (True, fn(*args))
         except BaseException as exc:  # handed to the loop, raised there
             outcome = (False, exc)
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-            loop.call_soon_threadsafe(settle, *outcome)
+        try:  # noqa: SIM105 (once per call: see asgi_grpc/_wake.py on suppress)
+            post(settle, *outcome)
+        except RuntimeError:  # the loop closed meanwhile: nobody waits
+            pass
 
     submit(work)
     return future

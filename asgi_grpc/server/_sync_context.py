@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import enum
 import logging
 import threading
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import Compression, MetadataLike, ProtocolError, StatusCode, coerce_status
 from .._errors import AbortError, RpcError, UsageError
-from .._wake import thread_waker
+from .._wake import post_to, thread_waker
 from ._metadata_check import checked_metadata
 
 logger = logging.getLogger("asgi_grpc.server")
@@ -130,7 +129,7 @@ def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any
         else:
             settle(True, result)
 
-    loop.call_soon_threadsafe(start)
+    post_to(loop)(start)
     while not outcome:  # (a wake-up may be left over from an earlier wait of this thread)
         waker.sleep(_WAIT_SLICE)
     ok, value = outcome[0]
@@ -209,7 +208,7 @@ class _SyncContext:
                 if call._task is not None:
                     call._task.cancel()
 
-        call._loop.call_soon_threadsafe(cancel_on_loop)
+        post_to(call._loop)(cancel_on_loop)  # (in order with the handler's other hand-offs)
 
     def __getattr__(self, name: str) -> Any:
         # Everything else is the same synchronous method as on the aio context.
@@ -235,10 +234,11 @@ class _Responses:
     worker waits when ``_SYNC_STREAM_BUFFER`` responses are queued, until the loop takes them
     or the call is over (then ``put`` returns False and the handler's iterator is dropped)."""
 
-    __slots__ = ("_cond", "_items", "_loop", "_waiter", "_worker_waiting", "stopped")
+    __slots__ = ("_cond", "_items", "_loop", "_post", "_waiter", "_worker_waiting", "stopped")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._post = post_to(loop)  # (on the loop's thread: its inbox, asgi_grpc/_wake.py)
         self._cond = threading.Condition(threading.Lock())
         self._items: list[tuple[bool, Any]] = []
         self._waiter: asyncio.Future[None] | None = None  # the loop, waiting for items
@@ -261,8 +261,10 @@ class _Responses:
             self._items.append(item)
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                self._loop.call_soon_threadsafe(_release, waiter)
+            try:  # noqa: SIM105 (once per batch: see asgi_grpc/_wake.py on suppress)
+                self._post(_release, waiter)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
         return True
 
     # ------------------------------------------------------------------ loop side

@@ -1,0 +1,186 @@
+"""Cost of one call at one call in flight, either side: ``python -m bench.sync_cost``.
+
+Starts ``python -m bench.server --impl SERVER`` (a fresh process) and makes blocking unary calls,
+or ping-pong round trips on one bidi call, from this process's main thread with CLIENT
+(``grpcio_sync``, ``asgi_grpc_sync``, or ``asgi_grpc`` for the aio client in one coroutine): a
+warm-up, then ``--rounds`` rounds of ``--calls``, printing the CPU per operation of both
+processes. With ``--callgrind client`` (run this command under ``valgrind --tool=callgrind
+--instr-atstart=no``) or ``--callgrind server`` (the server is started under it), one round is
+counted in instructions instead (``--out``: the ``--callgrind-out-file`` given to valgrind for
+the client): the same on an idle or a loaded machine, so the few-percent
+differences between two checkouts show (run from outside both trees with
+``PYTHONPATH=<tree>:<this repo>``, as bench/server_cost.py says).
+
+The blocking API's changes in bench/README.md were measured this way, with the standard asyncio
+loop (``ASGI_GRPC_UVLOOP=0``, as the bench's ``*_sync`` implementations run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.proto import compile_proto, load, stubs_for
+
+_END = object()
+
+
+def _blocking(grpc: Any, gen_dir: Path, target: str, workload: str) -> Callable[[int], None]:
+    pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
+    stub = pb2_grpc.EchoStub(grpc.insecure_channel(target))
+    request = pb2.EchoRequest(payload=b"x" * 10)
+
+    def unary(count: int) -> None:
+        for _ in range(count):
+            stub.Unary(request)
+
+    def bidi(count: int) -> None:
+        outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        def requests() -> Iterator[Any]:
+            while (item := outbox.get()) is not _END:
+                yield item
+
+        call = stub.Bidi(requests())
+        for _ in range(count):
+            outbox.put(request)
+            next(call)
+        outbox.put(_END)
+        for _ in call:
+            pass
+
+    return unary if workload == "unary" else bidi
+
+
+def _aio(gen_dir: Path, target: str, workload: str) -> Callable[[int], None]:
+    import asgi_grpc
+    import asgi_grpc.aio
+
+    pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(asgi_grpc))
+    loop = asyncio.new_event_loop()
+
+    async def connect() -> Any:
+        return asgi_grpc.aio.insecure_channel(target)
+
+    stub = pb2_grpc.EchoStub(loop.run_until_complete(connect()))
+    request = pb2.EchoRequest(payload=b"x" * 10)
+
+    async def unary(count: int) -> None:
+        for _ in range(count):
+            await stub.Unary(request)
+
+    async def bidi(count: int) -> None:
+        outbox: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def requests() -> AsyncIterator[Any]:
+            while (item := await outbox.get()) is not _END:
+                yield item
+
+        call = stub.Bidi(requests())
+        for _ in range(count):
+            outbox.put_nowait(request)
+            await call.read()
+        outbox.put_nowait(_END)
+        await call.code()
+
+    run = unary if workload == "unary" else bidi
+    return lambda count: loop.run_until_complete(run(count))
+
+
+def _callgrind(pid: int, *command: str) -> None:
+    subprocess.run(["callgrind_control", *command, str(pid)], check=True, capture_output=True)
+
+
+def _instructions(out: str) -> int:
+    dump = max(Path(out).parent.glob(Path(out).name + ".*"), key=os.path.getmtime)
+    totals = [line for line in dump.read_text().splitlines() if line.startswith("totals:")]
+    return int(totals[0].split()[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sync_cost", description=__doc__)
+    parser.add_argument("--server", default="grpcio_sync")
+    parser.add_argument("--client", default="asgi_grpc_sync")
+    parser.add_argument("--workload", choices=("unary", "bidi"), default="unary")
+    parser.add_argument("--calls", type=int, default=2000, help="operations per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--callgrind", choices=("client", "server"), help="instructions, 1 round")
+    parser.add_argument(
+        "--out", default="callgrind.out", help="with --callgrind client: valgrind's out file"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="asgi_grpc_sync_cost_") as tmp:
+        gen_dir = compile_proto(Path(tmp) / "gen")
+        out = str(Path(tmp) / "callgrind.out")
+        command = [sys.executable, "-m", "bench.server", "--impl", args.server]
+        command += ["--gen-dir", str(gen_dir)]
+        if args.callgrind == "server":
+            valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+            command = [*valgrind, f"--callgrind-out-file={out}", *command]
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            assert server.stdout is not None
+            target = f"127.0.0.1:{json.loads(server.stdout.readline())['port']}"
+            if args.client == "asgi_grpc":
+                run = _aio(gen_dir, target, args.workload)
+            elif args.client == "grpcio_sync":
+                import grpc
+
+                run = _blocking(grpc, gen_dir, target, args.workload)
+            else:
+                import asgi_grpc
+
+                run = _blocking(asgi_grpc, gen_dir, target, args.workload)
+            run(max(200, args.calls // 5))  # warm-up
+            if args.callgrind:
+                pid = server.pid if args.callgrind == "server" else os.getpid()
+                if args.callgrind == "client":
+                    out = args.out
+                _callgrind(pid, "-i", "on")
+                run(args.calls)
+                _callgrind(pid, "-d")
+                time.sleep(1.5)  # the dump is written asynchronously
+                per_op = _instructions(out) / args.calls / 1e3
+                print(f"{args.callgrind} {per_op:.1f} k instructions/op")
+                return 0
+            process = psutil.Process(server.pid)
+            client_us, server_us = [], []
+            for _ in range(args.rounds):
+                before, mine = process.cpu_times(), time.process_time()
+                started = time.monotonic()
+                run(args.calls)
+                elapsed = time.monotonic() - started
+                after = process.cpu_times()
+                client_us.append((time.process_time() - mine) / args.calls * 1e6)
+                spent = after.user + after.system - before.user - before.system
+                server_us.append(spent / args.calls * 1e6)
+                print(
+                    f"{args.server}:{args.client} {args.workload}: client {client_us[-1]:.0f}, "
+                    f"server {server_us[-1]:.0f} us CPU/op, {args.calls / elapsed:,.0f} ops/s",
+                    flush=True,
+                )
+            print(
+                f"median: client {statistics.median(client_us):.0f}, "
+                f"server {statistics.median(server_us):.0f} us CPU/op"
+            )
+        finally:
+            server.terminate()
+            server.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
