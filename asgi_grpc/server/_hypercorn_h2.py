@@ -29,7 +29,7 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   four times the limit (an HPACK bomb: indexes of large table entries) still ends the connection,
   as in stock h2, since its decoding stopped half way.
 - **Request header blocks a client repeats are decoded once, response headers and trailers
-  the server repeats encoded once**, while the HPACK table stands still (:mod:`._hypercorn_hpack`):
+  the server repeats encoded once**, while the HPACK table stands still (:mod:`asgi_grpc._hpack`):
   both sides send the same few indexes call after call.
 - **Unpadded DATA frames are parsed here**, into the same ``DataFrame`` h2 would get from
   hyperframe, without three ``__init__``s and a flag set per frame (client streaming sends one
@@ -71,7 +71,7 @@ from h2.connection import ConnectionInputs
 from h2.stream import StreamClosedBy, StreamInputs, StreamState
 from hyperframe.frame import DataFrame, Frame, RstStreamFrame
 
-from ._hypercorn_hpack import CachingDecoder, CachingEncoder
+from .._hpack import CachingDecoder, CachingEncoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import hpack
 import pytest
 
-from asgi_grpc.server._hypercorn_hpack import MAX_BLOCKS, CachingDecoder, CachingEncoder
+from asgi_grpc._hpack import MAX_BLOCKS, CachingDecoder, CachingEncoder
 
 
 def test_same_bytes_after_a_table_change_decode_to_the_new_entry() -> None:
