@@ -58,7 +58,9 @@ async def test_data_after_response_keeps_connection(fixed: bool) -> None:
                 yield b"x" * 65536
                 await asyncio.sleep(0)
 
-        early_results = [await outcome(early(body(), timeout=10)) for _ in range(4)]
+        # Whether a body's DATA lands after the app finished is a race per call: a dozen calls
+        # make the stock run meet it every time, not most times.
+        early_results = [await outcome(early(body(), timeout=10)) for _ in range(12)]
         results = await asyncio.gather(*in_flight)
         after = await outcome(unary(b"after", timeout=5))
 
@@ -100,3 +102,4 @@ async def test_data_after_our_reset_is_ignored_not_reset_again() -> None:
             assert body == grpc_frame(b"after")
         finally:
             await client.close()
+
