@@ -102,4 +102,3 @@ async def test_data_after_our_reset_is_ignored_not_reset_again() -> None:
             assert body == grpc_frame(b"after")
         finally:
             await client.close()
-
