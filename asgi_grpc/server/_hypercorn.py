@@ -193,18 +193,21 @@ class _Outbound:
         self.queued = False  # in the writer's round-robin queue
         self.waiter: asyncio.Future[None] | None = None  # a send() waiting for low water
 
-    def take(self, n: int) -> bytes:
-        """The next ``n`` buffered bytes (``n <= size``), copying each byte once."""
+    def take(self, n: int) -> bytes | memoryview:
+        """The next ``n`` buffered bytes (``n <= size``): a view of the chunk when they are all
+        in the first one (the common case: written out without a copy), else joined."""
         chunks = self.chunks
         self.size -= n
         first = chunks[0]
-        available = len(first) - self.offset
+        offset = self.offset
+        available = len(first) - offset
         if available > n:
-            self.offset += n
-            return first[self.offset - n : self.offset]
-        if available == n and self.offset == 0:
+            self.offset = offset + n
+            return memoryview(first)[offset : offset + n]
+        if available == n:
             chunks.popleft()
-            return first
+            self.offset = 0
+            return memoryview(first)[offset:] if offset else first
         parts = []
         while n:
             first = chunks[0]
@@ -290,7 +293,8 @@ class GrpcH2Protocol(H2Protocol):
         self._loop = asyncio.get_running_loop()
         self._out: dict[int, _Outbound] = {}
         self._ready: deque[int] = deque()  # round-robin of streams with framable data
-        self._pending: list[bytes] = []  # bytes to write, in order
+        # Bytes to write, in order (response payloads as views of the app's chunks).
+        self._pending: list[bytes | memoryview] = []
         self._unwritten = 0  # response messages and ends queued since the last write
         self._wake = asyncio.Event()  # wakes the writer
         self._seen_request = False
@@ -498,9 +502,12 @@ class GrpcH2Protocol(H2Protocol):
 
     async def _write_pending(self) -> None:
         self._unwritten = 0
-        if self._pending:
-            data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
-            self._pending.clear()
+        pending = self._pending
+        if pending:
+            # One copy of the response payloads: into the bytes handed to the socket.
+            first = pending[0]
+            data = first if len(pending) == 1 and isinstance(first, bytes) else b"".join(pending)
+            pending.clear()
             self._writing = True
             try:
                 await self.send(RawData(data=data))
@@ -553,12 +560,13 @@ class GrpcH2Protocol(H2Protocol):
                     n = min(out.size, window, connection.max_outbound_frame_size, budget)
                     budget -= n
                     self._pings.reset()
-                    data = out.take(n)
-                    if not out.size and out.ended and out.trailers is None:
-                        connection.send_data(stream_id, data, end_stream=True)
-                        done = True
-                    else:
-                        connection.send_data(stream_id, data)
+                    end = out.size == n and out.ended and out.trailers is None
+                    header = connection.data_frame_header(stream_id, n, end)
+                    # After what h2 has queued (headers, window updates), in order.
+                    self._pull()
+                    self._pending.append(header)
+                    self._pending.append(out.take(n))
+                    done = end
                 if not out.size and not done:
                     if out.trailers is not None:
                         connection.send_headers(stream_id, out.trailers, end_stream=True)
