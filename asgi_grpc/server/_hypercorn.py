@@ -69,6 +69,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hypercorn.asyncio.tcp_server
 import hypercorn.protocol
 from hypercorn.asyncio.worker_context import WorkerContext as AsyncioWorkerContext
 from hypercorn.config import Config
@@ -161,6 +162,15 @@ _LINGER = 1.0
 # few events per read) pays nothing for it.
 _DENSE_EVENTS = 256
 _DENSE_SLICE = 4096
+
+# What the connection reads from its socket at a time (Hypercorn's MAX_RECV, 64 KiB in stock
+# Hypercorn; set by install) and the StreamReader's limit (start_server's ``limit``: reading
+# pauses past twice that). With 64 KiB reads and asyncio's 64 KiB limit, a 1 MiB message took
+# 16+ reads, each a StreamReader wake-up, a task step, a trip through Hypercorn and h2, and the
+# transport paused and resumed reading (two epoll_ctl calls) for every 256 KiB it received.
+READ_SIZE = 256 * 1024
+# Reads larger than this are handed to h2 this much at a time (the flood check's unit).
+_READ_SLICE = 64 * 1024
 
 
 _REFUSED_GRPC = [
@@ -380,15 +390,30 @@ class GrpcH2Protocol(H2Protocol):
     async def handle(self, event: Event) -> None:
         if isinstance(event, RawData):
             data = event.data
-            if not self._dense or len(data) <= _DENSE_SLICE:
-                self._dense = await self._receive(data) > _DENSE_EVENTS
-                return
+            start = 0
+            if not self._dense:
+                if len(data) <= _READ_SLICE:
+                    self._dense = await self._receive(data) > _DENSE_EVENTS
+                    return
+                # A large read (see READ_SIZE): _READ_SLICE at a time, so that a flood of tiny
+                # frames is noticed as soon as with reads of that size.
+                view = memoryview(data)  # (h2 copies what it is given into its buffer)
+                while start < len(data):
+                    count = await self._receive(view[start : start + _READ_SLICE])
+                    start += _READ_SLICE
+                    if count < 0:
+                        return
+                    if count > _DENSE_EVENTS:
+                        self._dense = True
+                        break
+                if start >= len(data):
+                    return
             # A burst of tiny frames: a piece at a time, other connections served in between.
             events = 0
-            for start in range(0, len(data), _DENSE_SLICE):
-                if start:
+            for piece in range(start, len(data), _DENSE_SLICE):
+                if piece:
                     await asyncio.sleep(0)
-                count = await self._receive(data[start : start + _DENSE_SLICE])
+                count = await self._receive(data[piece : piece + _DENSE_SLICE])
                 if count < 0:
                     return
                 events += count
@@ -396,7 +421,7 @@ class GrpcH2Protocol(H2Protocol):
         elif isinstance(event, Closed):
             await self._on_closed()
 
-    async def _receive(self, data: bytes) -> int:
+    async def _receive(self, data: bytes | memoryview) -> int:
         """Hand ``data`` to h2 and handle its events; their number, -1 once the connection ended."""
         if self.closed or self._aborted:
             return -1  # after a connection error: dropped (see _abort)
@@ -930,8 +955,10 @@ class GrpcH2Protocol(H2Protocol):
                 )
 
 
-# The module whose ProtocolWrapper builds HTTP/2 protocols (typed Any: we assign its global).
+# The module whose ProtocolWrapper builds HTTP/2 protocols, and the one whose TCPServer reads
+# MAX_RECV bytes at a time (typed Any: we assign their globals).
 _wrapper_module: Any = hypercorn.protocol
+_tcp_server_module: Any = hypercorn.asyncio.tcp_server
 
 
 def is_installed() -> bool:
@@ -969,6 +996,7 @@ def install() -> None:
             f"({_wrapper_module.H2Protocol!r}); refusing to stack patches"
         )
     _wrapper_module.H2Protocol = GrpcH2Protocol
+    _tcp_server_module.MAX_RECV = READ_SIZE
     if _wrapper_module.H11Protocol is H11Protocol:
         _wrapper_module.H11Protocol = GrpcH11Protocol
     _hyperframe.install()

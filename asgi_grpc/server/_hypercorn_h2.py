@@ -128,11 +128,14 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
             elif (
                 kind == _DATA
                 and not data[4] & _PADDED
-                and len(data) >= length + 9
                 and not self._headers_buffer  # (DATA inside a header block: h2's error)
             ):
                 stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
                 if stream_id:  # (DATA on stream 0: h2's error)
+                    if len(data) < length + 9:
+                        # Not all here yet (a large frame comes in many reads): h2 would
+                        # build a frame object from the header on every read to find that.
+                        raise StopIteration
                     return _data_frame(stream_id, data[4] & _END_STREAM, data, length)
         return _stock_next(self)
 
@@ -153,7 +156,9 @@ def _data_frame(stream_id: int, end_stream: int, data: bytearray, length: int) -
     frame.flags = _END_STREAM_FLAGS if end_stream else _NO_FLAGS  # type: ignore[assignment]
     frame.pad_length = 0
     frame.body_len = length
-    frame.data = bytes(data[9 : 9 + length])
+    view = memoryview(data)
+    frame.data = view[9 : 9 + length].tobytes()  # one copy (a bytearray slice is a copy too)
+    view.release()
     del data[: 9 + length]
     return frame
 
