@@ -93,6 +93,7 @@ from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
 from .. import _hyperframe
+from .._h2data import data_frame_header
 from .._versions import installed_version
 from ._h2_streams import bound_closed_streams
 from ._hypercorn_config import (
@@ -586,7 +587,7 @@ class GrpcH2Protocol(H2Protocol):
                     budget -= n
                     self._pings.reset()
                     end = out.size == n and out.ended and out.trailers is None
-                    header = connection.data_frame_header(stream_id, n, end)
+                    header = data_frame_header(connection, stream_id, n, end)
                     # After what h2 has queued (headers, window updates), in order.
                     self._pull()
                     self._pending.append(header)

@@ -39,8 +39,8 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
   stream of the connection).
-- **Response DATA is framed without copies** (``data_frame_header``): h2's steps, the
-  frame's header returned for the protocol to write ahead of the payload.
+- **Response DATA is framed without copies** (``asgi_grpc._h2data.data_frame_header``): h2's
+  steps, the frame's header returned for the protocol to write ahead of the payload.
 - **Response headers and trailers are framed without h2's frame objects** (``send_headers``):
   on an open stream, with no priority and no informational status, h2's own steps (connection
   and stream state machines, HPACK encoding with the connection's encoder, END_STREAM) are taken
@@ -71,8 +71,9 @@ import h2.exceptions
 import h2.frame_buffer
 from h2.connection import ConnectionInputs
 from h2.stream import StreamClosedBy, StreamInputs, StreamState
-from hyperframe.frame import DataFrame, Frame, RstStreamFrame
+from hyperframe.frame import Frame, RstStreamFrame
 
+from .._h2data import take_data_frame
 from ._hypercorn_hpack import CachingDecoder, CachingEncoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
@@ -136,31 +137,12 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
                         # Not all here yet (a large frame comes in many reads): h2 would
                         # build a frame object from the header on every read to find that.
                         raise StopIteration
-                    return _data_frame(stream_id, data[4] & _END_STREAM, data, length)
+                    return take_data_frame(stream_id, data[4] & _END_STREAM, data, length)
         return _stock_next(self)
 
 
 _SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
 _RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
-_NO_FLAGS: frozenset[str] = frozenset()
-_END_STREAM_FLAGS = frozenset(("END_STREAM",))
-
-
-def _data_frame(stream_id: int, end_stream: int, data: bytearray, length: int) -> DataFrame:
-    """The unpadded DATA frame at the start of ``data``, taken off it: what hyperframe's parse
-    makes (h2 reads ``stream_id``, ``data``, ``flags`` and ``flow_controlled_length``), without
-    its three ``__init__``s and the flag set built for each frame. The flags are immutable: h2
-    only tests a received frame's flags."""
-    frame = DataFrame.__new__(DataFrame)
-    frame.stream_id = stream_id
-    frame.flags = _END_STREAM_FLAGS if end_stream else _NO_FLAGS  # type: ignore[assignment]
-    frame.pad_length = 0
-    frame.body_len = length
-    view = memoryview(data)
-    frame.data = view[9 : 9 + length].tobytes()  # one copy (a bytearray slice is a copy too)
-    view.release()
-    del data[: 9 + length]
-    return frame
 
 
 class GrpcH2Connection(h2.connection.H2Connection):
@@ -249,32 +231,6 @@ class GrpcH2Connection(h2.connection.H2Connection):
             kind_flags = (flags if start == 0 else 0) | (_END_HEADERS if start >= last else 0)
             out += _frame_header(len(piece), kind, kind_flags, stream_id)
             out += piece
-
-    def data_frame_header(self, stream_id: int, length: int, end_stream: bool) -> bytes:
-        """h2's ``send_data`` for an unpadded DATA frame of ``length`` bytes, except that the
-        frame is not queued: its 9-byte header is returned, and the caller writes the header and
-        then the payload itself (the response body is not copied into h2's frame, h2's output
-        buffer and out again: four copies per byte, the server's largest cost on 1 MiB
-        messages). The same checks and steps as h2, in h2's order: flow control and frame
-        size (h2's errors), the connection and stream state machines, both windows."""
-        window = self.local_flow_control_window(stream_id)  # NoSuchStream / StreamClosed
-        if length > window:
-            raise h2.exceptions.FlowControlError(
-                f"Cannot send {length} bytes, flow control window is {window}"
-            )
-        if length > self.max_outbound_frame_size:
-            raise h2.exceptions.FrameTooLargeError(
-                f"Cannot send frame size {length}, max frame size is {self.max_outbound_frame_size}"
-            )
-        self.state_machine.process_input(ConnectionInputs.SEND_DATA)
-        stream = self.streams[stream_id]
-        machine = stream.state_machine
-        machine.process_input(StreamInputs.SEND_DATA)
-        if end_stream:
-            machine.process_input(StreamInputs.SEND_END_STREAM)
-        stream.outbound_flow_control_window -= length
-        self.outbound_flow_control_window -= length
-        return _frame_header(length, _DATA, _END_STREAM if end_stream else 0, stream_id)
 
     def _local_settings_acked(self) -> Any:
         changes = super()._local_settings_acked()
