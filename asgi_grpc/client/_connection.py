@@ -11,8 +11,9 @@ Shape:
   socket and the streams.
 - Writes are coalesced: every operation only queues frames (in h2, or for DATA, a header and
   a view of the payload in ``_out``: no copies, see :mod:`asgi_grpc._h2data`), and one
-  ``call_soon`` flush per loop turn hands them to the socket in a single ``write``. Streams woken by a read run
-  before that flush, so the frames they queue in reaction leave in the same write as the acks.
+  ``call_soon`` flush per loop turn hands them to the socket in a single ``write``. Streams
+  woken by a read run before that flush, so the frames they queue in reaction leave in the
+  same write as the acks.
   A burst (64 calls answered in one read start 64 new ones in one turn) is written every
   :data:`_WRITE_EVERY` request messages instead of at the end of the turn, so that the server
   works on the first requests while we produce the rest: with one write per turn both sides

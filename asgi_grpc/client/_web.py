@@ -311,6 +311,15 @@ class WebStream:
         self._check()
         return None
 
+    async def read_parts(self) -> list[bytes]:
+        """:meth:`read` as the call reads it (see ``Stream.read_parts``)."""
+        data = await self.read()
+        return [data] if data else []
+
+    def read_parts_nowait(self) -> list[bytes] | None:
+        data = self.read_nowait()
+        return None if data is None else [data] if data else []
+
     async def trailers(self) -> Headers:
         self._chunks.clear()
         self._buffered = 0
