@@ -28,6 +28,11 @@ def frame(payload: bytes, compressed: bool = False) -> bytes:
     return _pack(compressed, len(payload)) + payload
 
 
+def prefix(length: int, compressed: bool = False) -> bytes:
+    """The 5-byte prefix of a message of ``length`` bytes."""
+    return _pack(compressed, length)
+
+
 def too_large(kind: str, length: int, limit: int) -> ProtocolError:
     return ProtocolError(
         StatusCode.RESOURCE_EXHAUSTED,

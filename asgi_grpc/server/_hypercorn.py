@@ -204,33 +204,23 @@ class _Outbound:
         self.queued = False  # in the writer's round-robin queue
         self.waiter: asyncio.Future[None] | None = None  # a send() waiting for low water
 
-    def take(self, n: int) -> bytes | memoryview:
-        """The next ``n`` buffered bytes (``n <= size``): a view of the chunk when they are all
-        in the first one (the common case: written out without a copy), else joined."""
+    def take(self, n: int, into: list[bytes | memoryview]) -> None:
+        """Append the next ``n`` buffered bytes (``n <= size``) to ``into``, as the chunks or
+        views of them: no copy (the writer joins its output once for the socket)."""
         chunks = self.chunks
         self.size -= n
-        first = chunks[0]
-        offset = self.offset
-        available = len(first) - offset
-        if available > n:
-            self.offset = offset + n
-            return memoryview(first)[offset : offset + n]
-        if available == n:
-            chunks.popleft()
-            self.offset = 0
-            return memoryview(first)[offset:] if offset else first
-        parts = []
         while n:
             first = chunks[0]
-            piece = first[self.offset : self.offset + n]
-            if self.offset + len(piece) == len(first):
-                chunks.popleft()
-                self.offset = 0
-            else:
-                self.offset += len(piece)
-            parts.append(piece)
-            n -= len(piece)
-        return b"".join(parts)
+            offset = self.offset
+            available = len(first) - offset
+            if available > n:
+                self.offset = offset + n
+                into.append(memoryview(first)[offset : offset + n])
+                return
+            into.append(memoryview(first)[offset:] if offset else first)
+            chunks.popleft()
+            self.offset = 0
+            n -= available
 
     def release(self) -> None:
         waiter = self.waiter
@@ -591,7 +581,7 @@ class GrpcH2Protocol(H2Protocol):
                     # After what h2 has queued (headers, window updates), in order.
                     self._pull()
                     self._pending.append(header)
-                    self._pending.append(out.take(n))
+                    out.take(n, self._pending)
                     done = end
                 if not out.size and not done:
                     if out.trailers is not None:
