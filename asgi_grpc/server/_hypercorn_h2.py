@@ -73,7 +73,7 @@ from h2.connection import ConnectionInputs
 from h2.stream import StreamClosedBy, StreamInputs, StreamState
 from hyperframe.frame import Frame, RstStreamFrame
 
-from .._h2data import take_data_frame
+from .._h2data import DataFrameBuffer
 from ._hypercorn_hpack import CachingDecoder, CachingEncoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
@@ -97,7 +97,7 @@ class HeaderBlockTooLarge(h2.exceptions.DenialOfServiceError):
     """A header block grew past what this server decodes (GOAWAY ENHANCE_YOUR_CALM)."""
 
 
-class _FrameBuffer(h2.frame_buffer.FrameBuffer):
+class _FrameBuffer(DataFrameBuffer):
     """h2's server frame buffer, checking each frame's header before its body is buffered."""
 
     def __init__(self, max_header_block: int) -> None:
@@ -106,6 +106,9 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
         self._settings_seen = False
 
     def __next__(self) -> Frame:
+        large = self.large_frame()
+        if large is not None:
+            return large
         data = self._data
         if len(data) >= 9:
             length = (data[0] << 16) | (data[1] << 8) | data[2]
@@ -133,11 +136,9 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
             ):
                 stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
                 if stream_id:  # (DATA on stream 0: h2's error)
-                    if len(data) < length + 9:
-                        # Not all here yet (a large frame comes in many reads): h2 would
-                        # build a frame object from the header on every read to find that.
-                        raise StopIteration
-                    return take_data_frame(stream_id, data[4] & _END_STREAM, data, length)
+                    # (Not all here yet: StopIteration without the frame object h2 would
+                    # build on every read; a large frame is then gathered as it comes.)
+                    return self.take_data(stream_id, data[4] & _END_STREAM, length)
         return _stock_next(self)
 
 
