@@ -34,7 +34,7 @@ import psutil
 
 from bench.proto import compile_proto, load
 
-WORKLOADS = ("unary_64", "stream", "client_stream")
+WORKLOADS = ("unary_64", "stream", "client_stream", "unary_1mib")
 _PER_CALL = 500  # messages per streaming call
 
 
@@ -65,7 +65,21 @@ async def _client_stream(stub: Any, pb2: Any, count: int) -> int:
     return calls * _PER_CALL
 
 
-_RUN = {"unary_64": _unary_64, "stream": _stream, "client_stream": _client_stream}
+async def _unary_1mib(stub: Any, pb2: Any, count: int) -> int:
+    # One call at a time, as the bench's unary_1mib; count / 64 calls (1 MiB each way).
+    request = pb2.EchoRequest(payload=b"x" * (1024 * 1024))
+    calls = max(1, count // 64)
+    for _ in range(calls):
+        await stub.Unary(request)
+    return calls
+
+
+_RUN = {
+    "unary_64": _unary_64,
+    "stream": _stream,
+    "client_stream": _client_stream,
+    "unary_1mib": _unary_1mib,
+}
 
 
 def _callgrind(pid: int, *command: str) -> None:

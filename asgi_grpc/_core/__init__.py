@@ -6,7 +6,7 @@ Error tree: :class:`ProtocolError` (carries a :class:`StatusCode`) is the only e
 for bad input.
 """
 
-from ._codec import pack_message, unpack_message
+from ._codec import pack_message, pack_message_parts, unpack_message
 from ._compression import (
     ACCEPT_ENCODING,
     DEFLATE,
@@ -116,6 +116,7 @@ __all__ = [
     "is_supported",
     "option_dict",
     "pack_message",
+    "pack_message_parts",
     "parse_accept_encoding",
     "parse_http_status",
     "parse_request_headers",

@@ -11,7 +11,7 @@ from typing import Any
 
 from ._compression import IDENTITY, compress, decompress
 from ._errors import ProtocolError
-from ._framing import frame, too_large
+from ._framing import prefix, too_large
 from ._status import StatusCode
 
 
@@ -25,12 +25,29 @@ def pack_message(
 ) -> bytes:
     """A framed message: serialized, checked against ``max_length``, compressed with
     ``encoding`` unless that is identity or ``compressed`` is false."""
+    head, payload = pack_message_parts(
+        message, serializer, encoding, max_length, compressed=compressed
+    )
+    return head + payload
+
+
+def pack_message_parts(
+    message: Any,
+    serializer: Callable[[Any], bytes] | None,
+    encoding: str,
+    max_length: int | None,
+    *,
+    compressed: bool = True,
+) -> tuple[bytes, bytes]:
+    """:func:`pack_message` as its 5-byte prefix and its payload, for a caller that can send
+    them apart without copying a large payload into one framed message."""
     data = message if serializer is None else serializer(message)
     if max_length is not None and len(data) > max_length:
         raise too_large("Sent", len(data), max_length)
     if compressed and encoding != IDENTITY:
-        return frame(compress(encoding, data), True)
-    return frame(data)
+        data = compress(encoding, data)
+        return prefix(len(data), True), data
+    return prefix(len(data)), data
 
 
 def unpack_message(

@@ -19,12 +19,18 @@ _pack = HEADER.pack
 _unpack_from = HEADER.unpack_from
 
 DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH = 4 * 1024 * 1024
+_SMALL_PIECE = 1024  # MessageReader merges pieces below this size
 DEFAULT_MAX_SEND_MESSAGE_LENGTH = 2**31 - 1
 
 
 def frame(payload: bytes, compressed: bool = False) -> bytes:
     """One message with its 5-byte prefix."""
     return _pack(compressed, len(payload)) + payload
+
+
+def prefix(length: int, compressed: bool = False) -> bytes:
+    """The 5-byte prefix of a message of ``length`` bytes."""
+    return _pack(compressed, length)
 
 
 def too_large(kind: str, length: int, limit: int) -> ProtocolError:
@@ -45,44 +51,68 @@ class MessageReader:
     before the fault whatever the chunking (as grpcio, which parses one message at a time).
     """
 
-    __slots__ = ("_buffer", "_error", "_need", "max_length")
+    __slots__ = ("_compressed", "_error", "_held", "_need", "_parts", "max_length")
 
     def __init__(self, max_length: int | None = DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH) -> None:
         self.max_length = max_length
-        self._buffer = bytearray()
-        # Bytes the buffer must hold before parsing can make progress: a prefix, or once the
-        # prefix is in, the whole message. Below that a chunk is only appended, so a message
-        # arriving in many small chunks costs linear time, not a copy of the buffer per chunk.
+        # The bytes of a message not yet complete, as the chunks (or views of them) that
+        # brought them: joined once when the message is complete, so that a large message
+        # arriving in many chunks is copied once (into its payload), not once into a buffer
+        # and twice out of it.
+        self._parts: list[bytes | bytearray | memoryview] = []
+        self._held = 0
+        # Bytes that must be held before parsing can make progress: a prefix, or once the
+        # prefix is in (it is then at the start of the first part), the whole message. Below
+        # that a chunk is only appended, so a message arriving in many small chunks costs
+        # linear time, not a copy of what is held per chunk.
         self._need = HEADER_SIZE
+        self._compressed = False  # the flag of the message under way, once its prefix is in
         self._error: ProtocolError | None = None
 
     @property
     def pending(self) -> int:
         """Bytes held of a message not yet complete (0 at a message boundary)."""
-        return len(self._buffer)
+        return self._held
 
     @property
     def needed(self) -> int:
         """Bytes that must be fed before :meth:`feed` can complete a message: the rest of the
         message under way (or of its prefix). Lets a caller feed a large chunk in pieces without
         cutting a message it could have parsed whole."""
-        return self._need - len(self._buffer)
+        return self._need - self._held
 
     def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
         """Add a chunk; return the messages it completes (maybe none)."""
         if self._error is not None:
             raise self._error
-        if self._buffer:
-            self._buffer += data
-            if len(self._buffer) < self._need:
-                return []
-            data = bytes(self._buffer)
-            self._buffer.clear()
-        elif type(data) is not bytes:
+        if type(data) is not bytes:
             data = bytes(data)  # a bytearray or memoryview: payloads must be immutable bytes
+        messages: list[tuple[bool, bytes]] = []
+        if self._held:
+            parts = self._parts
+            self._hold(data)
+            if self._held < self._need:
+                return []
+            extra = self._held - self._need
+            if self._need > HEADER_SIZE:
+                # The message under way is complete: its payload in one join of the parts
+                # (the prefix is at the start of the first), what follows it parsed below. The
+                # extra bytes are all in the last part: before it, less than a message was held.
+                parts[0] = memoryview(parts[0])[HEADER_SIZE:]
+                if extra:
+                    last = parts[-1]
+                    parts[-1] = memoryview(last)[: len(last) - extra]
+                messages.append((self._compressed, b"".join(parts)))
+                data = data[len(data) - extra :] if extra else b""
+            else:
+                data = b"".join(parts)  # a prefix completed: a few bytes, or what follows
+            parts.clear()
+            self._held = 0
+            self._need = HEADER_SIZE
+            if not data:
+                return messages
         # Any u32 length passes when there is no limit.
         max_length = 0xFFFFFFFF if self.max_length is None else self.max_length
-        messages: list[tuple[bool, bytes]] = []
         offset, end = 0, len(data)
         need = HEADER_SIZE
         while end - offset >= HEADER_SIZE:
@@ -97,6 +127,7 @@ class MessageReader:
             stop = start + length
             if stop > end:
                 need = HEADER_SIZE + length
+                self._compressed = flag == 1
                 break
             if start == HEADER_SIZE and stop == end:
                 payload = data[HEADER_SIZE:] if length else b""
@@ -106,8 +137,23 @@ class MessageReader:
             offset = stop
         self._need = need
         if offset < end:
-            self._buffer += data[offset:] if offset else data
+            self._hold(memoryview(data)[offset:] if offset else data)
         return messages
+
+    def _hold(self, piece: bytes | memoryview) -> None:
+        """Keep ``piece`` for the message under way. Small pieces are merged into a bytearray
+        (and copied, so as not to hold a large chunk for a few bytes): a message arriving a
+        byte at a time costs about its size in memory, not an object per byte."""
+        parts = self._parts
+        if len(piece) < _SMALL_PIECE:
+            last = parts[-1] if parts else None
+            if type(last) is bytearray:
+                last += piece
+            else:
+                parts.append(bytearray(piece))
+        else:
+            parts.append(piece)
+        self._held += len(piece)
 
     def _bad_prefix(self, flag: int, length: int) -> ProtocolError:
         if flag > 1:
@@ -119,11 +165,13 @@ class MessageReader:
         """The body ended: a partial message left behind is a protocol error."""
         if self._error is not None:
             error, self._error = self._error, None
-            self._buffer.clear()
+            self._parts.clear()
+            self._held = 0
             raise error
-        if self._buffer:
-            pending = len(self._buffer)
-            self._buffer.clear()
+        if self._held:
+            pending = self._held
+            self._parts.clear()
+            self._held = 0
             self._need = HEADER_SIZE
             raise ProtocolError(
                 StatusCode.INTERNAL,

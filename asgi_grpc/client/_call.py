@@ -433,11 +433,13 @@ class Call(RpcContext):
             return
         stream = self._stream
         try:
-            chunk = stream.read_nowait()
-            if chunk is None:
-                chunk = await stream.read()
-            if chunk:
-                self._messages.extend(self._reader.feed(chunk))
+            parts = stream.read_parts_nowait()
+            if parts is None:
+                parts = await stream.read_parts()
+            if parts:
+                # Fed piece by piece: a message spanning them is joined once, by the reader.
+                for part in parts:
+                    self._messages.extend(self._reader.feed(part))
                 return
             self._reader.close()
             trailers = await stream.trailers()

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from .._allocator import tune_allocator
 from .._connectivity import ChannelConnectivity
 from .._core import (
     DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
@@ -70,6 +71,8 @@ class Channel:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         opts = option_dict(options)  # bad options raise here, as grpcio's do
+        # Large messages stop costing page faults per call (see asgi_grpc._allocator).
+        tune_allocator()
         self._target_text = target
         # As grpcio: a target that cannot be used fails each call (UNKNOWN), not the channel's
         # construction, and nothing here needs an event loop.

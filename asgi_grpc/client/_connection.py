@@ -9,9 +9,11 @@ Shape:
 - :class:`Connection` is an :class:`asyncio.Protocol`. ``data_received`` feeds bytes straight
   into h2 and demultiplexes the events to per-stream state, with no reader task between the
   socket and the streams.
-- Writes are coalesced: every operation only queues frames in h2, and one ``call_soon`` flush
-  per loop turn hands them to the socket in a single ``write``. Streams woken by a read run
-  before that flush, so the frames they queue in reaction leave in the same write as the acks.
+- Writes are coalesced: every operation only queues frames (in h2, or for DATA, a header and
+  a view of the payload in ``_out``: no copies, see :mod:`asgi_grpc._h2data`), and one
+  ``call_soon`` flush per loop turn hands them to the socket in a single ``write``. Streams
+  woken by a read run before that flush, so the frames they queue in reaction leave in the
+  same write as the acks.
   A burst (64 calls answered in one read start 64 new ones in one turn) is written every
   :data:`_WRITE_EVERY` request messages instead of at the end of the turn, so that the server
   works on the first requests while we produce the rest: with one write per turn both sides
@@ -121,7 +123,9 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         self._unwritten = 0  # request messages queued since the last write
         self._pending_acks: dict[int, int] = {}
-        self._carry = b""  # output taken out of h2 before a read, sent at the next flush
+        # Output not yet written, in order: what was taken out of h2 (before a read, or ahead
+        # of a DATA frame), DATA frame headers and request payloads (views, not copies).
+        self._out: list[bytes | memoryview] = []
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed = False
@@ -321,7 +325,7 @@ class Connection(asyncio.Protocol):
     def _send_data(self, stream: Stream, data: bytes, offset: int, end_stream: bool) -> int:
         """Queue as much of ``data[offset:]`` as the windows allow; return the new offset."""
         try:
-            offset = send_windowed(self._h2, stream.stream_id, data, offset, end_stream)
+            offset = send_windowed(self._h2, stream.stream_id, data, offset, end_stream, self._out)
             if end_stream and offset >= len(data):
                 self._local_end(stream)
             self._unwritten += 1
@@ -408,10 +412,17 @@ class Connection(asyncio.Protocol):
         self._unwritten = 0
         if self._pending_acks:
             self._apply_acks()
-        data = self._h2.data_to_send()
-        if self._carry:
-            data, self._carry = self._carry + data, b""
-        if data and self._transport is not None and not self._closed:
+        out = self._out
+        h2conn = self._h2
+        if h2conn._data_to_send:
+            out.append(h2conn.data_to_send())
+        if not out:
+            return
+        # The one copy of the request payloads: into the bytes handed to the socket.
+        first = out[0]
+        data = first if len(out) == 1 and isinstance(first, bytes) else b"".join(out)
+        out.clear()
+        if self._transport is not None and not self._closed:
             self._transport.write(data)
 
     def pause_writing(self) -> None:
@@ -435,10 +446,10 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         h2conn = self._h2
-        if self._flush_scheduled:
+        if self._flush_scheduled and h2conn._data_to_send:
             # h2 drops unsent output when it reads a GOAWAY: take what is queued out of h2
             # first; the coming flush sends it ahead of anything newer.
-            self._carry += h2conn.data_to_send()
+            self._out.append(h2conn.data_to_send())
         try:
             events = h2conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:

@@ -34,6 +34,7 @@ from hyperframe.frame import RstStreamFrame
 
 from .. import _hyperframe
 from .._core import Headers
+from .._h2data import DataFrameBuffer, data_frame_header
 from .._hpack import CachingDecoder, CachingEncoder
 
 _hyperframe.install()  # h2 reprs every frame it receives: make DATA frames cheap to repr
@@ -93,6 +94,8 @@ class H2Connection(h2.connection.H2Connection):
         self.decoder = CachingDecoder(max(HARD_HEADER_LIST_CAP, max_header_list_size))
         self.encoder = CachingEncoder()
         self._trace_frames = not isinstance(config.logger, h2.config.DummyLogger)
+        # Received DATA frames parsed with one copy of their payload (see _h2data).
+        self.incoming_buffer = DataFrameBuffer(server=False)
 
     @property
     def open_outbound_streams(self) -> int:
@@ -222,10 +225,13 @@ def send_windowed(
     data: bytes,
     offset: int,
     end_stream: bool,
+    out: list[bytes | memoryview],
 ) -> int:
-    """Queue as much of ``data[offset:]`` as the flow-control windows allow, in frames of the
-    peer's maximum size, with END_STREAM on the last one if ``end_stream``; return the new
-    offset (``len(data)`` once all is queued). Raises h2's StreamClosedError."""
+    """Frame as much of ``data[offset:]`` as the flow-control windows allow, in frames of the
+    peer's maximum size, with END_STREAM on the last one if ``end_stream``, onto ``out`` (the
+    connection's output, in order: what h2 has queued first, then each frame's header and its
+    payload, a view of ``data``; see :mod:`asgi_grpc._h2data`); return the new offset
+    (``len(data)`` once all is framed). Raises h2's StreamClosedError."""
     total = len(data)
     if offset >= total:
         if end_stream:
@@ -235,9 +241,13 @@ def send_windowed(
     max_frame = h2conn.max_outbound_frame_size
     while window > 0 and offset < total:
         size = min(window, max_frame, total - offset)
-        chunk = data if size == total else data[offset : offset + size]
+        end = end_stream and offset + size >= total
+        header = data_frame_header(h2conn, stream_id, size, end)
+        if h2conn._data_to_send:  # this stream's HEADERS, acks...: before the frame
+            out.append(h2conn.data_to_send())
+        out.append(header)
+        out.append(data if size == total else memoryview(data)[offset : offset + size])
         offset += size
-        h2conn.send_data(stream_id, chunk, end_stream=end_stream and offset >= total)
         window -= size
     return offset
 

@@ -280,6 +280,18 @@ class RetryingStream:
         data: bytes | None = self._stream.read_nowait()
         return data
 
+    async def read_parts(self) -> list[bytes]:
+        parts: list[bytes] = await (await self._wait()).read_parts()
+        return parts
+
+    def read_parts_nowait(self) -> list[bytes] | None:
+        if self._error is not None:
+            raise self._error
+        if self._stream is None:
+            return None
+        parts: list[bytes] | None = self._stream.read_parts_nowait()
+        return parts
+
     async def trailers(self) -> Headers:
         trailers: Headers = await (await self._wait()).trailers()
         throttle = self._planner.plan.throttle

@@ -49,7 +49,7 @@ class ConnectionSettings:
 
     stream_window: int = 4 * _MiB
     connection_window: int = 16 * _MiB
-    max_frame_size: int = 64 * 1024
+    max_frame_size: int = 1024 * 1024
     max_header_list_size: int = 16 * 1024
     connect_timeout: float | None = 20.0
     keepalive_time: float | None = None

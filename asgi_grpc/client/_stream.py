@@ -12,14 +12,17 @@ from ._transport_errors import ConnectionTerminated, StreamClosed, TransportErro
 if TYPE_CHECKING:
     from ._connection import Connection
 
+# Below this many bytes, buffered chunks are joined into one piece by read_parts.
+_JOIN_BELOW = 64 * 1024
+
 __all__ = ["BodyReader", "Stream"]
 
 
 class BodyReader:
     """The response-body reads shared by :class:`Stream` and the gRPC-Web stream: a subclass
     keeps its received chunks in ``_chunks``, sets ``_ended`` at the end of the body, and
-    defines how buffered chunks are taken, how a failed or closed stream raises, and how to
-    wait for more."""
+    defines how buffered chunks are taken (``_take``, and ``_take_parts`` where keeping them
+    apart saves a copy), how a failed or closed stream raises, and how to wait for more."""
 
     __slots__ = ()
 
@@ -54,6 +57,31 @@ class BodyReader:
             return b""
         self._check_readable()
         return None
+
+    async def read_parts(self) -> list[bytes]:
+        """Like :meth:`read`, but the body received so far as a list of pieces (``[]`` once
+        the body is over): one piece when it is small, else the chunks as they arrived, so
+        that a caller parsing messages out of them (which joins a message's pieces anyway)
+        does not copy a large body twice."""
+        while True:
+            if self._chunks:
+                return self._take_parts()
+            if self._ended:
+                return []
+            self._check_readable()
+            await self._wait()
+
+    def read_parts_nowait(self) -> list[bytes] | None:
+        """Like :meth:`read_parts`, but ``None`` instead of waiting."""
+        if self._chunks:
+            return self._take_parts()
+        if self._ended:
+            return []
+        self._check_readable()
+        return None
+
+    def _take_parts(self) -> list[bytes]:
+        return [self._take()]
 
 
 class Stream(BodyReader):
@@ -164,6 +192,18 @@ class Stream(BodyReader):
             chunks.clear()
         self._conn._acknowledge(self.stream_id, length)
         return data
+
+    def _take_parts(self) -> list[bytes]:
+        chunks = self._chunks
+        if len(chunks) == 1:
+            return [self._take()]
+        parts = [chunk for chunk, _ in chunks]
+        if sum(map(len, parts)) < _JOIN_BELOW:
+            return [self._take()]  # small frames (small messages): one piece to parse
+        length = sum([n for _, n in chunks])
+        chunks.clear()
+        self._conn._acknowledge(self.stream_id, length)
+        return parts
 
     async def trailers(self) -> Headers:
         """The trailers, once the stream has ended; body not read yet is discarded.

@@ -30,7 +30,7 @@ from .._core import (
     StatusCode,
     coerce_status,
     encoding_name,
-    pack_message,
+    pack_message_parts,
     response_headers,
     trailers,
     unpack_message,
@@ -60,6 +60,8 @@ CALL_POOL: contextvars.ContextVar[Executor | None] = contextvars.ContextVar(
 
 # Why the call's task was cancelled by the call itself (as opposed to by the server stopping).
 _DEADLINE = "deadline"
+# Messages from this size on are sent as prefix and payload apart (see _write).
+_SEND_APART = 64 * 1024
 _CLIENT = "client"
 _SHUTDOWN = "shutdown"
 _TLS_LEVEL = b"TSI_PRIVACY_AND_INTEGRITY"
@@ -430,7 +432,7 @@ class ServicerContext:
         compressed = True
         if self._disable_next_compression:
             self._disable_next_compression = compressed = False
-        body = pack_message(
+        head, payload = pack_message_parts(
             message,
             self._response_serializer,
             self._encoding,
@@ -439,6 +441,13 @@ class ServicerContext:
         )
         if not self._sent_headers:
             await self._send_headers()
+        if len(payload) >= _SEND_APART:
+            # Prefix and payload as two body events: a large payload is framed by the server
+            # as it is, not copied behind its prefix into one framed message first.
+            await self._send({"type": "http.response.body", "body": head, "more_body": True})
+            body = payload
+        else:
+            body = head + payload
         await self._send({"type": "http.response.body", "body": body, "more_body": not last})
         # Only once the server took it: a send cancelled midway leaves the body open.
         self._body_closed = last

@@ -17,7 +17,7 @@ b. ``keep_alive_max_requests`` closed HTTP/2 connections with in-flight streams 
 c. Head-of-line blocking: request bodies go to a per-stream buffer without awaiting, and flow
    control credit is returned only when the app's ``receive()`` takes a chunk (see
    ``_hypercorn_stream``). Bound on buffering: each stream holds at most its receive window
-   (``h2_stream_window_size``, 1 MiB by default), a connection at most
+   (``h2_stream_window_size``, 1 MiB + 16 KiB by default), a connection at most
    ``h2_max_concurrent_streams`` times that. The connection window is made at least that large,
    so streams whose apps do not read can never starve the others of connection-level credit.
 d. Graceful shutdown: when the worker's ``terminated`` event is set, every connection at once
@@ -69,6 +69,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hypercorn.asyncio.tcp_server
 import hypercorn.protocol
 from hypercorn.asyncio.worker_context import WorkerContext as AsyncioWorkerContext
 from hypercorn.config import Config
@@ -92,6 +93,7 @@ from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import GoAwayFrame, PingFrame
 
 from .. import _hyperframe
+from .._h2data import data_frame_header
 from .._versions import installed_version
 from ._h2_streams import bound_closed_streams
 from ._hypercorn_config import (
@@ -162,6 +164,15 @@ _LINGER = 1.0
 _DENSE_EVENTS = 256
 _DENSE_SLICE = 4096
 
+# What the connection reads from its socket at a time (Hypercorn's MAX_RECV, 64 KiB in stock
+# Hypercorn; set by install) and the StreamReader's limit (start_server's ``limit``: reading
+# pauses past twice that). With 64 KiB reads and asyncio's 64 KiB limit, a 1 MiB message took
+# 16+ reads, each a StreamReader wake-up, a task step, a trip through Hypercorn and h2, and the
+# transport paused and resumed reading (two epoll_ctl calls) for every 256 KiB it received.
+READ_SIZE = 256 * 1024
+# Reads larger than this are handed to h2 this much at a time (the flood check's unit).
+_READ_SLICE = 64 * 1024
+
 
 _REFUSED_GRPC = [
     (b":status", b"200"),
@@ -193,30 +204,23 @@ class _Outbound:
         self.queued = False  # in the writer's round-robin queue
         self.waiter: asyncio.Future[None] | None = None  # a send() waiting for low water
 
-    def take(self, n: int) -> bytes:
-        """The next ``n`` buffered bytes (``n <= size``), copying each byte once."""
+    def take(self, n: int, into: list[bytes | memoryview]) -> None:
+        """Append the next ``n`` buffered bytes (``n <= size``) to ``into``, as the chunks or
+        views of them: no copy (the writer joins its output once for the socket)."""
         chunks = self.chunks
         self.size -= n
-        first = chunks[0]
-        available = len(first) - self.offset
-        if available > n:
-            self.offset += n
-            return first[self.offset - n : self.offset]
-        if available == n and self.offset == 0:
-            chunks.popleft()
-            return first
-        parts = []
         while n:
             first = chunks[0]
-            piece = first[self.offset : self.offset + n]
-            if self.offset + len(piece) == len(first):
-                chunks.popleft()
-                self.offset = 0
-            else:
-                self.offset += len(piece)
-            parts.append(piece)
-            n -= len(piece)
-        return b"".join(parts)
+            offset = self.offset
+            available = len(first) - offset
+            if available > n:
+                self.offset = offset + n
+                into.append(memoryview(first)[offset : offset + n])
+                return
+            into.append(memoryview(first)[offset:] if offset else first)
+            chunks.popleft()
+            self.offset = 0
+            n -= available
 
     def release(self) -> None:
         waiter = self.waiter
@@ -290,7 +294,8 @@ class GrpcH2Protocol(H2Protocol):
         self._loop = asyncio.get_running_loop()
         self._out: dict[int, _Outbound] = {}
         self._ready: deque[int] = deque()  # round-robin of streams with framable data
-        self._pending: list[bytes] = []  # bytes to write, in order
+        # Bytes to write, in order (response payloads as views of the app's chunks).
+        self._pending: list[bytes | memoryview] = []
         self._unwritten = 0  # response messages and ends queued since the last write
         self._wake = asyncio.Event()  # wakes the writer
         self._seen_request = False
@@ -376,15 +381,30 @@ class GrpcH2Protocol(H2Protocol):
     async def handle(self, event: Event) -> None:
         if isinstance(event, RawData):
             data = event.data
-            if not self._dense or len(data) <= _DENSE_SLICE:
-                self._dense = await self._receive(data) > _DENSE_EVENTS
-                return
+            start = 0
+            if not self._dense:
+                if len(data) <= _READ_SLICE:
+                    self._dense = await self._receive(data) > _DENSE_EVENTS
+                    return
+                # A large read (see READ_SIZE): _READ_SLICE at a time, so that a flood of tiny
+                # frames is noticed as soon as with reads of that size.
+                view = memoryview(data)  # (h2 copies what it is given into its buffer)
+                while start < len(data):
+                    count = await self._receive(view[start : start + _READ_SLICE])
+                    start += _READ_SLICE
+                    if count < 0:
+                        return
+                    if count > _DENSE_EVENTS:
+                        self._dense = True
+                        break
+                if start >= len(data):
+                    return
             # A burst of tiny frames: a piece at a time, other connections served in between.
             events = 0
-            for start in range(0, len(data), _DENSE_SLICE):
-                if start:
+            for piece in range(start, len(data), _DENSE_SLICE):
+                if piece:
                     await asyncio.sleep(0)
-                count = await self._receive(data[start : start + _DENSE_SLICE])
+                count = await self._receive(data[piece : piece + _DENSE_SLICE])
                 if count < 0:
                     return
                 events += count
@@ -392,7 +412,7 @@ class GrpcH2Protocol(H2Protocol):
         elif isinstance(event, Closed):
             await self._on_closed()
 
-    async def _receive(self, data: bytes) -> int:
+    async def _receive(self, data: bytes | memoryview) -> int:
         """Hand ``data`` to h2 and handle its events; their number, -1 once the connection ended."""
         if self.closed or self._aborted:
             return -1  # after a connection error: dropped (see _abort)
@@ -498,9 +518,12 @@ class GrpcH2Protocol(H2Protocol):
 
     async def _write_pending(self) -> None:
         self._unwritten = 0
-        if self._pending:
-            data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
-            self._pending.clear()
+        pending = self._pending
+        if pending:
+            # One copy of the response payloads: into the bytes handed to the socket.
+            first = pending[0]
+            data = first if len(pending) == 1 and isinstance(first, bytes) else b"".join(pending)
+            pending.clear()
             self._writing = True
             try:
                 await self.send(RawData(data=data))
@@ -553,12 +576,13 @@ class GrpcH2Protocol(H2Protocol):
                     n = min(out.size, window, connection.max_outbound_frame_size, budget)
                     budget -= n
                     self._pings.reset()
-                    data = out.take(n)
-                    if not out.size and out.ended and out.trailers is None:
-                        connection.send_data(stream_id, data, end_stream=True)
-                        done = True
-                    else:
-                        connection.send_data(stream_id, data)
+                    end = out.size == n and out.ended and out.trailers is None
+                    header = data_frame_header(connection, stream_id, n, end)
+                    # After what h2 has queued (headers, window updates), in order.
+                    self._pull()
+                    self._pending.append(header)
+                    out.take(n, self._pending)
+                    done = end
                 if not out.size and not done:
                     if out.trailers is not None:
                         connection.send_headers(stream_id, out.trailers, end_stream=True)
@@ -922,8 +946,10 @@ class GrpcH2Protocol(H2Protocol):
                 )
 
 
-# The module whose ProtocolWrapper builds HTTP/2 protocols (typed Any: we assign its global).
+# The module whose ProtocolWrapper builds HTTP/2 protocols, and the one whose TCPServer reads
+# MAX_RECV bytes at a time (typed Any: we assign their globals).
 _wrapper_module: Any = hypercorn.protocol
+_tcp_server_module: Any = hypercorn.asyncio.tcp_server
 
 
 def is_installed() -> bool:
@@ -961,6 +987,7 @@ def install() -> None:
             f"({_wrapper_module.H2Protocol!r}); refusing to stack patches"
         )
     _wrapper_module.H2Protocol = GrpcH2Protocol
+    _tcp_server_module.MAX_RECV = READ_SIZE
     if _wrapper_module.H11Protocol is H11Protocol:
         _wrapper_module.H11Protocol = GrpcH11Protocol
     _hyperframe.install()

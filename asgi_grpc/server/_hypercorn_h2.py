@@ -39,6 +39,8 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
   stream of the connection).
+- **Response DATA is framed without copies** (``asgi_grpc._h2data.data_frame_header``): h2's
+  steps, the frame's header returned for the protocol to write ahead of the payload.
 - **Response headers and trailers are framed without h2's frame objects** (``send_headers``):
   on an open stream, with no priority and no informational status, h2's own steps (connection
   and stream state machines, HPACK encoding with the connection's encoder, END_STREAM) are taken
@@ -69,8 +71,9 @@ import h2.exceptions
 import h2.frame_buffer
 from h2.connection import ConnectionInputs
 from h2.stream import StreamClosedBy, StreamInputs, StreamState
-from hyperframe.frame import DataFrame, Frame, RstStreamFrame
+from hyperframe.frame import Frame, RstStreamFrame
 
+from .._h2data import DataFrameBuffer
 from .._hpack import CachingDecoder, CachingEncoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
@@ -94,7 +97,7 @@ class HeaderBlockTooLarge(h2.exceptions.DenialOfServiceError):
     """A header block grew past what this server decodes (GOAWAY ENHANCE_YOUR_CALM)."""
 
 
-class _FrameBuffer(h2.frame_buffer.FrameBuffer):
+class _FrameBuffer(DataFrameBuffer):
     """h2's server frame buffer, checking each frame's header before its body is buffered."""
 
     def __init__(self, max_header_block: int) -> None:
@@ -103,6 +106,9 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
         self._settings_seen = False
 
     def __next__(self) -> Frame:
+        large = self.large_frame()
+        if large is not None:
+            return large
         data = self._data
         if len(data) >= 9:
             length = (data[0] << 16) | (data[1] << 8) | data[2]
@@ -126,34 +132,18 @@ class _FrameBuffer(h2.frame_buffer.FrameBuffer):
             elif (
                 kind == _DATA
                 and not data[4] & _PADDED
-                and len(data) >= length + 9
                 and not self._headers_buffer  # (DATA inside a header block: h2's error)
             ):
                 stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
                 if stream_id:  # (DATA on stream 0: h2's error)
-                    return _data_frame(stream_id, data[4] & _END_STREAM, data, length)
+                    # (Not all here yet: StopIteration without the frame object h2 would
+                    # build on every read; a large frame is then gathered as it comes.)
+                    return self.take_data(stream_id, data[4] & _END_STREAM, length)
         return _stock_next(self)
 
 
 _SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
 _RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
-_NO_FLAGS: frozenset[str] = frozenset()
-_END_STREAM_FLAGS = frozenset(("END_STREAM",))
-
-
-def _data_frame(stream_id: int, end_stream: int, data: bytearray, length: int) -> DataFrame:
-    """The unpadded DATA frame at the start of ``data``, taken off it: what hyperframe's parse
-    makes (h2 reads ``stream_id``, ``data``, ``flags`` and ``flow_controlled_length``), without
-    its three ``__init__``s and the flag set built for each frame. The flags are immutable: h2
-    only tests a received frame's flags."""
-    frame = DataFrame.__new__(DataFrame)
-    frame.stream_id = stream_id
-    frame.flags = _END_STREAM_FLAGS if end_stream else _NO_FLAGS  # type: ignore[assignment]
-    frame.pad_length = 0
-    frame.body_len = length
-    frame.data = bytes(data[9 : 9 + length])
-    del data[: 9 + length]
-    return frame
 
 
 class GrpcH2Connection(h2.connection.H2Connection):

@@ -124,6 +124,7 @@ class Server:
                     ssl=ssl_context,
                     ssl_handshake_timeout=config.ssl_handshake_timeout if ssl_context else None,
                     backlog=config.backlog,
+                    limit=_hypercorn.READ_SIZE,
                 )
             )
 

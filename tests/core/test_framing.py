@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import struct
 import time
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -234,6 +235,44 @@ def test_large_message_in_small_chunks_is_linear() -> None:
     elapsed = time.perf_counter() - start
     assert out == [(False, payload)]
     assert elapsed < 1.0, f"{elapsed:.2f}s to reassemble 8 MiB"
+
+
+def test_message_held_a_byte_at_a_time_costs_about_its_size() -> None:
+    """Small pieces of a message under way are merged, not kept as an object each."""
+    payload = bytes(range(256)) * 256  # 64 KiB
+    data = frame(payload)
+    reader = MessageReader()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(len(data) - 1):
+            assert reader.feed(data[i : i + 1]) == []
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # An object per byte would be ~35x the payload; merged, about 1x (bytearray growth).
+    assert held < 3 * len(payload), held
+    assert reader.feed(data[-1:]) == [(False, payload)]
+
+
+# Messages larger than the reader's small-piece size, so chunks are held as they are (views).
+large_messages_st = st.lists(
+    st.tuples(st.booleans(), st.binary(max_size=5000).map(lambda b: b * 3)), max_size=5
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    messages=large_messages_st,
+    cuts=st.lists(st.integers(min_value=0, max_value=80_000), max_size=12),
+)
+def test_round_trip_large_messages_any_chunking(
+    messages: list[tuple[bool, bytes]], cuts: list[int]
+) -> None:
+    data = b"".join(frame(payload, compressed) for compressed, payload in messages)
+    out = read_all(MessageReader(max_length=None), split(data, cuts))
+    assert out == messages
+    assert all(type(payload) is bytes for _, payload in out)
 
 
 @settings(max_examples=300, deadline=None)
