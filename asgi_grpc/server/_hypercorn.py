@@ -986,6 +986,11 @@ def install() -> None:
             "hypercorn.protocol.H2Protocol was already replaced by someone else "
             f"({_wrapper_module.H2Protocol!r}); refusing to stack patches"
         )
+    if not isinstance(getattr(_tcp_server_module, "MAX_RECV", None), int):
+        raise RuntimeError(
+            "hypercorn.asyncio.tcp_server.MAX_RECV is gone: Hypercorn changed how it reads "
+            "its sockets; asgi_grpc's read size needs updating"
+        )
     _wrapper_module.H2Protocol = GrpcH2Protocol
     _tcp_server_module.MAX_RECV = READ_SIZE
     if _wrapper_module.H11Protocol is H11Protocol:

@@ -12,7 +12,13 @@ from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame, WindowUpdat
 from asgi_grpc import _hyperframe
 from asgi_grpc._hyperframe import raw_data_repr, stock_raw_data_repr
 from asgi_grpc.server import _hypercorn
-from asgi_grpc.server._hypercorn import GrpcH2Protocol, grpc_config, install, is_installed
+from asgi_grpc.server._hypercorn import (
+    READ_SIZE,
+    GrpcH2Protocol,
+    grpc_config,
+    install,
+    is_installed,
+)
 
 from .helpers import RawH2, echo_app, grpc_frame, serve
 
@@ -44,6 +50,16 @@ def test_install_is_idempotent() -> None:
         assert is_installed()
     finally:
         hypercorn.protocol.H2Protocol = before  # type: ignore[attr-defined]
+
+
+def test_install_reads_larger_socket_chunks() -> None:
+    # install() sets Hypercorn's module-level read size; if Hypercorn renames or drops it, the
+    # assignment would go nowhere (install() refuses instead), so this fails loudly here.
+    import hypercorn.asyncio.tcp_server as tcp_server
+
+    install()
+    assert tcp_server.MAX_RECV == READ_SIZE  # type: ignore[attr-defined,unused-ignore]
+    assert READ_SIZE >= 256 * 1024
 
 
 def test_other_workers_get_the_stock_protocol() -> None:
