@@ -11,14 +11,14 @@ places we adjust its behaviour, and the windowed DATA writer.
   fails its own stream (the connection checks each block with :func:`header_list_size`) rather
   than the whole connection (hpack's error is a connection error in h2). It also encodes the
   request headers a channel repeats, and decodes the response headers and trailers a server
-  repeats, once while the HPACK table stands still (:mod:`asgi_grpc._hpack`, as the server), and
-  does not format every received frame for h2's trace log unless a logger is configured.
-  Request headers are framed without h2's frame objects (:meth:`H2Connection.send_headers`).
+  repeats, once while the HPACK table stands still (:mod:`asgi_grpc._hpack`, as the server).
+  What it shares with the server's connection (:class:`asgi_grpc._h2conn.FastH2Connection`):
+  received frames are not formatted for h2's trace log unless a logger is configured, and
+  request headers are framed without h2's frame objects (:meth:`H2Connection.send_headers`).
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import h2.config
@@ -28,14 +28,13 @@ import h2.exceptions
 import h2.settings
 from h2.connection import AllowedStreamIDs, ConnectionInputs
 from h2.errors import ErrorCodes
-from h2.stream import StreamInputs
 from h2.utilities import authority_from_headers, extract_method_header
-from hyperframe.frame import RstStreamFrame
 
 from .. import _hyperframe
 from .._core import Headers
+from .._h2conn import FastH2Connection
 from .._h2data import DataFrameBuffer, data_frame_header
-from .._hpack import CachingDecoder, CachingEncoder
+from .._hpack import CachingDecoder
 
 _hyperframe.install()  # h2 reprs every frame it receives: make DATA frames cheap to repr
 
@@ -47,10 +46,6 @@ __all__ = [
     "header_list_size",
     "send_windowed",
 ]
-
-_HEADERS, _CONTINUATION = 0x1, 0x9
-_END_STREAM, _END_HEADERS = 0x1, 0x4
-_FRAME_HEADER = struct.Struct(">HBBBL")  # length (24 bits: 16 + 8), type, flags, stream id
 
 #: What hpack decodes before h2 fails the whole connection (memory bound for one block).
 HARD_HEADER_LIST_CAP = 1024 * 1024
@@ -78,7 +73,7 @@ class GoawayTolerantStateMachine(h2.connection.H2ConnectionStateMachine):
         return super().process_input(input_)
 
 
-class H2Connection(h2.connection.H2Connection):
+class H2Connection(FastH2Connection):
     """h2's connection, counting open outbound streams in O(1), with a per-stream header limit.
 
     h2 counts open streams by walking every stream it holds, on each new stream (O(n) per
@@ -92,8 +87,6 @@ class H2Connection(h2.connection.H2Connection):
         self.open_streams = 0
         self._opened = 0
         self.decoder = CachingDecoder(max(HARD_HEADER_LIST_CAP, max_header_list_size))
-        self.encoder = CachingEncoder()
-        self._trace_frames = not isinstance(config.logger, h2.config.DummyLogger)
         # Received DATA frames parsed with one copy of their payload (see _h2data).
         self.incoming_buffer = DataFrameBuffer(server=False)
 
@@ -139,13 +132,10 @@ class H2Connection(h2.connection.H2Connection):
                 priority_exclusive,
             )
             return
-        # What h2's H2Connection.send_headers and H2Stream.send_headers do for a client's
-        # request headers or trailers (our headers are bytes already; h2's outbound validation
-        # and normalization are off), in the same order: the stream limit, the state machines
-        # (before the block is encoded: encoding changes the HPACK context for good), then the
-        # HEADERS (+ CONTINUATION) bytes written directly. h2 built a HeadersFrame (three
-        # mixin ``__init__``s and a flag set), its validation flags and a bytes copy of every
-        # header for each block (the server's connection does the same, server/_hypercorn_h2.py).
+        # What h2's H2Connection.send_headers does for a client's request headers or trailers
+        # (our headers are bytes already; h2's outbound validation and normalization are off),
+        # in the same order: the stream limit, the connection's state machine, the stream's
+        # (FastH2Connection._write_headers), then what h2 notes on the stream.
         if stream_id not in self.streams:
             max_open_streams = self.remote_settings.max_concurrent_streams
             value = self.open_outbound_streams  # (a property with side effects: read once)
@@ -154,64 +144,10 @@ class H2Connection(h2.connection.H2Connection):
                 raise h2.exceptions.TooManyStreamsError(msg)
         self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
         stream = self._get_or_create_stream(stream_id, AllowedStreamIDs.ODD)
-        machine = stream.state_machine
-        machine.process_input(StreamInputs.SEND_HEADERS)
-        block = self.encoder.encode(headers)
-        if end_stream:
-            machine.process_input(StreamInputs.SEND_END_STREAM)
-        if machine.trailers_sent and not end_stream:
-            raise h2.exceptions.ProtocolError("Trailers must have END_STREAM set.")
+        self._write_headers(stream, stream_id, headers, end_stream)
         if stream._authority is None:
             stream._authority = authority_from_headers(headers)
         stream.request_method = extract_method_header(headers)
-        size = self.max_outbound_frame_size
-        flags = _END_STREAM if end_stream else 0
-        out = self._data_to_send
-        if len(block) <= size:
-            out += _frame_header(len(block), _HEADERS, flags | _END_HEADERS, stream_id)
-            out += block
-            return
-        last = len(block) - size
-        for start in range(0, len(block), size):
-            piece = block[start : start + size]
-            kind = _HEADERS if start == 0 else _CONTINUATION
-            kind_flags = (flags if start == 0 else 0) | (_END_HEADERS if start >= last else 0)
-            out += _frame_header(len(piece), kind, kind_flags, stream_id)
-            out += piece
-
-    def _receive_frame(self, frame: Any) -> Any:
-        if self._trace_frames:
-            return super()._receive_frame(frame)
-        # h2's, without its first line, ``logger.trace("Received frame: %s", repr(frame))``: the
-        # repr of every frame (flags sorted, payload hexlified) built for a logger that drops it
-        # (the server's connection does the same, server/_hypercorn_h2.py).
-        try:
-            frames, events = self._frame_dispatch_table[frame.__class__](frame)
-        except h2.exceptions.StreamClosedError as e:
-            if self._stream_is_closed_by_reset(e.stream_id):
-                reset = RstStreamFrame(e.stream_id)
-                reset.error_code = e.error_code
-                self._prepare_for_sending([reset])
-                events = e._events
-            else:
-                raise
-        except h2.exceptions.StreamIDTooLowError as e:
-            if self._stream_is_closed_by_reset(e.stream_id):
-                reset = RstStreamFrame(e.stream_id)
-                reset.error_code = ErrorCodes.STREAM_CLOSED
-                self._prepare_for_sending([reset])
-                events = []
-            elif self._stream_is_closed_by_end(e.stream_id):
-                raise h2.exceptions.StreamClosedError(e.stream_id) from e
-            else:
-                raise
-        else:
-            self._prepare_for_sending(frames)
-        return events
-
-
-def _frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
-    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, kind, flags, stream_id)
 
 
 def header_list_size(headers: Headers) -> int:

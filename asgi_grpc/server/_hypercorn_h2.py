@@ -35,8 +35,8 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   hyperframe, without three ``__init__``s and a flag set per frame (client streaming sends one
   frame per message); DATA in the middle of an open request skips h2's two state-machine
   transitions that change nothing there (flow control and content-length still counted).
-- **Received frames are not formatted for h2's trace log** unless a logger is configured:
-  h2 builds ``repr(frame)`` for every frame it receives, which a ``DummyLogger`` then drops.
+- **Received frames are not formatted for h2's trace log** unless a logger is configured
+  (:class:`asgi_grpc._h2conn.FastH2Connection`, shared with the client).
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
   stream of the connection).
 - **Response DATA is framed without copies** (``asgi_grpc._h2data.data_frame_header``): h2's
@@ -44,9 +44,8 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
 - **Response headers and trailers are framed without h2's frame objects** (``send_headers``):
   on an open stream, with no priority and no informational status, h2's own steps (connection
   and stream state machines, HPACK encoding with the connection's encoder, END_STREAM) are taken
-  in the same order, and the HEADERS (+ CONTINUATION) frame bytes are written directly. h2 built
-  a ``HeadersFrame`` (three ``__init__``s of mixins and a flag set) and its validation flags, and
-  re-encoded every header to bytes, for each of the two header blocks of every call.
+  in the same order, and the HEADERS (+ CONTINUATION) frame bytes are written directly
+  (``FastH2Connection._write_headers``, shared with the client's request headers).
 - **A HEADERS frame opening one stream more than SETTINGS_MAX_CONCURRENT_STREAMS refuses that
   stream** with RST_STREAM REFUSED_STREAM (RFC 9113 5.1.2: "treat this as a stream error ... of
   type PROTOCOL_ERROR or REFUSED_STREAM"; REFUSED_STREAM tells the client that nothing was
@@ -60,7 +59,6 @@ included, counts (``flow_controlled_length``).
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import h2.config
@@ -70,11 +68,12 @@ import h2.events
 import h2.exceptions
 import h2.frame_buffer
 from h2.connection import ConnectionInputs
-from h2.stream import StreamClosedBy, StreamInputs, StreamState
+from h2.stream import StreamClosedBy, StreamState
 from hyperframe.frame import Frame, RstStreamFrame
 
+from .._h2conn import FastH2Connection
 from .._h2data import DataFrameBuffer
-from .._hpack import CachingDecoder, CachingEncoder
+from .._hpack import CachingDecoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 
@@ -82,8 +81,7 @@ _DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x0, 0x1, 0x4, 0x5, 0
 _PADDED = 0x8
 _HEADER_BLOCK = frozenset((_HEADERS, _CONTINUATION, _PUSH_PROMISE))
 _ACK = 0x1
-_END_STREAM, _END_HEADERS = 0x1, 0x4
-_FRAME_HEADER = struct.Struct(">HBBBL")  # length (24 bits: 16 + 8), type, flags, stream id
+_END_STREAM = 0x1
 _stock_next = h2.frame_buffer.FrameBuffer.__next__
 
 
@@ -146,19 +144,17 @@ _SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
 _RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
 
 
-class GrpcH2Connection(h2.connection.H2Connection):
+class GrpcH2Connection(FastH2Connection):
     """A server-side ``H2Connection`` with the limits listed in the module docstring.
 
     ``max_header_list_size`` is the SETTINGS_MAX_HEADER_LIST_SIZE the protocol advertises.
     """
 
     def __init__(self, config: h2.config.H2Configuration, max_header_list_size: int) -> None:
-        super().__init__(config=config)
+        super().__init__(config)
         self.max_header_list_size = max_header_list_size
         self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
         self.decoder = CachingDecoder(4 * max_header_list_size)
-        self.encoder = CachingEncoder()
-        self._trace_frames = not isinstance(self.config.logger, h2.config.DummyLogger)
 
     def receive_data(self, data: Any) -> Any:
         try:
@@ -206,32 +202,11 @@ class GrpcH2Connection(h2.connection.H2Connection):
                 priority_exclusive,
             )
             return
-        # What h2's H2Connection.send_headers and H2Stream.send_headers do for a server's
-        # response headers or trailers on an open stream, in the same order (the state machines
-        # move before the block is encoded: encoding changes the HPACK context for good).
+        # What h2's H2Connection.send_headers does for a server's response headers or
+        # trailers on an open stream, in the same order (FastH2Connection._write_headers).
         self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
-        machine = stream.state_machine
-        machine.process_input(StreamInputs.SEND_HEADERS)
-        block = self.encoder.encode(headers)
-        if end_stream:
-            machine.process_input(StreamInputs.SEND_END_STREAM)
-        if machine.trailers_sent and not end_stream:
-            raise h2.exceptions.ProtocolError("Trailers must have END_STREAM set.")
+        self._write_headers(stream, stream_id, headers, end_stream)
         stream.request_method = None  # h2 reads it from the headers it sends: none here
-        size = self.max_outbound_frame_size
-        flags = _END_STREAM if end_stream else 0
-        out = self._data_to_send
-        if len(block) <= size:
-            out += _frame_header(len(block), _HEADERS, flags | _END_HEADERS, stream_id)
-            out += block
-            return
-        last = len(block) - size
-        for start in range(0, len(block), size):
-            piece = block[start : start + size]
-            kind = _HEADERS if start == 0 else _CONTINUATION
-            kind_flags = (flags if start == 0 else 0) | (_END_HEADERS if start >= last else 0)
-            out += _frame_header(len(piece), kind, kind_flags, stream_id)
-            out += piece
 
     def _local_settings_acked(self) -> Any:
         changes = super()._local_settings_acked()
@@ -240,35 +215,6 @@ class GrpcH2Connection(h2.connection.H2Connection):
         # only the stream that carried it.
         self.decoder.max_header_list_size = 4 * self.max_header_list_size
         return changes
-
-    def _receive_frame(self, frame: Any) -> Any:
-        if self._trace_frames:
-            return super()._receive_frame(frame)
-        # h2's, without its first line, ``logger.trace("Received frame: %s", repr(frame))``: the
-        # repr of every frame (flags sorted, payload hexlified) built for a logger that drops it.
-        try:
-            frames, events = self._frame_dispatch_table[frame.__class__](frame)
-        except h2.exceptions.StreamClosedError as e:
-            if self._stream_is_closed_by_reset(e.stream_id):
-                reset = RstStreamFrame(e.stream_id)
-                reset.error_code = e.error_code
-                self._prepare_for_sending([reset])
-                events = e._events
-            else:
-                raise
-        except h2.exceptions.StreamIDTooLowError as e:
-            if self._stream_is_closed_by_reset(e.stream_id):
-                reset = RstStreamFrame(e.stream_id)
-                reset.error_code = h2.errors.ErrorCodes.STREAM_CLOSED
-                self._prepare_for_sending([reset])
-                events = []
-            elif self._stream_is_closed_by_end(e.stream_id):
-                raise h2.exceptions.StreamClosedError(e.stream_id) from e
-            else:
-                raise
-        else:
-            self._prepare_for_sending(frames)
-        return events
 
     def _receive_data_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)
@@ -319,10 +265,6 @@ class GrpcH2Connection(h2.connection.H2Connection):
         return frames, events + stream_events
 
     refused_streams = 0
-
-
-def _frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
-    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, kind, flags, stream_id)
 
 
 def _informational(headers: Any) -> bool:
