@@ -70,3 +70,22 @@ def test_installed_version_agrees_with_importlib_metadata(
 ) -> None:
     __import__(package or distribution)
     assert installed_version(distribution, package) == importlib.metadata.version(distribution)
+
+
+@pytest.mark.parametrize("package", ["asgi_grpc", "asgi_grpc.aio"])
+def test_lazy_names_resolve_to_their_modules(package: str) -> None:
+    # The lazy name tables repeat names their modules define: each must resolve, to the same
+    # object the module has, and the blocking API's whole __all__ (but its `server`, which
+    # the top level defines itself) must be reachable from the top level.
+    import importlib
+
+    module = importlib.import_module(package)
+    lazy: dict[str, str] = module._LAZY
+    for name, where in lazy.items():
+        source = importlib.import_module(where, package)
+        assert getattr(module, name) is getattr(source, name), name
+    if package == "asgi_grpc":
+        from asgi_grpc import _sync
+
+        missing = set(_sync.__all__) - set(lazy) - set(vars(module))
+        assert not missing, missing
