@@ -5,7 +5,9 @@
   ``logger.trace("Received frame: %s", repr(frame))``, the repr of every frame (flags sorted,
   payload hexlified) built for a logger that drops it. With a real logger configured, h2's
   own method runs.
-- Header blocks are framed without h2's frame objects (:meth:`FastH2Connection._write_headers`):
+- Header blocks are framed without h2's frame objects (``send_headers``: the side's
+  ``_send_headers_directly``, then :meth:`FastH2Connection._write_headers`), unless a priority
+  is given or a trace logger is configured:
   h2 built a ``HeadersFrame`` (three mixin ``__init__``s and a flag set), its validation flags
   and a bytes copy of every header for each block.
 - Repeated header lists are HPACK-encoded once while the table stands still
@@ -40,6 +42,36 @@ class FastH2Connection(h2.connection.H2Connection):
         super().__init__(config=config)
         self.encoder = CachingEncoder()
         self._trace_frames = not isinstance(config.logger, h2.config.DummyLogger)
+
+    def send_headers(
+        self,
+        stream_id: int,
+        headers: Any,
+        end_stream: bool = False,
+        priority_weight: int | None = None,
+        priority_depends_on: int | None = None,
+        priority_exclusive: bool | None = None,
+    ) -> None:
+        if (
+            self._trace_frames
+            or priority_weight is not None
+            or priority_depends_on is not None
+            or priority_exclusive is not None
+            or not self._send_headers_directly(stream_id, headers, end_stream)
+        ):
+            super().send_headers(
+                stream_id,
+                headers,
+                end_stream,
+                priority_weight,
+                priority_depends_on,
+                priority_exclusive,
+            )
+
+    def _send_headers_directly(self, stream_id: int, headers: Any, end_stream: bool) -> bool:
+        """h2's ``send_headers`` for the cases a side knows (False, before any change of state:
+        h2's own method runs instead); each side's steps end in :meth:`_write_headers`."""
+        return False
 
     def _write_headers(
         self, stream: H2Stream, stream_id: int, headers: Any, end_stream: bool

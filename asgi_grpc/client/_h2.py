@@ -107,31 +107,9 @@ class H2Connection(FastH2Connection):
         self.decoder.max_header_list_size = cap
         return changes
 
-    def send_headers(
-        self,
-        stream_id: int,
-        headers: Any,
-        end_stream: bool = False,
-        priority_weight: int | None = None,
-        priority_depends_on: int | None = None,
-        priority_exclusive: bool | None = None,
-    ) -> None:
-        if (
-            self._trace_frames
-            or priority_weight is not None
-            or priority_depends_on is not None
-            or priority_exclusive is not None
-            or not isinstance(headers, (list, tuple))
-        ):
-            super().send_headers(
-                stream_id,
-                headers,
-                end_stream,
-                priority_weight,
-                priority_depends_on,
-                priority_exclusive,
-            )
-            return
+    def _send_headers_directly(self, stream_id: int, headers: Any, end_stream: bool) -> bool:
+        if not isinstance(headers, (list, tuple)):
+            return False
         # What h2's H2Connection.send_headers does for a client's request headers or trailers
         # (our headers are bytes already; h2's outbound validation and normalization are off),
         # in the same order: the stream limit, the connection's state machine, the stream's
@@ -148,6 +126,7 @@ class H2Connection(FastH2Connection):
         if stream._authority is None:
             stream._authority = authority_from_headers(headers)
         stream.request_method = extract_method_header(headers)
+        return True
 
 
 def header_list_size(headers: Headers) -> int:

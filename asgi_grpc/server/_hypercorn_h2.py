@@ -176,37 +176,16 @@ class GrpcH2Connection(FastH2Connection):
             frames = [f for f in frames if not isinstance(f, RstStreamFrame)]
         return frames, events
 
-    def send_headers(
-        self,
-        stream_id: int,
-        headers: Any,
-        end_stream: bool = False,
-        priority_weight: int | None = None,
-        priority_depends_on: int | None = None,
-        priority_exclusive: bool | None = None,
-    ) -> None:
+    def _send_headers_directly(self, stream_id: int, headers: Any, end_stream: bool) -> bool:
         stream = self.streams.get(stream_id)
-        if (
-            stream is None
-            or priority_weight is not None
-            or priority_depends_on is not None
-            or priority_exclusive is not None
-            or _informational(headers)
-        ):
-            super().send_headers(
-                stream_id,
-                headers,
-                end_stream,
-                priority_weight,
-                priority_depends_on,
-                priority_exclusive,
-            )
-            return
+        if stream is None or _informational(headers):
+            return False
         # What h2's H2Connection.send_headers does for a server's response headers or
         # trailers on an open stream, in the same order (FastH2Connection._write_headers).
         self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
         self._write_headers(stream, stream_id, headers, end_stream)
         stream.request_method = None  # h2 reads it from the headers it sends: none here
+        return True
 
     def _local_settings_acked(self) -> Any:
         changes = super()._local_settings_acked()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from concurrent import futures
 from types import ModuleType
 from typing import Any
 
@@ -56,3 +57,19 @@ def stream_unary(grpc: ModuleType, fn: Callable[..., Any]) -> Any:
 
 def stream_stream(grpc: ModuleType, fn: Callable[..., Any]) -> Any:
     return grpc.stream_stream_rpc_method_handler(fn)
+
+
+def serve_blocking(
+    grpc: ModuleType,
+    handlers: Mapping[str, Any],
+    pool: futures.Executor | None = None,
+    options: Any = None,
+) -> tuple[Any, str]:
+    """A started blocking server of ``grpc`` with ``handlers`` (name -> method handler) on
+    127.0.0.1, port 0, and its target; ``pool`` defaults to four threads."""
+    pool = pool if pool is not None else futures.ThreadPoolExecutor(4)
+    server = grpc.server(pool, options=options)
+    server.add_generic_rpc_handlers((generic_handler(grpc, handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"

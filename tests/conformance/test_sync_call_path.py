@@ -12,15 +12,7 @@ from concurrent import futures
 from types import ModuleType
 from typing import Any
 
-from .conftest import generic_handler, method
-
-
-def _serve(grpc: ModuleType, handlers: dict[str, Any]) -> tuple[Any, str]:
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    server.add_generic_rpc_handlers((generic_handler(grpc, handlers),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
+from .conftest import method, serve_blocking
 
 
 def _calls(grpc: ModuleType, server_grpc: ModuleType) -> None:
@@ -34,7 +26,7 @@ def _calls(grpc: ModuleType, server_grpc: ModuleType) -> None:
         return request + b"!"
 
     handler = server_grpc.unary_unary_rpc_method_handler(echo)
-    server, target = _serve(server_grpc, {"Echo": handler})
+    server, target = serve_blocking(server_grpc, {"Echo": handler})
     try:
         with grpc.insecure_channel(target) as channel:
             call = channel.unary_unary(method("Echo"))
@@ -74,14 +66,12 @@ def _big_headers(grpc: ModuleType, server_grpc: ModuleType) -> None:
         sent = dict(context.invocation_metadata())
         return str(len(sent.get("x-big", ""))).encode()
 
-    server = server_grpc.server(futures.ThreadPoolExecutor(2), options=options)
-    server.add_generic_rpc_handlers(
-        (generic_handler(server_grpc, {"Size": server_grpc.unary_unary_rpc_method_handler(size)}),)
+    handler = server_grpc.unary_unary_rpc_method_handler(size)
+    server, target = serve_blocking(
+        server_grpc, {"Size": handler}, futures.ThreadPoolExecutor(2), options
     )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        with grpc.insecure_channel(target, options=options) as channel:
             call = channel.unary_unary(method("Size"))
             # 40,000 bytes of metadata: a HEADERS frame and CONTINUATION frames (frames are
             # 16 KiB at most), twice, then a small block again on the same connection.

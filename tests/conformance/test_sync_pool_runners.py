@@ -11,16 +11,11 @@ from concurrent import futures
 from types import ModuleType
 from typing import Any
 
-from .conftest import generic_handler, method
+from .conftest import method, serve_blocking
 
 
 def _serve(grpc: ModuleType, pool: futures.ThreadPoolExecutor, fn: Any) -> tuple[Any, str]:
-    server = grpc.server(pool)
-    handler = grpc.unary_unary_rpc_method_handler(fn)
-    server.add_generic_rpc_handlers((generic_handler(grpc, {"Call": handler}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
+    return serve_blocking(grpc, {"Call": grpc.unary_unary_rpc_method_handler(fn)}, pool)
 
 
 def test_no_more_handlers_at_once_than_pool_threads(grpc: ModuleType) -> None:

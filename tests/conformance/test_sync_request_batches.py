@@ -6,19 +6,10 @@ and asgi_grpc (the ``grpc`` fixture), blocking server and blocking client of the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from types import ModuleType
 from typing import Any
 
-from .conftest import generic_handler, method
-
-
-def _serve(grpc: ModuleType, handlers: dict[str, Any]) -> tuple[Any, str]:
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    server.add_generic_rpc_handlers((generic_handler(grpc, handlers),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
+from .conftest import method, serve_blocking
 
 
 def test_messages_sent_ahead_arrive_in_order_and_all(grpc: ModuleType) -> None:
@@ -29,7 +20,9 @@ def test_messages_sent_ahead_arrive_in_order_and_all(grpc: ModuleType) -> None:
         seen = [int(request) for request in requests]
         return b"ok" if seen == list(range(2000)) else repr(seen[:20]).encode()
 
-    server, target = _serve(grpc, {"Collect": grpc.stream_unary_rpc_method_handler(collect)})
+    server, target = serve_blocking(
+        grpc, {"Collect": grpc.stream_unary_rpc_method_handler(collect)}
+    )
     try:
         with grpc.insecure_channel(target) as channel:
             call = channel.stream_unary(method("Collect"))
@@ -53,7 +46,7 @@ def test_a_bad_message_behind_good_ones_in_a_batch(grpc: ModuleType) -> None:
         return b"done"
 
     handler = grpc.stream_unary_rpc_method_handler(collect, request_deserializer=deserialize)
-    server, target = _serve(grpc, {"Collect": handler})
+    server, target = serve_blocking(grpc, {"Collect": handler})
     try:
         with grpc.insecure_channel(target) as channel:
             call = channel.stream_unary(method("Collect"))
@@ -76,7 +69,7 @@ def test_bidi_ping_pong_then_burst(grpc: ModuleType) -> None:
     def echo(requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
         yield from requests
 
-    server, target = _serve(grpc, {"Echo": grpc.stream_stream_rpc_method_handler(echo)})
+    server, target = serve_blocking(grpc, {"Echo": grpc.stream_stream_rpc_method_handler(echo)})
     try:
         with grpc.insecure_channel(target) as channel:
             call = channel.stream_stream(method("Echo"))
