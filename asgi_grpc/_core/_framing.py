@@ -137,7 +137,16 @@ class MessageReader:
             offset = stop
         self._need = need
         if offset < end:
-            self._hold(memoryview(data)[offset:] if offset else data)
+            # A view keeps its whole chunk alive: hold one only when the rest is most of the
+            # chunk, else a copy, so that what is held stays within twice ``pending`` (a peer
+            # could otherwise pin each 1 MiB DATA frame with the first bytes of a message).
+            rest = end - offset
+            if not offset:
+                self._hold(data)
+            elif 2 * rest >= end:
+                self._hold(memoryview(data)[offset:])
+            else:
+                self._hold(data[offset:])
         return messages
 
     def _hold(self, piece: bytes | memoryview) -> None:

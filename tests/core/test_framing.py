@@ -255,6 +255,26 @@ def test_message_held_a_byte_at_a_time_costs_about_its_size() -> None:
     assert reader.feed(data[-1:]) == [(False, payload)]
 
 
+def test_the_start_of_a_message_does_not_pin_the_chunk_it_came_in() -> None:
+    # One chunk (a 1 MiB DATA frame's payload): a whole message, then the first 4 KiB of the
+    # next. What the reader holds once the chunk and the message are dropped is about those
+    # 4 KiB, which is what `pending` (and the server's accounting) says, not the whole chunk.
+    reader = MessageReader(max_length=None)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        chunk = frame(b"x" * (1024 * 1024)) + frame(b"y" * 8192)[:4096]
+        messages = reader.feed(chunk)
+        assert [len(payload) for _, payload in messages] == [1024 * 1024]
+        del chunk, messages
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert reader.pending == 4096
+    assert held < 64 * 1024, held
+    assert reader.feed(b"y" * (8192 + HEADER_SIZE - 4096)) == [(False, b"y" * 8192)]
+
+
 # Messages larger than the reader's small-piece size, so chunks are held as they are (views).
 large_messages_st = st.lists(
     st.tuples(st.booleans(), st.binary(max_size=5000).map(lambda b: b * 3)), max_size=5
