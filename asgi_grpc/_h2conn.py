@@ -127,7 +127,8 @@ class FastH2Connection(h2.connection.H2Connection):
             else:
                 raise
         else:
-            self._prepare_for_sending(frames)
+            if frames:  # (most frames answer nothing: no call)
+                self._prepare_for_sending(frames)
         return events
 
 

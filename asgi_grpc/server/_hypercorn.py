@@ -623,6 +623,11 @@ class GrpcH2Protocol(H2Protocol):
         self._wake.set()
 
     async def _window_updated(self, stream_id: int | None) -> None:
+        # (Hypercorn's name, async there; ours is _reschedule, called without an await.)
+        self._reschedule(stream_id)
+
+    def _reschedule(self, stream_id: int | None) -> None:
+        """More send window (WINDOW_UPDATE or SETTINGS): queue the streams it may unblock."""
         if not stream_id:
             for sid, out in self._out.items():
                 if out.size or out.ended or out.trailers is not None:
@@ -725,7 +730,11 @@ class GrpcH2Protocol(H2Protocol):
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         for event in events:
-            if isinstance(event, h2.events.DataReceived):
+            if isinstance(event, h2.events.WindowUpdated):
+                # First: grpcio's clients send two (connection and stream) with every message
+                # after one they received.
+                self._reschedule(event.stream_id)
+            elif isinstance(event, h2.events.DataReceived):
                 stream_id = event.stream_id
                 stream = self.streams.get(stream_id)
                 if isinstance(stream, GrpcHTTPStream):
@@ -762,11 +771,9 @@ class GrpcH2Protocol(H2Protocol):
                 reason = check_trailers(event.headers)
                 if reason is not None:
                     await self._malformed(event.stream_id)
-            elif isinstance(event, h2.events.WindowUpdated):
-                await self._window_updated(event.stream_id)
             elif isinstance(event, h2.events.RemoteSettingsChanged):
                 if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
-                    await self._window_updated(None)
+                    self._reschedule(None)
             elif isinstance(event, h2.events.PingReceived):
                 if self._pings.received(self._loop.time(), bool(self.streams)):
                     await self._abort(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, b"too_many_pings")
