@@ -58,6 +58,7 @@ class RequestBuffer:
         "_messages",
         "_on_disconnect",
         "_reader",
+        "_ready",
         "_receive",
         "_space_waiter",
         "_waiter",
@@ -83,6 +84,7 @@ class RequestBuffer:
         self._filled = False  # the bound was reached at least once
         self._waiter: asyncio.Future[None] | None = None  # the handler, waiting for a message
         self._space_waiter: asyncio.Future[None] | None = None  # the pump, waiting for space
+        self._ready: Callable[[], None] | None = None  # a sync handler's iterator, waiting
         extension = scope.get("extensions", {}).get(STREAM_CLOSED_EXTENSION)
         self._closed: Callable[[], asyncio.Future[Any]] | None = (
             extension.get("future") if extension else None
@@ -192,6 +194,10 @@ class RequestBuffer:
             self._space_waiter = None
 
     def _wake(self) -> None:
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            ready()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -213,18 +219,18 @@ class RequestBuffer:
                 self._waiter = None
         return self.pop()
 
-    def ready_waiter(self) -> asyncio.Future[None] | None:
-        """None when :meth:`next` would return at once (a message, the end or an error), else a
-        future done when it would: a sync handler's iterator waits on it without a task."""
+    def when_ready(self, callback: Callable[[], None]) -> bool:
+        """False when :meth:`next` would return at once (a message, the end or an error); else
+        True, and ``callback`` is called once when it would, by what makes it so (on the loop,
+        in the same step: a sync handler's iterator waits this way, and its worker is woken
+        without a task, a future or a loop turn in between). The callback must not raise."""
         if self._messages or self._error is not None or self._done:
-            return None
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            waiter = self._waiter = self._loop.create_future()
-        return waiter
+            return False
+        self._ready = callback
+        return True
 
     def take(self) -> Message | None:
-        """What :meth:`next` returns (or raises) when :meth:`ready_waiter` is None."""
+        """What :meth:`next` returns (or raises) when :meth:`when_ready` is False."""
         if self._messages:
             return self.pop()
         if self._error is not None:

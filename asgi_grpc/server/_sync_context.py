@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import enum
 import logging
 import threading
@@ -78,14 +77,14 @@ class BlockingRequestIterator(Iterator[Any]):
             raise
 
 
-def _take_requests(call: ServicerContext, batch: collections.deque[Any]) -> Any:
+def _take_requests(call: ServicerContext, batch: collections.deque[Any], again: Any) -> Any:
     """On the loop: the next raw request message (None at the end), with the ones buffered
-    behind it put in ``batch``; or, when there is none yet, the future to wait on first."""
+    behind it put in ``batch``; or, when there is none yet, ``_LATER``: ``again`` is called
+    when there is."""
     requests = call._requests
     assert requests is not None
-    waiter = requests.ready_waiter()
-    if waiter is not None:
-        return waiter
+    if requests.when_ready(again):
+        return _LATER
     message = requests.take()
     if message is not None:
         _fill(requests, batch)
@@ -100,34 +99,27 @@ def _fill(requests: RequestBuffer, batch: collections.deque[Any]) -> None:
         batch.append(message)
 
 
+_LATER = object()
+
+
 def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` on the loop, waited for here; when it returns a future instead of its
-    result, it is called again once that future is done. Lighter than
-    ``run_coroutine_threadsafe`` (no task, no concurrent future). The loop wakes this thread
-    through its waker (asgi_grpc/_wake.py), not with the GIL held."""
+    """``fn(*args, again)`` on the loop, waited for here; when it returns ``_LATER`` instead of
+    its result, it has arranged for ``again()`` to be called on the loop, which calls it once
+    more. Lighter than ``run_coroutine_threadsafe`` (no task, no concurrent future). The loop
+    wakes this thread through its waker (asgi_grpc/_wake.py), not with the GIL held."""
     waker = thread_waker()
     outcome: list[Any] = []
 
-    def settle(ok: bool, value: Any) -> None:
-        outcome.append((ok, value))
-        waker.wake()
-
-    def retry(future: asyncio.Future[Any]) -> None:
-        if future.cancelled():  # as a cancelled concurrent future would
-            settle(False, concurrent.futures.CancelledError())
-        else:
-            start()
-
     def start() -> None:
         try:
-            result = fn(*args)
+            result = fn(*args, start)
         except BaseException as exc:  # raised in the waiting thread
-            settle(False, exc)
-            return
-        if isinstance(result, asyncio.Future):  # not yet: ask again once it is done
-            result.add_done_callback(retry)
+            outcome.append((False, exc))
         else:
-            settle(True, result)
+            if result is _LATER:
+                return
+            outcome.append((True, result))
+        waker.wake()
 
     post_to(loop)(start)
     while not outcome:  # (a wake-up may be left over from an earlier wait of this thread)
