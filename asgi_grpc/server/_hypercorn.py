@@ -730,11 +730,7 @@ class GrpcH2Protocol(H2Protocol):
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         for event in events:
-            if isinstance(event, h2.events.WindowUpdated):
-                # First: grpcio's clients send two (connection and stream) with every message
-                # after one they received.
-                self._reschedule(event.stream_id)
-            elif isinstance(event, h2.events.DataReceived):
+            if isinstance(event, h2.events.DataReceived):
                 stream_id = event.stream_id
                 stream = self.streams.get(stream_id)
                 if isinstance(stream, GrpcHTTPStream):
@@ -746,6 +742,10 @@ class GrpcH2Protocol(H2Protocol):
                 else:
                     await stream.handle(Body(stream_id=stream_id, data=event.data))
                     self._consumed(stream_id, event.flow_controlled_length)
+            elif isinstance(event, h2.events.WindowUpdated):
+                # Second: grpcio's clients send two (connection and stream) with every message
+                # after one they received.
+                self._reschedule(event.stream_id)
             elif isinstance(event, h2.events.RequestReceived):
                 if not self._refuse_bad_request(event):
                     await self._request_received(event)

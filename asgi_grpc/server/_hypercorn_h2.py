@@ -100,6 +100,10 @@ class HeaderBlockTooLarge(h2.exceptions.DenialOfServiceError):
     """A header block grew past what this server decodes (GOAWAY ENHANCE_YOUR_CALM)."""
 
 
+def _no_window_update(stream_id: int, increment: int) -> None:
+    return None
+
+
 class _FrameBuffer(DataFrameBuffer):
     """h2's server frame buffer, checking each frame's header before its body is buffered."""
 
@@ -107,39 +111,18 @@ class _FrameBuffer(DataFrameBuffer):
         super().__init__(server=True)
         self.max_header_block = max_header_block
         self._settings_seen = False
-
-    def take_window_update(self, apply: Callable[[int, int], Any]) -> Any:
-        """When a whole, well-formed WINDOW_UPDATE frame starts the buffer (past the preface,
-        outside a header block, not behind a large DATA frame being gathered): ``apply(stream
-        id, increment)``; if that gives an event, the frame is taken off the buffer. None
-        otherwise: the frame is left to h2's own path (hyperframe's parse and h2's handler,
-        with their errors)."""
-        data = self._data
-        if (
-            len(data) < 13
-            or data[3] != _WINDOW_UPDATE
-            or data[2] != 4
-            or data[1]
-            or data[0]
-            or not self._settings_seen
-            or self._headers_buffer
-            or self._large is not None
-        ):
-            return None
-        increment = int.from_bytes(data[9:13], "big")
-        if not 1 <= increment <= _MAX_WINDOW:  # hyperframe's InvalidDataError, from h2's path
-            return None
-        event = apply(int.from_bytes(data[5:9], "big") & 0x7FFFFFFF, increment)
-        if event is not None:
-            del data[:13]
-        return event
+        # While the connection takes frames (GrpcH2Connection._receive_data): where the events
+        # of the WINDOW_UPDATE frames taken here go, in order with those of the frames returned,
+        # and what applies one (its event, or None: h2's own path for that frame).
+        self.events: list[h2.events.Event] | None = None
+        self.window_update: Callable[[int, int], h2.events.Event | None] = _no_window_update
 
     def __next__(self) -> Frame:
         large = self.large_frame()
         if large is not None:
             return large
         data = self._data
-        if len(data) >= 9:
+        while len(data) >= 9:  # (again only after a WINDOW_UPDATE taken here)
             length = (data[0] << 16) | (data[1] << 8) | data[2]
             kind = data[3]
             if not self._settings_seen:
@@ -168,11 +151,29 @@ class _FrameBuffer(DataFrameBuffer):
                     # (Not all here yet: StopIteration without the frame object h2 would
                     # build on every read; a large frame is then gathered as it comes.)
                     return self.take_data(stream_id, data[4] & _END_STREAM, length)
+            elif (
+                kind == _WINDOW_UPDATE
+                and length == 4
+                and len(data) >= 13
+                and self.events is not None
+                and not self._headers_buffer  # (inside a header block: h2's error)
+            ):
+                increment = int.from_bytes(data[9:13], "big")
+                if 1 <= increment <= _MAX_WINDOW:  # (else hyperframe's error, from h2's path)
+                    stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+                    event = self.window_update(stream_id, increment)
+                    if event is not None:
+                        del data[:13]
+                        self.events.append(event)
+                        continue
+            break
         return _stock_next(self)
 
 
 _SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
 _WindowUpdated = h2.events.WindowUpdated
+
+
 _RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
 # Stream states where h2 takes a WINDOW_UPDATE without a change of state (``window_updated``).
 _WINDOW_OPEN = frozenset(
@@ -190,12 +191,13 @@ class GrpcH2Connection(FastH2Connection):
         super().__init__(config)
         self.max_header_list_size = max_header_list_size
         self._frames = _FrameBuffer(max_header_block=2 * max_header_list_size)
+        self._frames.window_update = self._window_update
         self.incoming_buffer = self._frames
         self.decoder = CachingDecoder(4 * max_header_list_size)
 
     def receive_data(self, data: Any) -> Any:
         try:
-            if self._trace_frames:
+            if self._trace_frames:  # (a trace log shows h2's frames)
                 return super().receive_data(data)
             return self._receive_data(data)
         except h2.exceptions.ProtocolError as error:
@@ -206,29 +208,15 @@ class GrpcH2Connection(FastH2Connection):
             raise
 
     def _receive_data(self, data: Any) -> list[h2.events.Event]:
-        """h2's ``receive_data`` (without its trace log), taking WINDOW_UPDATE frames without
-        frame objects or h2's handler (:meth:`_window_update`).
-
-        grpcio's clients send two WINDOW_UPDATEs (the stream's and the connection's) with every
-        message after one they received, and each cost about as much as the message's DATA
-        frame through hyperframe and h2: the blocking server spent ~20% more instructions per
-        ping-pong round trip with grpcio's client than with ours (bench/README.md)."""
-        events: list[h2.events.Event] = []
+        """h2's ``receive_data`` (without its trace log), with the frame buffer taking
+        WINDOW_UPDATE frames itself (:meth:`_window_update`) into the same list of events."""
         buffer = self._frames
+        events: list[h2.events.Event] = []
+        buffer.events = events
         buffer.add_data(data)
         buffer.max_frame_size = self.max_inbound_frame_size
-        apply = self._window_update
         try:
-            while True:
-                head = buffer._data
-                if len(head) >= 13 and head[3] == _WINDOW_UPDATE:
-                    update = buffer.take_window_update(apply)
-                    if update is not None:
-                        events.append(update)
-                        continue
-                frame = next(buffer, None)
-                if frame is None:
-                    break
+            for frame in buffer:
                 events.extend(self._receive_frame(frame))
         except InvalidPaddingError as error:  # as h2
             self._terminate_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)
@@ -236,14 +224,23 @@ class GrpcH2Connection(FastH2Connection):
         except h2.exceptions.ProtocolError as error:
             self._terminate_connection(error.error_code)
             raise
+        finally:
+            buffer.events = None
         return events
 
-    def _window_update(self, stream_id: int, increment: int) -> Any:
-        """h2's steps for a WINDOW_UPDATE on an open connection, without the state-machine
-        transitions that change nothing there (the connection stays SERVER_OPEN; an open or
-        half-closed stream stays as it is, with a WindowUpdated event): the event, or None
-        where h2's own steps must run (a connection not open; a stream that is closed, idle
-        or reserved; a window overflowing 2^31-1, a stream or connection error)."""
+    def _window_update(self, stream_id: int, increment: int) -> h2.events.Event | None:
+        """For the frame buffer, on a whole, well-formed WINDOW_UPDATE frame: h2's steps for it
+        on an open connection, without hyperframe's frame object and without the
+        state-machine transitions that change nothing there (the connection stays
+        SERVER_OPEN; an open or half-closed stream stays as it is, with a WindowUpdated
+        event). The event, or None where h2's own steps must run (a connection not open; a
+        stream that is closed, idle or reserved; a window overflowing 2^31-1, a stream or
+        connection error).
+
+        grpcio's clients send two WINDOW_UPDATEs (the stream's and the connection's) with every
+        message after one they received, and each cost about as much as the message's DATA
+        frame through hyperframe and h2: the blocking server spent ~20% more instructions per
+        ping-pong round trip with grpcio's client than with ours (bench/README.md)."""
         if self.state_machine.state is not _SERVER_OPEN:
             return None
         if stream_id:
@@ -260,7 +257,7 @@ class GrpcH2Connection(FastH2Connection):
             if window > _MAX_WINDOW:
                 return None
             self.outbound_flow_control_window = window
-        event = _new(_WindowUpdated)  # (its dataclass __init__ takes keywords only)
+        event: h2.events.WindowUpdated = _new(_WindowUpdated)  # (its __init__: keywords only)
         event.stream_id = stream_id
         event.delta = increment
         return event

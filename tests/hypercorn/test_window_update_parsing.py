@@ -12,6 +12,7 @@ import h2.connection
 import h2.exceptions
 import h2.settings
 import pytest
+from h2.connection import H2Connection
 from h2.stream import StreamState
 from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame
 
@@ -185,3 +186,15 @@ def test_window_update_events_match_h2_connection(seed: int, ending: str, aligne
     assert sum(1 for event in events if event[0] == "StreamReset") > 0
     assert sum(1 for event in events if event[0] == "DataReceived") > 2
     assert expected in (events[-1][0], events[-1][-1])
+
+
+def test_a_read_of_window_updates_only() -> None:
+    """Twenty thousand in one read (a flood the protocol slices, but h2's connection takes what
+    it is given): taken one after another, the same events and windows as h2's."""
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    stream_id = _request(client, end=False)
+    data = client.data_to_send() + (window_update(0, 1) + window_update(stream_id, 1)) * 10_000
+    runs = [_run([data[:200], data[200:]], set(), cls) for cls in (GrpcH2Connection, H2Connection)]
+    assert runs[0] == runs[1]
+    assert sum(1 for event in runs[0][0] if event[0] == "WindowUpdated") == 20_000
