@@ -35,6 +35,14 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   hyperframe, without three ``__init__``s and a flag set per frame (client streaming sends one
   frame per message); DATA in the middle of an open request skips h2's two state-machine
   transitions that change nothing there (flow control and content-length still counted).
+- **WINDOW_UPDATE frames are taken by the frame buffer itself** on an open connection: read from
+  its bytes, applied with h2's steps (the window grows; an open or half-closed stream stays as
+  it is) and their events put in the read's list in order, without hyperframe's frame object and
+  h2's state-machine transitions that change nothing. grpcio's clients send two with every
+  message after one they received, and through h2 each cost about as much as the message's DATA
+  frame. A malformed one, one on a stream that is not open, one that overflows a window or comes
+  inside a header block or after a GOAWAY takes h2's own path, with h2's errors
+  (``GrpcH2Connection._window_update``).
 - **Received frames are not formatted for h2's trace log** unless a logger is configured
   (:class:`asgi_grpc._h2conn.FastH2Connection`, shared with the client).
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
