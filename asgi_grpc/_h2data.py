@@ -167,6 +167,11 @@ class DataFrameBuffer(h2.frame_buffer.FrameBuffer):
             self._large = large
         raise StopIteration
 
+    def gathering(self) -> int:
+        """Bytes still to come of the large DATA frame being gathered (0: none is)."""
+        large = self._large
+        return 0 if large is None else large.length - large.have
+
     def large_frame(self) -> DataFrame | None:
         """A gathered large frame once complete (StopIteration while it is not)."""
         large = self._large

@@ -111,3 +111,17 @@ def test_overlong_frame_is_h2s_error_not_gathered() -> None:
     buffer.add_data(wire[70_000:])
     with pytest.raises(h2.exceptions.FrameTooLargeError):
         list(buffer)
+
+
+def test_gathering_counts_what_a_large_frame_still_needs() -> None:
+    payload = b"g" * (200 * 1024)
+    wire = _data(1, payload)
+    buffer = _ours()
+    assert buffer.gathering() == 0
+    buffer.add_data(wire[:70_000])
+    assert list(buffer) == []
+    assert buffer.gathering() == len(wire) - 70_000
+    buffer.add_data(wire[70_000:])
+    (frame,) = list(buffer)
+    assert frame.data == payload
+    assert buffer.gathering() == 0

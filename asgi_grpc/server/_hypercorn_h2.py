@@ -153,7 +153,7 @@ class GrpcH2Connection(FastH2Connection):
     def __init__(self, config: h2.config.H2Configuration, max_header_list_size: int) -> None:
         super().__init__(config)
         self.max_header_list_size = max_header_list_size
-        self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
+        self.incoming_buffer: _FrameBuffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
         self.decoder = CachingDecoder(4 * max_header_list_size)
 
     def receive_data(self, data: Any) -> Any:

@@ -17,7 +17,7 @@ import hypercorn.asyncio.run
 import pytest
 from hypercorn.asyncio.tcp_server import TCPServer
 
-from asgi_grpc.server import GrpcApp, _hypercorn, _hypercorn_tcp
+from asgi_grpc.server import GrpcApp, _hypercorn, _hypercorn_h2, _hypercorn_tcp
 from asgi_grpc.server._hypercorn_tcp import HIGH_WATER, LOW_WATER, GrpcTCPServer, SocketInput
 from asgi_grpc.testing import serve
 from tests.server.conftest import TRANSPORTS
@@ -199,3 +199,26 @@ async def test_the_transport_pauses_while_nobody_reads_and_resumes() -> None:
         assert received.digest() == hashlib.sha256(sent).digest()
         assert transport.is_reading()
         await asyncio.wait_for(sending, 10)
+
+
+async def test_a_read_that_continues_a_large_frame_goes_to_h2_whole(
+    start_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large read goes to h2 64 KiB at a time (so a flood of tiny frames is noticed soon:
+    # tests/hostile/test_server_flood_fairness.py), except the bytes that only continue a large
+    # DATA frame being gathered, which hide no frames: those go in one piece.
+    handed: list[int] = []
+    stock = _hypercorn_h2.GrpcH2Connection.receive_data
+
+    def recording(self: Any, data: Any) -> Any:
+        handed.append(len(data))
+        return stock(self, data)
+
+    monkeypatch.setattr(_hypercorn_h2.GrpcH2Connection, "receive_data", recording)
+    async with start_server() as endpoint, endpoint.aio_channel() as channel:
+        stub = pb2_grpc.EchoStub(channel)
+        payload = b"p" * (3 * MiB)
+        reply = await stub.Unary(pb2.EchoRequest(payload=payload), timeout=30)
+        assert reply.payload == payload
+    assert sum(handed) > 3 * MiB
+    assert max(handed) > 64 * 1024
