@@ -745,8 +745,8 @@ class GrpcH2Protocol(H2Protocol):
                     # The app has already finished this stream (e.g. it answered without reading
                     # the body): drop the data, but give its credit back.
                     self._consumed(stream_id, event.flow_controlled_length)
-                else:
-                    await stream.handle(Body(stream_id=stream_id, data=event.data))
+                else:  # (a large frame's DataParts joined: Hypercorn's streams take bytes)
+                    await stream.handle(Body(stream_id=stream_id, data=bytes(event.data)))
                     self._consumed(stream_id, event.flow_controlled_length)
             elif isinstance(event, h2.events.RequestReceived):
                 if not self._refuse_bad_request(event):

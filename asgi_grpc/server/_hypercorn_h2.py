@@ -96,7 +96,10 @@ class HeaderBlockTooLarge(h2.exceptions.DenialOfServiceError):
 
 
 class _FrameBuffer(DataFrameBuffer):
-    """h2's server frame buffer, checking each frame's header before its body is buffered."""
+    """h2's server frame buffer, checking each frame's header before its body is buffered.
+    Large DATA frames come out as ``DataParts`` (see ``GrpcHTTPStream.feed``)."""
+
+    keep_parts = True
 
     def __init__(self, max_header_block: int) -> None:
         super().__init__(server=True)
