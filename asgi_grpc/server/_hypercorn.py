@@ -17,7 +17,9 @@ b. ``keep_alive_max_requests`` closed HTTP/2 connections with in-flight streams 
 c. Head-of-line blocking: request bodies go to a per-stream buffer without awaiting, and flow
    control credit is returned only when the app's ``receive()`` takes a chunk (see
    ``_hypercorn_stream``). Bound on buffering: each stream holds at most its receive window
-   (``h2_stream_window_size``, 1 MiB + 16 KiB by default), a connection at most
+   (``h2_stream_window_size``, 1 MiB + 16 KiB by default; a large DATA frame is held as views
+   of the reads that brought it, each at least half of its read, so at most twice that stays
+   alive: ``_h2data.DataParts``), a connection at most
    ``h2_max_concurrent_streams`` times that. The connection window is made at least that large,
    so streams whose apps do not read can never starve the others of connection-level credit.
 d. Graceful shutdown: when the worker's ``terminated`` event is set, every connection at once
