@@ -27,7 +27,7 @@ from h2.connection import ConnectionInputs
 from h2.stream import StreamInputs
 from hyperframe.frame import DataFrame, Frame
 
-__all__ = ["DataFrameBuffer", "data_frame_header", "take_data_frame"]
+__all__ = ["DataFrameBuffer", "DataParts", "data_frame_header", "take_data_frame"]
 
 _DATA = 0x0
 _END_STREAM = 0x1
@@ -105,10 +105,12 @@ class _LargeFrame:
 
     def add(self, piece: memoryview, owner: object) -> None:
         """Keep ``piece`` (a view of ``owner``): as it is when ``owner`` is immutable bytes
-        and the piece is not small, else copied (small pieces merged into a bytearray, so a
-        frame trickling in a byte at a time costs about its size, not an object per byte)."""
+        and the piece is at least half of it (a view keeps all of ``owner`` alive: the pieces
+        of a frame hold at most twice its size, also once handed on as DataParts), else copied
+        (small pieces merged into a bytearray, so a frame trickling in a byte at a time costs
+        about its size, not an object per byte)."""
         pieces = self.pieces
-        if len(piece) < _SMALL_PIECE or type(owner) is not bytes:
+        if len(piece) < _SMALL_PIECE or type(owner) is not bytes or 2 * len(piece) < len(owner):
             last = pieces[-1] if pieces else None
             if type(last) is bytearray and len(piece) < _SMALL_PIECE:
                 last += piece
@@ -120,10 +122,39 @@ class _LargeFrame:
             pieces.append(piece)
         self.have += len(piece)
 
-    def frame(self) -> DataFrame:
-        payload = b"".join(self.pieces)  # the one copy of the payload
-        self.pieces.clear()
+    def frame(self, keep_parts: bool) -> DataFrame:
+        payload: Any
+        if keep_parts:
+            payload = DataParts(self.pieces, self.length)
+            self.pieces = []
+        else:
+            payload = b"".join(self.pieces)  # the one copy of the payload
+            self.pieces.clear()
         return _new_data_frame(self.stream_id, self.end_stream, self.length, payload)
+
+
+class DataParts:
+    """A large received DATA frame's payload as the pieces that brought it (bytes, views of
+    immutable bytes, or bytearrays of small pieces merged), not joined: the server's frame
+    buffer hands these on (``DataFrameBuffer.keep_parts``), so that a gRPC request message
+    spread over frames is joined once, by the message reader, instead of once per frame and
+    again per message. h2 only takes its ``len()``; ``bytes()`` joins it."""
+
+    __slots__ = ("length", "parts")
+
+    def __init__(self, parts: list[bytes | bytearray | memoryview], length: int) -> None:
+        self.parts = parts
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+    def __getitem__(self, index: slice) -> bytes:
+        # (The frame's repr for h2's trace log, when a logger is configured.)
+        return bytes(self)[index]
 
 
 class DataFrameBuffer(h2.frame_buffer.FrameBuffer):
@@ -132,6 +163,9 @@ class DataFrameBuffer(h2.frame_buffer.FrameBuffer):
     any error, is h2's. An incomplete DATA frame waits without a frame object per read, and one
     of :data:`_COLLECT` bytes or more is gathered as the pieces that bring it and joined once
     (h2 appended each piece to its buffer, grown by ``realloc``, then copied the payload out)."""
+
+    # Large frames' payloads as DataParts (the server's buffer), else joined bytes.
+    keep_parts = False
 
     def __init__(self, server: bool = False) -> None:
         super().__init__(server=server)
@@ -167,6 +201,11 @@ class DataFrameBuffer(h2.frame_buffer.FrameBuffer):
             self._large = large
         raise StopIteration
 
+    def gathering(self) -> int:
+        """Bytes still to come of the large DATA frame being gathered (0: none is)."""
+        large = self._large
+        return 0 if large is None else large.length - large.have
+
     def large_frame(self) -> DataFrame | None:
         """A gathered large frame once complete (StopIteration while it is not)."""
         large = self._large
@@ -175,7 +214,7 @@ class DataFrameBuffer(h2.frame_buffer.FrameBuffer):
         if large.have < large.length:
             raise StopIteration
         self._large = None
-        return large.frame()
+        return large.frame(self.keep_parts)
 
     def __next__(self) -> Frame:
         large = self.large_frame()

@@ -18,7 +18,7 @@ from hyperframe.frame import DataFrame, PingFrame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgi_grpc._h2data import DataFrameBuffer
+from asgi_grpc._h2data import DataFrameBuffer, DataParts
 
 
 def _data(stream_id: int, payload: bytes, end: bool = False) -> bytes:
@@ -111,3 +111,40 @@ def test_overlong_frame_is_h2s_error_not_gathered() -> None:
     buffer.add_data(wire[70_000:])
     with pytest.raises(h2.exceptions.FrameTooLargeError):
         list(buffer)
+
+
+def test_gathering_counts_what_a_large_frame_still_needs() -> None:
+    payload = b"g" * (200 * 1024)
+    wire = _data(1, payload)
+    buffer = _ours()
+    assert buffer.gathering() == 0
+    buffer.add_data(wire[:70_000])
+    assert list(buffer) == []
+    assert buffer.gathering() == len(wire) - 70_000
+    buffer.add_data(wire[70_000:])
+    (frame,) = list(buffer)
+    assert frame.data == payload
+    assert buffer.gathering() == 0
+
+
+def test_the_servers_buffer_hands_large_frames_on_as_their_pieces() -> None:
+    payload = bytes(range(256)) * 1200  # 300 KiB: gathered
+    wire = _data(1, payload, end=True) + _data(3, b"small")
+    buffer = _ours()
+    buffer.keep_parts = True
+    reads = [wire[:100], wire[100:250_000], wire[250_000:]]  # a small head, then large reads
+    frames = []
+    for read in reads:
+        buffer.add_data(memoryview(read))
+        frames += list(buffer)
+    large, small = frames
+    assert isinstance(large.data, DataParts)
+    assert len(large.data) == len(payload)
+    assert bytes(large.data) == payload
+    assert small.data == b"small"  # small frames stay bytes
+    # A view is kept only of a read the piece is at least half of (a view keeps its whole
+    # read alive): the middle read's, not the last one's few bytes.
+    for part in large.data.parts:
+        if type(part) is memoryview:
+            assert 2 * len(part) >= len(part.obj)  # type: ignore[arg-type]
+    assert any(type(part) is memoryview for part in large.data.parts)

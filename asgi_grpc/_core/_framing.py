@@ -9,6 +9,7 @@ without copying through a buffer.
 from __future__ import annotations
 
 import struct
+from typing import cast
 
 from ._errors import ProtocolError
 from ._status import StatusCode
@@ -81,12 +82,25 @@ class MessageReader:
         cutting a message it could have parsed whole."""
         return self._need - self._held
 
-    def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[tuple[bool, bytes]]:
         """Add a chunk; return the messages it completes (maybe none)."""
         if self._error is not None:
             raise self._error
-        if type(data) is not bytes:
-            data = bytes(data)  # a bytearray or memoryview: payloads must be immutable bytes
+        # Payloads must be immutable bytes: a bytearray (or a view of one) is copied. A view
+        # of bytes (the server hands large DATA frames over as the pieces of its reads) is
+        # kept as it is when it is at least half of those bytes (a view keeps all of them
+        # alive: what is held stays within twice ``pending``), and what is taken from it is
+        # copied once (a message's payload, or a held rest).
+        data: bytes | memoryview
+        alive = 0  # the size of the bytes a view of ``data`` keeps alive (0: ``data``'s own)
+        if type(chunk) is bytes:
+            data = chunk
+        elif type(chunk) is memoryview and type(chunk.obj) is bytes:
+            owner: bytes = chunk.obj
+            alive = len(owner)
+            data = chunk if 2 * len(chunk) >= alive else bytes(chunk)
+        else:
+            data = bytes(chunk)
         messages: list[tuple[bool, bytes]] = []
         if self._held:
             parts = self._parts
@@ -115,6 +129,7 @@ class MessageReader:
         max_length = 0xFFFFFFFF if self.max_length is None else self.max_length
         offset, end = 0, len(data)
         need = HEADER_SIZE
+        view = type(data) is memoryview  # payloads taken from it are copied into bytes
         while end - offset >= HEADER_SIZE:
             flag, length = _unpack_from(data, offset)
             if flag > 1 or length > max_length:
@@ -129,10 +144,12 @@ class MessageReader:
                 need = HEADER_SIZE + length
                 self._compressed = flag == 1
                 break
-            if start == HEADER_SIZE and stop == end:
-                payload = data[HEADER_SIZE:] if length else b""
+            if view:
+                payload = bytes(data[start:stop])
+            elif start == HEADER_SIZE and stop == end:
+                payload = cast(bytes, data)[HEADER_SIZE:] if length else b""
             else:
-                payload = data[start:stop]
+                payload = cast(bytes, data)[start:stop]
             messages.append((flag == 1, payload))
             offset = stop
         self._need = need
@@ -143,10 +160,10 @@ class MessageReader:
             rest = end - offset
             if not offset:
                 self._hold(data)
-            elif 2 * rest >= end:
+            elif 2 * rest >= (alive if view else end):
                 self._hold(memoryview(data)[offset:])
             else:
-                self._hold(data[offset:])
+                self._hold(bytes(data[offset:]))  # (a copy, also of a view)
         return messages
 
     def _hold(self, piece: bytes | memoryview) -> None:

@@ -41,7 +41,14 @@ from ._metadata_check import checked_abort_metadata, checked_metadata
 from ._requests import RequestBuffer
 from ._sync_context import BlockingRequestIterator, run_sync_stream
 from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
-from ._types import STREAM_CLOSED_EXTENSION, TRAILERS_ONLY_EXTENSION, ASGIReceive, ASGISend, Scope
+from ._types import (
+    BODY_PARTS_EXTENSION,
+    STREAM_CLOSED_EXTENSION,
+    TRAILERS_ONLY_EXTENSION,
+    ASGIReceive,
+    ASGISend,
+    Scope,
+)
 
 if TYPE_CHECKING:
     from ._app import GrpcApp
@@ -347,20 +354,26 @@ class ServicerContext:
         receive = self._receive
         reader = self._reader
         messages: list[tuple[bool, bytes]] = []
+        offer = self._scope.get("extensions", {}).get(BODY_PARTS_EXTENSION)
+        if offer is not None and offer["owner"] == id(getattr(receive, "__self__", None)):
+            # The body as its pieces: a large message is joined once, by the reader (the
+            # server would join each DATA frame's pieces, and the reader the frames). Only
+            # from the server's own receive: a middleware's might rewrite the body.
+            offer["wanted"] = True
         while True:
             event = await receive()
             if event["type"] != "http.request":  # http.disconnect
                 self._cancel_reason = _CLIENT
                 raise asyncio.CancelledError
-            body = event.get("body")
-            if body:
-                messages += reader.feed(body)
-                if len(messages) > 1:
-                    # At once: waiting for the end of the body would let a client queue
-                    # messages here without bound.
-                    raise ProtocolError(
-                        StatusCode.INTERNAL, "Received too many messages for a unary request"
-                    )
+            for body in event.get(BODY_PARTS_EXTENSION) or (event.get("body"),):
+                if body:
+                    messages += reader.feed(body)
+                    if len(messages) > 1:
+                        # At once: waiting for the end of the body would let a client queue
+                        # messages here without bound.
+                        raise ProtocolError(
+                            StatusCode.INTERNAL, "Received too many messages for a unary request"
+                        )
             if not event.get("more_body", False):
                 break
         reader.close()

@@ -17,7 +17,9 @@ b. ``keep_alive_max_requests`` closed HTTP/2 connections with in-flight streams 
 c. Head-of-line blocking: request bodies go to a per-stream buffer without awaiting, and flow
    control credit is returned only when the app's ``receive()`` takes a chunk (see
    ``_hypercorn_stream``). Bound on buffering: each stream holds at most its receive window
-   (``h2_stream_window_size``, 1 MiB + 16 KiB by default), a connection at most
+   (``h2_stream_window_size``, 1 MiB + 16 KiB by default; a large DATA frame is held as views
+   of the reads that brought it, each at least half of its read, so at most twice that stays
+   alive: ``_h2data.DataParts``), a connection at most
    ``h2_max_concurrent_streams`` times that. The connection window is made at least that large,
    so streams whose apps do not read can never starve the others of connection-level credit.
 d. Graceful shutdown: when the worker's ``terminated`` event is set, every connection at once
@@ -60,6 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections import deque
 from typing import Any
 
@@ -69,8 +72,10 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hypercorn.asyncio.run
 import hypercorn.asyncio.tcp_server
 import hypercorn.protocol
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext as AsyncioWorkerContext
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
@@ -110,6 +115,7 @@ from ._hypercorn_h2 import GrpcH2Connection
 from ._hypercorn_h11 import GrpcH11Protocol
 from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
 from ._hypercorn_stream import AppSpawner, GrpcHTTPStream, TrailersOnly
+from ._hypercorn_tcp import GrpcTCPServer
 from ._types import TRAILERS_ONLY_EXTENSION
 
 __all__ = [
@@ -164,11 +170,13 @@ _LINGER = 1.0
 _DENSE_EVENTS = 256
 _DENSE_SLICE = 4096
 
-# What the connection reads from its socket at a time (Hypercorn's MAX_RECV, 64 KiB in stock
-# Hypercorn; set by install) and the StreamReader's limit (start_server's ``limit``: reading
-# pauses past twice that). With 64 KiB reads and asyncio's 64 KiB limit, a 1 MiB message took
-# 16+ reads, each a StreamReader wake-up, a task step, a trip through Hypercorn and h2, and the
-# transport paused and resumed reading (two epoll_ctl calls) for every 256 KiB it received.
+# What a connection reads from its socket at a time, and the StreamReader's limit
+# (start_server's ``limit``: reading pauses past twice that). With 64 KiB reads and asyncio's
+# 64 KiB limit, a 1 MiB message took 16+ reads, each a StreamReader wake-up, a task step, a trip
+# through Hypercorn and h2, and the transport paused and resumed reading (two epoll_ctl calls)
+# for every 256 KiB it received. Connections are now read through _hypercorn_tcp.SocketInput
+# (whatever the transport reads at a time, 256 KiB, with the same limits); these still apply to
+# a connection it leaves to the StreamReader (Hypercorn's MAX_RECV, set by install).
 READ_SIZE = 256 * 1024
 # Reads larger than this are handed to h2 this much at a time (the flood check's unit).
 _READ_SLICE = 64 * 1024
@@ -389,9 +397,14 @@ class GrpcH2Protocol(H2Protocol):
                 # A large read (see READ_SIZE): _READ_SLICE at a time, so that a flood of tiny
                 # frames is noticed as soon as with reads of that size.
                 view = memoryview(data)  # (h2 copies what it is given into its buffer)
+                gathering = self.connection.incoming_buffer.gathering
                 while start < len(data):
-                    count = await self._receive(view[start : start + _READ_SLICE])
-                    start += _READ_SLICE
+                    # Bytes that only continue a large DATA frame being gathered cannot hide
+                    # a flood: they go in one piece (a 1 MiB request took 16 trips through h2
+                    # and the event handling, most of them for a piece of one frame).
+                    size = max(_READ_SLICE, gathering())
+                    count = await self._receive(view[start : start + size])
+                    start += size
                     if count < 0:
                         return
                     if count > _DENSE_EVENTS:
@@ -739,8 +752,8 @@ class GrpcH2Protocol(H2Protocol):
                     # The app has already finished this stream (e.g. it answered without reading
                     # the body): drop the data, but give its credit back.
                     self._consumed(stream_id, event.flow_controlled_length)
-                else:
-                    await stream.handle(Body(stream_id=stream_id, data=event.data))
+                else:  # (a large frame's DataParts joined: Hypercorn's streams take bytes)
+                    await stream.handle(Body(stream_id=stream_id, data=bytes(event.data)))
                     self._consumed(stream_id, event.flow_controlled_length)
             elif isinstance(event, h2.events.WindowUpdated):
                 # Second: grpcio's clients send two (connection and stream) with every message
@@ -953,10 +966,12 @@ class GrpcH2Protocol(H2Protocol):
                 )
 
 
-# The module whose ProtocolWrapper builds HTTP/2 protocols, and the one whose TCPServer reads
-# MAX_RECV bytes at a time (typed Any: we assign their globals).
+# The module whose ProtocolWrapper builds HTTP/2 protocols, the one whose TCPServer reads
+# MAX_RECV bytes at a time, and the one whose worker serves each connection with a TCPServer
+# (typed Any: we assign their globals).
 _wrapper_module: Any = hypercorn.protocol
 _tcp_server_module: Any = hypercorn.asyncio.tcp_server
+_run_module: Any = hypercorn.asyncio.run
 
 
 def is_installed() -> bool:
@@ -966,14 +981,28 @@ def is_installed() -> bool:
 _H2_SUPPORTED = "4."
 
 
+def _reads_as_expected(server: type) -> bool:
+    """Hypercorn's TCPServer as GrpcTCPServer overrides it: ``run`` and ``_read_data``
+    coroutines, a ``reader`` and a ``writer`` given to ``__init__``."""
+    parameters = inspect.signature(server).parameters
+    return (
+        inspect.iscoroutinefunction(getattr(server, "run", None))
+        and inspect.iscoroutinefunction(getattr(server, "_read_data", None))
+        and "reader" in parameters
+        and "writer" in parameters
+    )
+
+
 def install() -> None:
     """Make every HTTP/2 connection Hypercorn accepts in this process use :class:`GrpcH2Protocol`.
 
     Idempotent. ``hypercorn.protocol.ProtocolWrapper`` looks ``H2Protocol`` (and ``H11Protocol``)
     up in its module's globals each time it builds a protocol, so replacing those names is
     enough; ``H11Protocol`` becomes :class:`GrpcH11Protocol` (garbage instead of a request is
-    refused at once). Also makes hyperframe's DATA frame ``repr`` cheap (same output; see
-    :mod:`asgi_grpc._hyperframe`).
+    refused at once). Hypercorn's asyncio worker serves each connection with
+    :class:`~._hypercorn_tcp.GrpcTCPServer` (its sockets read without a ``StreamReader``'s copies;
+    ``asgi_grpc``'s own server uses it directly). Also makes hyperframe's DATA frame ``repr``
+    cheap (same output; see :mod:`asgi_grpc._hyperframe`).
     """
     if is_installed():
         return
@@ -998,8 +1027,14 @@ def install() -> None:
             "hypercorn.asyncio.tcp_server.MAX_RECV is gone: Hypercorn changed how it reads "
             "its sockets; asgi_grpc's read size needs updating"
         )
+    if _run_module.TCPServer not in (TCPServer, GrpcTCPServer) or not _reads_as_expected(TCPServer):
+        raise RuntimeError(
+            "hypercorn.asyncio's TCPServer is not the one asgi_grpc knows (replaced, or its "
+            "run/_read_data/reader/writer changed): asgi_grpc's socket reader needs updating"
+        )
     _wrapper_module.H2Protocol = GrpcH2Protocol
-    _tcp_server_module.MAX_RECV = READ_SIZE
+    _tcp_server_module.MAX_RECV = READ_SIZE  # (read size of a connection GrpcTCPServer leaves)
+    _run_module.TCPServer = GrpcTCPServer
     if _wrapper_module.H11Protocol is H11Protocol:
         _wrapper_module.H11Protocol = GrpcH11Protocol
     _hyperframe.install()

@@ -113,7 +113,10 @@ def _no_window_update(stream_id: int, increment: int) -> None:
 
 
 class _FrameBuffer(DataFrameBuffer):
-    """h2's server frame buffer, checking each frame's header before its body is buffered."""
+    """h2's server frame buffer, checking each frame's header before its body is buffered.
+    Large DATA frames come out as ``DataParts`` (see ``GrpcHTTPStream.feed``)."""
+
+    keep_parts = True
 
     def __init__(self, max_header_block: int) -> None:
         super().__init__(server=True)
@@ -200,7 +203,7 @@ class GrpcH2Connection(FastH2Connection):
         self.max_header_list_size = max_header_list_size
         self._frames = _FrameBuffer(max_header_block=2 * max_header_list_size)
         self._frames.window_update = self._window_update
-        self.incoming_buffer = self._frames
+        self.incoming_buffer: _FrameBuffer = self._frames
         self.decoder = CachingDecoder(4 * max_header_list_size)
 
     def receive_data(self, data: Any) -> Any:

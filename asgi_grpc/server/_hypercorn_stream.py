@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from time import time
-from typing import Any
+from typing import Any, cast
 
 from hypercorn.asyncio.task_group import _handle
 from hypercorn.config import Config
@@ -32,7 +32,8 @@ from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 from hypercorn.typing import ASGIReceiveEvent, ASGISendEvent, TaskGroup, WorkerContext
 from hypercorn.utils import build_and_validate_headers
 
-from ._types import STREAM_CLOSED_EXTENSION, TRAILERS_ONLY_EXTENSION
+from .._h2data import DataParts
+from ._types import BODY_PARTS_EXTENSION, STREAM_CLOSED_EXTENSION, TRAILERS_ONLY_EXTENSION
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
 
@@ -141,7 +142,11 @@ class GrpcHTTPStream(HTTPStream):
         # into a reference cycle that only the garbage collector frees.
         self._inner_app = app
         self._consumed = consumed
-        self._chunks: deque[bytes | bytearray] = deque()
+        self._chunks: deque[bytes | bytearray | memoryview] = deque()
+        # BODY_PARTS_EXTENSION: the app marks it "wanted" (see _types), once it has checked
+        # that its receive is ours (a middleware's may rewrite bodies: it gets them joined).
+        # By id, not a reference: the scope holds this, and must not hold the stream.
+        self._parts: dict[str, Any] = {"owner": id(self)}
         self._unacknowledged = 0  # flow-controlled bytes buffered and not yet credited
         self._ended = False  # END_STREAM received
         self._end_delivered = False  # the app was told more_body=False
@@ -160,15 +165,18 @@ class GrpcHTTPStream(HTTPStream):
         extensions = scope["extensions"]
         extensions[TRAILERS_ONLY_EXTENSION] = {}
         extensions[STREAM_CLOSED_EXTENSION] = {"future": self._closed}
+        extensions[BODY_PARTS_EXTENSION] = self._parts
         await self._inner_app(scope, self.receive, send, sync_spawn, call_soon)
 
     # -- fed by the protocol's read loop; never awaits anything --------------------------------
 
-    def feed(self, data: bytes, flow_controlled_length: int) -> None:
+    def feed(self, data: bytes | DataParts, flow_controlled_length: int) -> None:
         if self._disconnected:
             self._consumed(self.stream_id, flow_controlled_length)
             return
-        if data:
+        if isinstance(data, DataParts):
+            self._chunks.extend(data.parts)  # a large frame's pieces (see DataParts)
+        elif data:
             chunks = self._chunks
             if len(data) < _SMALL_CHUNK and chunks:
                 last = chunks[-1]
@@ -235,12 +243,22 @@ class GrpcHTTPStream(HTTPStream):
                 return _DISCONNECT
             if self._chunks:
                 chunks = self._chunks
-                body = bytes(chunks.popleft()) if len(chunks) == 1 else b"".join(chunks)
-                chunks.clear()
                 credit, self._unacknowledged = self._unacknowledged, 0
                 self._consumed(self.stream_id, credit)
                 more_body = not self._ended
                 self._end_delivered = not more_body
+                if "wanted" in self._parts and (len(chunks) > 1 or type(chunks[0]) is not bytes):
+                    parts = list(chunks)
+                    chunks.clear()
+                    event = {
+                        "type": "http.request",
+                        "body": b"",
+                        "more_body": more_body,
+                        BODY_PARTS_EXTENSION: parts,
+                    }
+                    return cast(ASGIReceiveEvent, event)  # (http.request, our extension's key)
+                body = bytes(chunks.popleft()) if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
                 return {"type": "http.request", "body": body, "more_body": more_body}
             if self._unacknowledged:  # padding-only or empty DATA frames
                 credit, self._unacknowledged = self._unacknowledged, 0

@@ -12,7 +12,6 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Any, cast
 
-from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
@@ -24,6 +23,7 @@ from .._interceptors import AioServerInterceptor
 from . import _hypercorn
 from ._app import GrpcApp
 from ._config import ChannelArgument, ServerConfig
+from ._hypercorn_tcp import GrpcTCPServer
 
 logger = logging.getLogger("asgi_grpc.server")
 
@@ -107,7 +107,7 @@ class Server:
                 if state is None:
                     writer.close()
                     return
-                await TCPServer(app, loop, config, context, state, reader, writer)
+                await GrpcTCPServer(app, loop, config, context, state, reader, writer)
             except asyncio.CancelledError:
                 # stop() cancels connections past the grace period; end quietly (asyncio's
                 # start_server would otherwise log the cancellation as an error).

@@ -17,3 +17,10 @@ ASGIApp = Callable[[Scope, ASGIReceive, ASGISend], Awaitable[None]]
 # ``receive()`` (its request buffer is full) still learns that the client went away.
 TRAILERS_ONLY_EXTENSION = "asgi_grpc.trailers_only"
 STREAM_CLOSED_EXTENSION = "asgi_grpc.stream_closed"
+# ``{"owner": id(o)}``: an app whose ``receive`` is a bound method of that object ``o`` (the
+# server's own: no middleware in between that could rewrite bodies) may mark it ``"wanted"``; its
+# ``http.request``
+# events then carry the body's pieces under this key (bytes, views of immutable bytes, or
+# bytearrays) and an empty ``body``, instead of the pieces joined into ``body``. A gRPC message
+# spread over large DATA frames is then joined once, by the message reader.
+BODY_PARTS_EXTENSION = "asgi_grpc.body_parts"

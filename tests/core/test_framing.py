@@ -352,3 +352,41 @@ def test_garbage_only_raises_protocol_error(chunks: list[bytes], limit: int | No
     for compressed, payload in out:
         assert isinstance(compressed, bool)
         assert type(payload) is bytes
+
+
+def test_views_of_bytes_are_kept_and_payloads_are_bytes() -> None:
+    # The server hands a large request over as views of the bytes it read (DataParts): the
+    # reader keeps them as they are and joins the message once; what it returns is bytes.
+    payload = bytes(range(256)) * 1024
+    wire = frame(payload) + frame(b"tail")
+    reader = MessageReader()
+    pieces = [memoryview(wire)[i : i + 100_000] for i in range(0, len(wire), 100_000)]
+    out = [message for piece in pieces for message in reader.feed(piece)]
+    assert out == [(False, payload), (False, b"tail")]
+    assert all(type(p) is bytes for _, p in out)
+    # A message whole in one view comes out as bytes too.
+    out = MessageReader().feed(memoryview(frame(b"solo")))
+    assert out == [(False, b"solo")]
+    assert type(out[0][1]) is bytes
+
+
+def test_a_view_of_a_mutable_buffer_is_copied() -> None:
+    buffer = bytearray(frame(b"a" * 5000)[:3000])
+    reader = MessageReader()
+    assert reader.feed(memoryview(buffer)) == []
+    buffer[5:] = b"z" * (len(buffer) - 5)  # the owner changes after the feed: not seen
+    (out,) = reader.feed(frame(b"a" * 5000)[3000:])
+    assert out == (False, b"a" * 5000)
+
+
+def test_a_small_view_of_large_bytes_is_not_held_as_a_view() -> None:
+    # A held view keeps all of its bytes alive: a view under half of them is copied, so that
+    # the start of a message cannot pin a whole read (or request body) while it is pending.
+    big = frame(b"m" * 100_000)
+    owner = b"x" * 900_000 + big[:1000]
+    reader = MessageReader()
+    assert reader.feed(memoryview(owner)[900_000:]) == []
+    assert reader.pending == 1000
+    assert all(type(part) is not memoryview for part in reader._parts)
+    (out,) = reader.feed(big[1000:])
+    assert out == (False, b"m" * 100_000)
