@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+# The blocking API's loop is the standard asyncio loop here, as for a user without the uvloop
+# extra: there a waiting caller runs the loop itself (asgi_grpc/_sync/_runner.py), and with a
+# blocking server in the process it stays on its own thread, so both paths are exercised.
+# uvloop (which keeps the loop on its thread) is tested in fresh interpreters
+# (tests/bench/test_uvloop_hook.py and the bench's *_uvloop pairs).
+os.environ.setdefault("ASGI_GRPC_UVLOOP", "0")
 
 # Imported up front: hypothesis' pytest plugin otherwise imports it (through pytest's assertion
 # rewriting, i.e. ast.parse) in the terminal summary, and CPython 3.11 can fail that parse there

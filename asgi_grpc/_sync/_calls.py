@@ -244,7 +244,7 @@ class SyncCall(RpcError, Call, Future):
     def _after_finish(self, callbacks: list[Callable[[], Any]] | None) -> None:
         feed = self._feed
         if feed is not None:
-            if threading.get_ident() == _loop.background().thread_id:
+            if _loop.on_loop():
                 feed.close()
             else:
                 self._post(feed.close)
@@ -305,7 +305,8 @@ class SyncCall(RpcError, Call, Future):
             if self._callbacks is None:
                 return False
             self._callbacks.append(callback)
-            return True
+        _loop.kick()  # it must run when the call ends, whether or not anyone waits
+        return True
 
     # ------------------------------------------------------------------ grpc.Call
 
@@ -396,8 +397,13 @@ class SyncCall(RpcError, Call, Future):
         with self._cond:
             if self._callbacks is not None:
                 self._callbacks.append(functools.partial(fn, self))
-                return
-        fn(self)
+                added = True
+            else:
+                added = False
+        if added:
+            _loop.kick()  # it must run when the call ends, whether or not anyone waits
+        else:
+            fn(self)
 
     # ------------------------------------------------------------------ presentation
 

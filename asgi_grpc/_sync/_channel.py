@@ -65,7 +65,7 @@ class Channel(_abc.Channel):
         async def create() -> AioChannel:
             return build()
 
-        if threading.get_ident() == background.thread_id:
+        if _loop.on_loop():
             self._aio = build()
         else:
             self._aio = _loop.run(create)
@@ -130,6 +130,7 @@ class Channel(_abc.Channel):
                 return
             self._subscribers.append([callback, None])
         self._loop.call_soon_threadsafe(self._watch, try_to_connect)
+        _loop.kick()
 
     def unsubscribe(self, callback: Callback) -> None:
         with self._lock:
@@ -174,7 +175,7 @@ class Channel(_abc.Channel):
                 return
             self._closed = True
             self._subscribers = []
-        if threading.get_ident() == _loop.background().thread_id:
+        if _loop.on_loop():
             self._loop.create_task(self._aclose())
             return
         # Past the timeout, connections are still torn down in the background.
@@ -345,7 +346,9 @@ class UnaryUnaryMultiCallable(_MultiCallable, _abc.UnaryUnaryMultiCallable):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> UnaryResponseCall:
-        return self._start(request, timeout, metadata, credentials, wait_for_ready, compression)
+        call = self._start(request, timeout, metadata, credentials, wait_for_ready, compression)
+        _loop.kick()  # nobody may wait on it: the loop must run now
+        return call
 
 
 class UnaryStreamMultiCallable(_MultiCallable, _abc.UnaryStreamMultiCallable):
@@ -430,9 +433,11 @@ class StreamUnaryMultiCallable(_MultiCallable, _abc.StreamUnaryMultiCallable):
         wait_for_ready: bool | None = None,
         compression: Compression | None = None,
     ) -> UnaryResponseCall:
-        return self._start(
+        call = self._start(
             request_iterator, timeout, metadata, credentials, wait_for_ready, compression
         )
+        _loop.kick()  # nobody may wait on it: the loop must run now
+        return call
 
 
 class StreamStreamMultiCallable(_MultiCallable, _abc.StreamStreamMultiCallable):

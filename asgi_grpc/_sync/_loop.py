@@ -7,8 +7,10 @@ sync servicer call a sync channel without any cross-loop hand-off. The caller's 
 thread runs one, is never touched: blocking calls hand their work to this loop and wait on
 ``threading`` primitives.
 
-Waits spin with a short timeout (as grpcio's ``_common.wait`` does) so a signal handler on the main
-thread runs promptly on every platform; callers cancel their RPC when the wait is interrupted. At
+A thread waiting for a call runs the loop itself when nobody else does (asgi_grpc/_sync/_runner.py
+says when and why): back-to-back blocking calls then never leave their thread. Other waits spin
+with a short timeout (as grpcio's ``_common.wait`` does) so a signal handler on the main thread
+runs promptly on every platform; callers cancel their RPC when the wait is interrupted. At
 interpreter exit (atexit) the registered channels and servers are closed and the loop is stopped,
 bounded in time, so nothing hangs on calls still in flight. After ``fork()`` the child starts a
 fresh loop on first use (the parent's loop thread does not exist there).
@@ -29,7 +31,8 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from .._wake import Inbox, Waker, loop_inbox, thread_waker
+from .._wake import Inbox, loop_inbox, thread_waker
+from ._runner import LoopRunner, Stopper, leader
 
 logger = logging.getLogger("asgi_grpc.sync")
 
@@ -80,6 +83,7 @@ class BackgroundLoop:
     def __init__(self) -> None:
         self.loop = _new_loop()
         self.inbox: Inbox  # work posted from other threads (asgi_grpc/_wake.py), made on the loop
+        self.runner: LoopRunner  # who runs the loop (asgi_grpc/_sync/_runner.py)
         self._ready = threading.Event()
         self._closables: weakref.WeakSet[Closable] = weakref.WeakSet()
         self.thread = threading.Thread(target=self._run, name="asgi_grpc-loop", daemon=True)
@@ -91,9 +95,11 @@ class BackgroundLoop:
         loop = self.loop
         asyncio.set_event_loop(loop)
         self.inbox = loop_inbox(loop)
+        # Only the standard loop is led by callers (uvloop handles signals itself).
+        self.runner = LoopRunner(loop, self.inbox.post, type(loop).__module__.startswith("asyncio"))
         loop.call_soon(self._ready.set)
         try:
-            loop.run_forever()
+            self.runner.serve()
         finally:
             with contextlib.suppress(Exception):
                 _cancel_all(loop)
@@ -108,7 +114,7 @@ class BackgroundLoop:
         """Close what is registered, stop the loop and join its thread, within ``timeout``."""
         if not self.thread.is_alive() or self.loop.is_closed():
             return
-        if threading.get_ident() == self.thread_id:
+        if on_loop():
             self.loop.stop()
             return
         closables = list(self._closables)
@@ -121,9 +127,11 @@ class BackgroundLoop:
                 )
 
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout / 2)
+            future = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+            self.runner.kick()
+            future.result(timeout / 2)
         with contextlib.suppress(RuntimeError):  # already closed
-            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.runner.close()
         self.thread.join(timeout / 2)
 
 
@@ -200,10 +208,32 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def on_loop() -> bool:
+    """This thread is running the background loop now (its own thread, or a caller leading it)."""
+    current = _background
+    return current is not None and asyncio._get_running_loop() is current.loop
+
+
+def kick() -> None:
+    """Work was handed to the background loop that no thread will wait on: have it run now."""
+    background().runner.kick()
+
+
+def pin() -> None:
+    """Keep the background loop on its own thread until :func:`unpin` (a server serves)."""
+    background().runner.pin()
+
+
+def unpin() -> None:
+    background().runner.unpin()
+
+
 def check_not_loop_thread() -> None:
     """Blocking on the loop from the loop's own thread would deadlock: fail loudly instead."""
     current = _background
-    if current is not None and threading.get_ident() == current.thread_id:
+    if current is not None and (
+        threading.get_ident() == current.thread_id or asyncio._get_running_loop() is current.loop
+    ):
         raise RuntimeError(
             "a blocking asgi_grpc call was made on asgi_grpc's own event loop thread (from an "
             "async handler or a callback run there); use asgi_grpc.aio in async code"
@@ -215,8 +245,9 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | Non
 
     On an interrupted wait (KeyboardInterrupt) or timeout the coroutine is cancelled."""
     check_not_loop_thread()
-    loop = get_loop()
-    future = asyncio.run_coroutine_threadsafe(coro_factory(), loop)
+    current = background()
+    future = asyncio.run_coroutine_threadsafe(coro_factory(), current.loop)
+    current.runner.kick()
     try:
         result: T = wait_future(future, timeout)
     except BaseException:
@@ -227,7 +258,10 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | Non
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     """Start a coroutine on the background loop; its result as a concurrent future."""
-    return asyncio.run_coroutine_threadsafe(coro, get_loop())
+    current = background()
+    future = asyncio.run_coroutine_threadsafe(coro, current.loop)
+    current.runner.kick()
+    return future
 
 
 def wait_future(future: Any, timeout: float | None = None) -> Any:
@@ -262,9 +296,16 @@ def wait_condition(
 ) -> bool:
     """``condition.wait_for(predicate, timeout)`` in short slices; the lock must be held.
 
-    Returns the predicate's last value (False on timeout)."""
+    Waiting on a :class:`WakeCondition` of a background-loop call, the thread runs the loop
+    itself while nobody else does (asgi_grpc/_sync/_runner.py). Returns the predicate's last
+    value (False on timeout)."""
     if predicate():
         return True
+    if isinstance(condition, WakeCondition):
+        current = _background
+        runner = leader(current.runner if current is not None else None)
+        if runner is not None:
+            return _lead_or_follow(runner, condition, predicate, timeout)
     deadline = None if timeout is None else _now() + timeout
     while True:
         remaining = SPIN if deadline is None else min(SPIN, deadline - _now())
@@ -275,10 +316,48 @@ def wait_condition(
             return True
 
 
+def _lead_or_follow(
+    runner: LoopRunner,
+    condition: WakeCondition,
+    predicate: Callable[[], bool],
+    timeout: float | None,
+) -> bool:
+    """:func:`wait_condition`, running the loop whenever nobody else does."""
+    deadline = None if timeout is None else _now() + timeout
+    waker = thread_waker()
+    previous = runner.defer_signals()
+    try:
+        while True:
+            remaining = None if deadline is None else deadline - _now()
+            if remaining is not None and remaining <= 0:
+                return predicate()
+            if runner.try_lead(waker):
+                # In slices too: whatever ends a wait is also meant to stop the loop, and a
+                # missed stop must cost a slice, not the call.
+                condition.lead(runner, SPIN if remaining is None else min(SPIN, remaining))
+            else:
+                try:
+                    condition.wait(SPIN if remaining is None else min(SPIN, remaining))
+                finally:
+                    runner.unfollow(waker)
+            if predicate():
+                return True
+            if previous is not None and runner.interrupted():  # (this thread deferred it)
+                return False
+    finally:
+        runner.restore_signals(previous)
+
+
 _now = time.monotonic
 
 
 # ---------------------------------------------------------------------- waking a waiting thread
+
+
+class _Wakes(Protocol):
+    """A thread's waker, or the stand-in for a thread that runs the loop (_runner.Stopper)."""
+
+    def wake(self) -> None: ...
 
 
 class WakeCondition:
@@ -291,8 +370,8 @@ class WakeCondition:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: list[Waker] = []
-        self._woken: list[Waker] | None = None
+        self._waiters: list[_Wakes] = []
+        self._woken: list[_Wakes] | None = None
 
     def __enter__(self) -> bool:
         return self._lock.acquire()
@@ -308,13 +387,28 @@ class WakeCondition:
             waker.wake()
 
     def notify(self) -> None:
-        """Wake one waiting thread when the lock is released (the lock must be held)."""
-        if self._waiters:
-            waker = self._waiters.pop(0)
-            if self._woken is None:
-                self._woken = [waker]
-            else:
-                self._woken.append(waker)
+        """Wake one waiting thread when the lock is released (the lock must be held).
+
+        A thread that runs the loop while it waits (its :class:`~._runner.Stopper` stands among
+        the waiters) is stopped as well: threads on one condition wait for different things (a
+        stream's reader, its request feed), and the one woken rechecks only its own."""
+        waiters = self._waiters
+        if not waiters:
+            return
+        woken = self._woken
+        if woken is None:
+            woken = self._woken = []
+        waker = waiters.pop(0)
+        woken.append(waker)
+        if isinstance(waker, Stopper):
+            if waiters:
+                woken.append(waiters.pop(0))
+        else:
+            for other in waiters:
+                if isinstance(other, Stopper):
+                    waiters.remove(other)
+                    woken.append(other)
+                    break
 
     def notify_all(self) -> None:
         """Wake every waiting thread when the lock is released (the lock must be held)."""
@@ -325,6 +419,24 @@ class WakeCondition:
                 self._woken = waiters
             else:
                 self._woken += waiters
+
+    def lead(self, runner: LoopRunner, timeout: float | None) -> None:
+        """As :meth:`wait`, but run ``runner``'s loop meanwhile (this thread leads it) for at most
+        ``timeout``: a notify stops the loop, and so does a SIGINT (``runner.defer_signals``)."""
+        stopper = runner.stopper
+        self._waiters.append(stopper)
+        woken, self._woken = self._woken, None
+        self._lock.release()
+        try:
+            if woken:
+                for other in woken:
+                    other.wake()
+            runner.run(timeout)
+        finally:
+            self._lock.acquire()
+            waiters = self._waiters
+            if stopper in waiters:
+                waiters.remove(stopper)
 
     def wait(self, timeout: float) -> None:
         """Release the lock, sleep until notified or ``timeout`` passes, take the lock again."""

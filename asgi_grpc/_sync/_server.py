@@ -65,7 +65,7 @@ class Server(_abc.Server):
         self._lock = threading.Lock()
         self._started = False
         self._stopping: Any = None
-        self._terminated = threading.Event()
+        self._terminated = _Terminated()
         self._background = _loop.background()
 
     @property
@@ -94,7 +94,12 @@ class Server(_abc.Server):
             if self._started:
                 raise ValueError("Cannot start already-started server!")
             self._started = True
-        _loop.run(self._aio.start)
+        self._terminated.pin()
+        try:
+            _loop.run(self._aio.start)
+        except BaseException:
+            self._terminated.unpin()
+            raise
         self._background.register(self)
 
     def stop(self, grace: float | None) -> threading.Event:
@@ -137,6 +142,32 @@ class Server(_abc.Server):
             return  # (an unstarted aio server releases its ports when dropped)
         with contextlib.suppress(Exception):  # the loop may be gone at interpreter exit
             _loop.submit(self._aio.stop(None)).add_done_callback(lambda _: terminated.set())
+
+
+class _Terminated(threading.Event):
+    """Set once the server has stopped. While it serves, the background loop is pinned to its
+    own thread: waiting callers must not lead it (asgi_grpc/_sync/_runner.py), requests are read
+    at once whoever waits. Setting it unpins the loop (once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pin_lock = threading.Lock()
+        self._pinned = False
+
+    def pin(self) -> None:
+        with self._pin_lock:
+            self._pinned = True
+        _loop.pin()
+
+    def unpin(self) -> None:
+        with self._pin_lock:
+            pinned, self._pinned = self._pinned, False
+        if pinned:
+            _loop.unpin()
+
+    def set(self) -> None:
+        super().set()
+        self.unpin()
 
 
 def server(

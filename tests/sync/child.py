@@ -6,6 +6,7 @@ Each prints ``ready`` once its calls are in flight, then what happened, line by 
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -66,6 +67,36 @@ def interrupt_future(stub: pb2_grpc.EchoStub) -> None:
     time.sleep(1.5)
 
 
+def interrupt_busy_calls(stub: pb2_grpc.EchoStub) -> None:
+    """Ctrl-C lands at any point of back-to-back calls, which this (main) thread makes by running
+    the event loop itself: each interrupt surfaces as KeyboardInterrupt from a call, and no loop
+    callback is cut short: a stream on the same connection, read by another thread, goes on."""
+    stream = stub.ServerStream(Request(count=1_000_000, delay_ms=2))
+    received = [0]
+
+    def read() -> None:
+        for _ in stream:
+            received[0] += 1
+
+    threading.Thread(target=read, daemon=True).start()
+    interrupted = 0
+    say("ready")
+    while interrupted < 40:
+        try:
+            while True:
+                stub.Unary(Request(message="hi"))
+        except KeyboardInterrupt:  # noqa: PERF203
+            interrupted += 1
+            say(f"interrupted {interrupted}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # (one the test sent again arrives late)
+    replies = {stub.Unary(Request(message=str(i)), timeout=5).message for i in range(200)}
+    say(f"after {len(replies)}")
+    before = received[0]
+    time.sleep(0.3)
+    say(f"stream {stream.is_active() and received[0] > before}")
+    stream.cancel()
+
+
 def unhandled_interrupt(stub: pb2_grpc.EchoStub) -> None:
     say("ready")
     stub.Unary(Request(message="wait_cancel"))
@@ -115,6 +146,7 @@ SCENARIOS = {
     "interrupt_unary": interrupt_unary,
     "interrupt_stream": interrupt_stream,
     "interrupt_future": interrupt_future,
+    "interrupt_busy_calls": interrupt_busy_calls,
     "unhandled_interrupt": unhandled_interrupt,
     "exit_in_flight": exit_in_flight,
     "server_interrupt": server_interrupt,

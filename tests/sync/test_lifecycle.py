@@ -4,6 +4,7 @@ tests/sync/child.py in a subprocess (bounded by a timeout) against a server in t
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -44,6 +45,20 @@ class Child:
         self.process.kill()
         _, err = self.process.communicate(timeout=10)
         raise AssertionError(f"no {text!r} from the child; got {self.lines}, stderr:\n{err}")
+
+    def saw(self, text: str, timeout: float) -> bool:
+        """Whether a line ``text`` came (or comes within ``timeout``)."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while text not in self.lines:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
+                return False
+            line = self.process.stdout.readline()
+            if not line:
+                return False
+            self.lines.append(line.strip())
+        return True
 
     def interrupt(self) -> None:
         self.process.send_signal(signal.SIGINT)
@@ -101,6 +116,28 @@ def test_ctrl_c_while_waiting_on_a_future(server: Running) -> None:
     child.wait_for("interrupted", timeout=5)
     assert child.wait_for("cancelled") == "cancelled True"
     assert server.events.saw_inactive.wait(1.4)
+    code, _, err = child.finish()
+    assert code == 0, err
+
+
+def test_ctrl_c_amid_back_to_back_calls_leaves_the_channel_working(server: Running) -> None:
+    """The child's main thread runs the event loop itself during its calls
+    (asgi_grpc/_sync/_runner.py): an interrupt must never cut a loop callback short, or the
+    connection (and the stream another thread reads on it) breaks."""
+    child = Child("interrupt_busy_calls", server.target)
+    child.wait_for("ready")
+    for n in range(1, 41):
+        for _ in range(10):
+            time.sleep(0.05)
+            child.interrupt()
+            # Python drops a KeyboardInterrupt raised inside a weakref callback or __del__ (it
+            # prints "Exception ignored"): then the user presses Ctrl-C again, and so do we.
+            if child.saw(f"interrupted {n}", 1.0):
+                break
+        else:
+            raise AssertionError(f"interrupt {n} never surfaced: {child.lines}")
+    assert child.wait_for("after", timeout=20) == "after 200"
+    assert child.wait_for("stream") == "stream True"
     code, _, err = child.finish()
     assert code == 0, err
 
