@@ -175,8 +175,10 @@ class RequestBuffer:
         if not self._done:
             self._error = _CANCELLED
             self._done = True
-        self._wake()
+        # The call learns it was cancelled first: a sync handler's iterator, woken in this very
+        # step (when_ready), tells a cancelled call (RpcError) from a broken body by it.
         self._on_disconnect()
+        self._wake()
 
     async def _wait_for_space(self) -> bool:
         """Wait until the handler made room; False if the stream closed first."""
