@@ -660,6 +660,10 @@ class RequestFeed:
         self._getter: asyncio.Future[None] | None = None
         self._producer_waiting = False
         self._closed = False
+        # The producer waits for space on a condition of its own: on the call's, each request
+        # taken would also stop a thread that runs the loop while it waits for the call
+        # (asgi_grpc/_sync/_runner.py), and a notify meant for one could wake the other.
+        self._space = _loop.WakeCondition()
         call._feed = self
 
     def start(self) -> None:
@@ -675,14 +679,21 @@ class RequestFeed:
         with cond:
             if self._closed:
                 return False
-            if len(self._queue) >= REQUEST_BUFFER:
+            full = len(self._queue) >= REQUEST_BUFFER
+            if full:
                 self._producer_waiting = True
-                try:
-                    _loop.wait_condition(cond, self._has_space)
-                finally:
-                    self._producer_waiting = False
-                if self._closed:
-                    return False
+        if full:
+            # Woken once the queue drained to half (or the call ended); the flag was set
+            # first, so the loop side notifies under this condition's lock after it made space.
+            space = self._space
+            try:
+                with space:
+                    _loop.wait_condition(space, self._has_space)
+            finally:
+                self._producer_waiting = False
+        with cond:
+            if self._closed:
+                return False
             self._queue.append(item)
             getter, self._getter = self._getter, None
         if getter is not None:
@@ -730,11 +741,17 @@ class RequestFeed:
         """On the loop, once the call has ended: stop both sides."""
         with self._call._cond:
             self._closed = True
-            if self._producer_waiting:
-                self._call._cond.notify_all()
+            waiting = self._producer_waiting
             getter, self._getter = self._getter, None
+        if waiting:
+            self._wake_producer()
         if getter is not None:
             _release(getter)
+
+    def _wake_producer(self) -> None:
+        space = self._space
+        with space:
+            space.notify_all()
 
     async def iterate(self) -> AsyncIterator[Any]:
         """The requests, as the async iterator the aio call reads."""
@@ -745,13 +762,16 @@ class RequestFeed:
             with cond:
                 if queue:
                     item = queue.popleft()
-                    if self._producer_waiting:
-                        cond.notify_all()
+                    wake = self._producer_waiting and len(queue) <= REQUEST_BUFFER // 2
+                    if wake:
+                        self._producer_waiting = False
                     getter = None
                 elif self._closed:
                     return
                 else:
                     getter = self._getter = loop.create_future()
+            if getter is None and wake:
+                self._wake_producer()
             if getter is not None:
                 await getter
                 continue
