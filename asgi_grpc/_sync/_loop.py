@@ -420,40 +420,31 @@ class WakeCondition:
             else:
                 self._woken += waiters
 
-    def lead(self, runner: LoopRunner, timeout: float | None) -> None:
+    def lead(self, runner: LoopRunner, timeout: float) -> None:
         """As :meth:`wait`, but run ``runner``'s loop meanwhile (this thread leads it) for at most
         ``timeout``: a notify stops the loop, and so does a SIGINT (``runner.defer_signals``)."""
-        stopper = runner.stopper
-        self._waiters.append(stopper)
-        woken, self._woken = self._woken, None
-        self._lock.release()
-        try:
-            if woken:
-                for other in woken:
-                    other.wake()
-            runner.run(timeout)
-        finally:
-            self._lock.acquire()
-            waiters = self._waiters
-            if stopper in waiters:
-                waiters.remove(stopper)
+        self._away(runner.stopper, runner.run, timeout)
 
     def wait(self, timeout: float) -> None:
         """Release the lock, sleep until notified or ``timeout`` passes, take the lock again."""
         waker = thread_waker()
-        self._waiters.append(waker)
+        self._away(waker, waker.sleep, timeout)
+
+    def _away(self, waiter: _Wakes, block: Callable[[float], None], timeout: float) -> None:
+        """With ``waiter`` listed, the lock released and the wake-ups owed sent: ``block``."""
+        self._waiters.append(waiter)
         woken, self._woken = self._woken, None
         self._lock.release()
         try:
             if woken:
                 for other in woken:
                     other.wake()
-            waker.sleep(timeout)
+            block(timeout)
         finally:
             self._lock.acquire()
             waiters = self._waiters
-            if waker in waiters:  # (a notify took it off already, as usual)
-                waiters.remove(waker)
+            if waiter in waiters:  # (a notify took it off already, as usual)
+                waiters.remove(waiter)
 
 
 # ---------------------------------------------------------------------- callbacks off the loop
