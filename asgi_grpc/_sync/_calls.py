@@ -770,11 +770,11 @@ class RequestFeed:
                     return
                 else:
                     getter = self._getter = loop.create_future()
-            if getter is None and wake:
-                self._wake_producer()
             if getter is not None:
                 await getter
                 continue
+            if wake:  # (set with the item taken)
+                self._wake_producer()
             if item is _END:
                 return
             yield item
