@@ -1,4 +1,5 @@
-"""asgi_grpc._h2data: DATA frames parsed and framed without h2's copies, same frames as h2.
+"""asgi_grpc._h2data: DATA and whole HEADERS frames parsed (and DATA framed) without h2's
+copies and hyperframe's objects: the same frames as h2.
 
 The frame buffer is fed real HTTP/2 bytes (hyperframe serializes them) in every chunking; what
 it yields must be what h2's own buffer yields. The end-to-end paths (client and server over
@@ -14,7 +15,7 @@ import tracemalloc
 import h2.exceptions
 import h2.frame_buffer
 import pytest
-from hyperframe.frame import DataFrame, PingFrame
+from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame, PingFrame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,14 +29,31 @@ def _data(stream_id: int, payload: bytes, end: bool = False) -> bytes:
     return bytes(frame.serialize())
 
 
+def _seen(frame: Frame) -> tuple[object, ...]:
+    """Everything h2 (or its trace log) can read of a frame."""
+    if isinstance(frame, HeadersFrame):
+        data = frame.data
+        more = (frame.pad_length, frame.depends_on, frame.stream_weight, frame.exclusive)
+        more += (frame.body_len, repr(frame))
+    else:
+        data = frame.data if isinstance(frame, DataFrame) else frame.opaque_data
+        more = ()
+    return (type(frame).__name__, frame.stream_id, sorted(frame.flags), bytes(data), *more)
+
+
 def _feed(buffer: h2.frame_buffer.FrameBuffer, chunks: list[bytes]) -> list[tuple]:
     out = []
     for chunk in chunks:
         buffer.add_data(chunk)
-        for frame in buffer:
-            data = frame.data if isinstance(frame, DataFrame) else frame.opaque_data
-            out.append((type(frame).__name__, frame.stream_id, sorted(frame.flags), bytes(data)))
+        out.extend(_seen(frame) for frame in buffer)
     return out
+
+
+def _headers(stream_id: int, block: bytes, flags: tuple[str, ...], **fields: int) -> bytes:
+    frame = HeadersFrame(stream_id, data=block, flags=flags)
+    for name, value in fields.items():
+        setattr(frame, name, value)
+    return bytes(frame.serialize())
 
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -45,13 +63,27 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 def _wire() -> bytes:
     large = bytes(range(256)) * 600  # 150 KiB: gathered piece by piece
+    block = bytes(range(1, 200))  # (the buffer does not decode blocks)
+    split = HeadersFrame(7, data=block[:50], flags=["END_STREAM"]).serialize()
+    split += ContinuationFrame(7, data=block[50:], flags=["END_HEADERS"]).serialize()
+    undefined = bytearray(_headers(9, block, ("END_HEADERS",)))
+    undefined[4] |= 0x2 | 0x10 | 0x40 | 0x80  # flags HEADERS does not define: ignored
+    undefined[5] |= 0x80  # the stream id's reserved bit: ignored
     return b"".join(
         [
+            _headers(1, b"\x88", ("END_HEADERS",)),
             _data(1, b"small"),
+            _headers(1, block, ("END_HEADERS", "END_STREAM")),
+            _headers(3, block[:9], ("END_HEADERS",)),
             _data(3, large),
             bytes(PingFrame(0, opaque_data=b"12345678").serialize()),
             _data(3, large[::-1], end=True),
             _data(5, b"", end=True),
+            _headers(5, block[:30], ("END_HEADERS", "PADDED"), pad_length=7),
+            _headers(5, block, ("END_HEADERS", "PRIORITY"), depends_on=3, stream_weight=9),
+            split,
+            bytes(undefined),
+            _headers(11, large[:16_000], ("END_HEADERS", "END_STREAM")),
         ]
     )
 
@@ -148,3 +180,33 @@ def test_the_servers_buffer_hands_large_frames_on_as_their_pieces() -> None:
         if type(part) is memoryview:
             assert 2 * len(part) >= len(part.obj)  # type: ignore[arg-type]
     assert any(type(part) is memoryview for part in large.data.parts)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # (on stream 0: hyperframe will not serialize it; the stream id bytes zeroed by hand)
+        _headers(1, b"\x88", ("END_HEADERS",))[:5] + bytes(4) + b"\x88",
+        _data(1, b"x") + _headers(3, b"\x88\x89", ("END_HEADERS",))[:-1],  # not all here
+    ],
+    ids=["stream 0", "incomplete"],
+)
+def test_headers_frames_h2_refuses_or_waits_for_are_the_same(frame: bytes) -> None:
+    def outcome(buffer: h2.frame_buffer.FrameBuffer) -> list[object]:
+        buffer.add_data(frame)
+        out: list[object] = []
+        try:
+            out.extend(_seen(f) for f in buffer)
+        except h2.exceptions.ProtocolError as error:
+            out.append(type(error).__name__)
+        return out
+
+    assert outcome(_ours()) == outcome(_stock())
+
+
+def test_headers_inside_a_header_block_is_h2s_error() -> None:
+    wire = HeadersFrame(1, data=b"\x88").serialize() + _headers(3, b"\x88", ("END_HEADERS",))
+    for buffer in (_ours(), _stock()):
+        buffer.add_data(wire)
+        with pytest.raises(h2.exceptions.ProtocolError, match="during header block"):
+            list(buffer)

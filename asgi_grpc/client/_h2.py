@@ -33,7 +33,7 @@ from h2.utilities import authority_from_headers, extract_method_header
 from .. import _hyperframe
 from .._core import Headers
 from .._h2conn import FastH2Connection
-from .._h2data import DataFrameBuffer, data_frame_header
+from .._h2data import data_frame_header
 from .._hpack import CachingDecoder
 
 _hyperframe.install()  # h2 reprs every frame it receives: make DATA frames cheap to repr
@@ -87,8 +87,6 @@ class H2Connection(FastH2Connection):
         self.open_streams = 0
         self._opened = 0
         self.decoder = CachingDecoder(max(HARD_HEADER_LIST_CAP, max_header_list_size))
-        # Received DATA frames parsed with one copy of their payload (see _h2data).
-        self.incoming_buffer = DataFrameBuffer(server=False)
 
     @property
     def open_outbound_streams(self) -> int:

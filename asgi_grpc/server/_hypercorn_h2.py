@@ -31,10 +31,11 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
 - **Request header blocks a client repeats are decoded once, response headers and trailers
   the server repeats encoded once**, while the HPACK table stands still (:mod:`asgi_grpc._hpack`):
   both sides send the same few indexes call after call.
-- **Unpadded DATA frames are parsed here**, into the same ``DataFrame`` h2 would get from
-  hyperframe, without three ``__init__``s and a flag set per frame (client streaming sends one
-  frame per message); DATA in the middle of an open request skips h2's two state-machine
-  transitions that change nothing there (flow control and content-length still counted).
+- **Unpadded DATA frames and whole HEADERS frames are parsed by the frame buffer**, into the
+  same frames h2 would get from hyperframe, without three ``__init__``s and a flag set per frame
+  (client streaming sends one frame per message; :mod:`asgi_grpc._h2data`, shared with the
+  client); DATA in the middle of an open request skips h2's two state-machine transitions that
+  change nothing there (flow control and content-length still counted).
 - **WINDOW_UPDATE frames are taken by the frame buffer itself** on an open connection: read from
   its bytes, applied with h2's steps (the window grows; an open or half-closed stream stays as
   it is) and their events put in the read's list in order, without hyperframe's frame object and
@@ -42,7 +43,7 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   message after one they received, and through h2 each cost about as much as the message's DATA
   frame. A malformed one, one on a stream that is not open, one that overflows a window or comes
   inside a header block or after a GOAWAY takes h2's own path, with h2's errors
-  (``GrpcH2Connection._window_update``).
+  (``FastH2Connection._window_update``, shared with the client).
 - **Received frames are not formatted for h2's trace log** unless a logger is configured
   (:class:`asgi_grpc._h2conn.FastH2Connection`, shared with the client).
 - **Open streams are counted once per new stream**, not twice (ours and h2's; each walks every
@@ -67,7 +68,6 @@ included, counts (``flow_controlled_length``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import h2.config
@@ -75,11 +75,9 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
-import h2.frame_buffer
 from h2.connection import ConnectionInputs
 from h2.stream import StreamClosedBy, StreamState
-from hyperframe.exceptions import InvalidPaddingError
-from hyperframe.frame import Frame, RstStreamFrame
+from hyperframe.frame import RstStreamFrame
 
 from .._h2conn import FastH2Connection
 from .._h2data import DataFrameBuffer
@@ -87,15 +85,9 @@ from .._hpack import CachingDecoder
 
 __all__ = ["GrpcH2Connection", "HeaderBlockTooLarge", "InvalidPreface"]
 
-_DATA, _HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x0, 0x1, 0x4, 0x5, 0x9
-_WINDOW_UPDATE = 0x8
-_PADDED = 0x8
+_HEADERS, _SETTINGS, _PUSH_PROMISE, _CONTINUATION = 0x1, 0x4, 0x5, 0x9
 _HEADER_BLOCK = frozenset((_HEADERS, _CONTINUATION, _PUSH_PROMISE))
 _ACK = 0x1
-_END_STREAM = 0x1
-_MAX_WINDOW = 2**31 - 1
-_new = object.__new__
-_stock_next = h2.frame_buffer.FrameBuffer.__next__
 
 
 class InvalidPreface(h2.exceptions.ProtocolError):
@@ -108,10 +100,6 @@ class HeaderBlockTooLarge(h2.exceptions.DenialOfServiceError):
     """A header block grew past what this server decodes (GOAWAY ENHANCE_YOUR_CALM)."""
 
 
-def _no_window_update(stream_id: int, increment: int) -> None:
-    return None
-
-
 class _FrameBuffer(DataFrameBuffer):
     """h2's server frame buffer, checking each frame's header before its body is buffered.
     Large DATA frames come out as ``DataParts`` (see ``GrpcHTTPStream.feed``)."""
@@ -122,74 +110,28 @@ class _FrameBuffer(DataFrameBuffer):
         super().__init__(server=True)
         self.max_header_block = max_header_block
         self._settings_seen = False
-        # While the connection takes frames (GrpcH2Connection._receive_data): where the events
-        # of the WINDOW_UPDATE frames taken here go, in order with those of the frames returned,
-        # and what applies one (its event, or None: h2's own path for that frame).
-        self.events: list[h2.events.Event] | None = None
-        self.window_update: Callable[[int, int], h2.events.Event | None] = _no_window_update
 
-    def __next__(self) -> Frame:
-        large = self.large_frame()
-        if large is not None:
-            return large
-        data = self._data
-        while len(data) >= 9:  # (again only after a WINDOW_UPDATE taken here)
-            length = (data[0] << 16) | (data[1] << 8) | data[2]
-            kind = data[3]
-            if not self._settings_seen:
-                if kind != _SETTINGS or data[4] & _ACK:
-                    raise InvalidPreface("the client preface must be followed by SETTINGS")
-                self._settings_seen = True
-            if length > self.max_frame_size:
-                raise h2.exceptions.FrameTooLargeError(
-                    f"Received overlong frame: length {length}, max {self.max_frame_size}"
+    def check_header(self, kind: int, flags: int, length: int) -> None:
+        if not self._settings_seen:
+            if kind != _SETTINGS or flags & _ACK:
+                raise InvalidPreface("the client preface must be followed by SETTINGS")
+            self._settings_seen = True
+        if length > self.max_frame_size:
+            raise h2.exceptions.FrameTooLargeError(
+                f"Received overlong frame: length {length}, max {self.max_frame_size}"
+            )
+        if kind in _HEADER_BLOCK:
+            block = length
+            for frame in self._headers_buffer:
+                block += len(frame.data)
+            if block > self.max_header_block:
+                raise HeaderBlockTooLarge(
+                    f"header block of more than {self.max_header_block} bytes"
                 )
-            if kind in _HEADER_BLOCK:
-                block = length
-                for frame in self._headers_buffer:
-                    block += len(frame.data)
-                if block > self.max_header_block:
-                    raise HeaderBlockTooLarge(
-                        f"header block of more than {self.max_header_block} bytes"
-                    )
-            elif (
-                kind == _DATA
-                and not data[4] & _PADDED
-                and not self._headers_buffer  # (DATA inside a header block: h2's error)
-            ):
-                stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
-                if stream_id:  # (DATA on stream 0: h2's error)
-                    # (Not all here yet: StopIteration without the frame object h2 would
-                    # build on every read; a large frame is then gathered as it comes.)
-                    return self.take_data(stream_id, data[4] & _END_STREAM, length)
-            elif (
-                kind == _WINDOW_UPDATE
-                and length == 4
-                and len(data) >= 13
-                and self.events is not None
-                and not self._headers_buffer  # (inside a header block: h2's error)
-            ):
-                increment = int.from_bytes(data[9:13], "big")
-                if 1 <= increment <= _MAX_WINDOW:  # (else hyperframe's error, from h2's path)
-                    stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
-                    event = self.window_update(stream_id, increment)
-                    if event is not None:
-                        del data[:13]
-                        self.events.append(event)
-                        continue
-            break
-        return _stock_next(self)
 
 
 _SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
-_WindowUpdated = h2.events.WindowUpdated
-
-
 _RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
-# Stream states where h2 takes a WINDOW_UPDATE without a change of state (``window_updated``).
-_WINDOW_OPEN = frozenset(
-    (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL, StreamState.HALF_CLOSED_REMOTE)
-)
 
 
 class GrpcH2Connection(FastH2Connection):
@@ -201,9 +143,8 @@ class GrpcH2Connection(FastH2Connection):
     def __init__(self, config: h2.config.H2Configuration, max_header_list_size: int) -> None:
         super().__init__(config)
         self.max_header_list_size = max_header_list_size
-        self._frames = _FrameBuffer(max_header_block=2 * max_header_list_size)
-        self._frames.window_update = self._window_update
-        self.incoming_buffer: _FrameBuffer = self._frames
+        self.incoming_buffer = _FrameBuffer(max_header_block=2 * max_header_list_size)
+        self.incoming_buffer.window_update = self._window_update
         self.decoder = CachingDecoder(4 * max_header_list_size)
 
     def receive_data(self, data: Any) -> Any:
@@ -217,61 +158,6 @@ class GrpcH2Connection(FastH2Connection):
             if self.state_machine.state != h2.connection.ConnectionState.CLOSED:
                 self._terminate_connection(error.error_code)
             raise
-
-    def _receive_data(self, data: Any) -> list[h2.events.Event]:
-        """h2's ``receive_data`` (without its trace log), with the frame buffer taking
-        WINDOW_UPDATE frames itself (:meth:`_window_update`) into the same list of events."""
-        buffer = self._frames
-        events: list[h2.events.Event] = []
-        buffer.events = events
-        buffer.add_data(data)
-        buffer.max_frame_size = self.max_inbound_frame_size
-        try:
-            for frame in buffer:
-                events.extend(self._receive_frame(frame))
-        except InvalidPaddingError as error:  # as h2
-            self._terminate_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)
-            raise h2.exceptions.ProtocolError("Received frame with invalid padding.") from error
-        except h2.exceptions.ProtocolError as error:
-            self._terminate_connection(error.error_code)
-            raise
-        finally:
-            buffer.events = None
-        return events
-
-    def _window_update(self, stream_id: int, increment: int) -> h2.events.Event | None:
-        """For the frame buffer, on a whole, well-formed WINDOW_UPDATE frame: h2's steps for it
-        on an open connection, without hyperframe's frame object and without the
-        state-machine transitions that change nothing there (the connection stays
-        SERVER_OPEN; an open or half-closed stream stays as it is, with a WindowUpdated
-        event). The event, or None where h2's own steps must run (a connection not open; a
-        stream that is closed, idle or reserved; a window overflowing 2^31-1, a stream or
-        connection error).
-
-        grpcio's clients send two WINDOW_UPDATEs (the stream's and the connection's) with every
-        message after one they received, and each cost about as much as the message's DATA
-        frame through hyperframe and h2: the blocking server spent ~20% more instructions per
-        ping-pong round trip with grpcio's client than with ours (bench/README.md)."""
-        if self.state_machine.state is not _SERVER_OPEN:
-            return None
-        if stream_id:
-            stream = self.streams.get(stream_id)
-            if (
-                stream is None
-                or stream.state_machine.state not in _WINDOW_OPEN
-                or stream.outbound_flow_control_window + increment > _MAX_WINDOW
-            ):
-                return None
-            stream.outbound_flow_control_window += increment
-        else:
-            window = self.outbound_flow_control_window + increment
-            if window > _MAX_WINDOW:
-                return None
-            self.outbound_flow_control_window = window
-        event: h2.events.WindowUpdated = _new(_WindowUpdated)  # (its __init__: keywords only)
-        event.stream_id = stream_id
-        event.delta = increment
-        return event
 
     def _handle_data_on_closed_stream(self, events: Any, exc: Any, frame: Any) -> Any:
         # h2 answers DATA on a closed stream with RST_STREAM(STREAM_CLOSED). For a stream we
