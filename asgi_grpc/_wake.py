@@ -38,10 +38,9 @@ from typing import Any
 class _EventfdWaker:
     """Wakes one thread (the one it belongs to: :func:`thread_waker`) through an eventfd."""
 
-    __slots__ = ("_fd", "_poll", "pid")
+    __slots__ = ("_fd", "_poll")
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # type: ignore[attr-defined,unused-ignore]
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
@@ -70,10 +69,9 @@ class _EventfdWaker:
 class _LockWaker:
     """Where there is no eventfd: a lock used as a binary semaphore."""
 
-    __slots__ = ("_lock", "pid")
+    __slots__ = ("_lock",)
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self._lock = threading.Lock()
         self._lock.acquire()
 
@@ -90,11 +88,23 @@ _new_waker = _EventfdWaker if hasattr(os, "eventfd") else _LockWaker
 _local = threading.local()
 
 
+def _forget_wakers() -> None:
+    # In a forked child the parent's wakers (eventfds shared with the parent) are not this
+    # process's: dropped once here, instead of an ``os.getpid()`` (a system call) per wait.
+    global _local
+    _local = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_wakers)
+
+
 def thread_waker() -> Waker:
     """This thread's waker (made on first use, again in a forked child; closed with the
     thread)."""
-    waker: Waker | None = getattr(_local, "waker", None)
-    if waker is None or waker.pid != os.getpid():
+    try:
+        waker: Waker = _local.waker
+    except AttributeError:  # (once per thread)
         waker = _local.waker = _new_waker()
     return waker
 

@@ -739,6 +739,23 @@ class GrpcH2Protocol(H2Protocol):
             # The peer reset the stream, or the connection is closing: nobody is listening.
             return
 
+    def push_body(self, stream_id: int, data: bytes) -> bool:
+        """Queue response bytes as :meth:`stream_send` queues a ``Body``, without an await (the
+        body-sink extension, server/_types.py); False, queuing nothing, where stream_send would
+        write or wait after queuing them (the app then sends them as a body event), or when
+        the stream's response is gone."""
+        out = self._out.get(stream_id)
+        if out is None or self.closed:
+            return False
+        size = out.size + len(data)
+        if self._unwritten + 1 >= _WRITE_EVERY or size >= _WRITE_BYTES:
+            return False
+        out.chunks.append(data)
+        out.size = size
+        self._schedule(stream_id, out)
+        self._unwritten += 1
+        return True
+
     # -- the read side ---------------------------------------------------------------------------
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
@@ -905,6 +922,7 @@ class GrpcH2Protocol(H2Protocol):
                 self.stream_send,
                 stream_id,
                 consumed=self._consumed,
+                push_body=self.push_body,
             )
         self.streams[stream_id] = stream
         self._out[stream_id] = _Outbound()

@@ -33,7 +33,12 @@ from hypercorn.typing import ASGIReceiveEvent, ASGISendEvent, TaskGroup, WorkerC
 from hypercorn.utils import build_and_validate_headers
 
 from .._h2data import DataParts
-from ._types import BODY_PARTS_EXTENSION, STREAM_CLOSED_EXTENSION, TRAILERS_ONLY_EXTENSION
+from ._types import (
+    BODY_PARTS_EXTENSION,
+    BODY_SINK_EXTENSION,
+    STREAM_CLOSED_EXTENSION,
+    TRAILERS_ONLY_EXTENSION,
+)
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
 
@@ -107,6 +112,21 @@ class _ClosedSignal:
             future.set_result(None)
 
 
+class _BodySink:
+    """The body-sink extension's ``push`` (see _types): the protocol's ``push_body`` for one
+    stream, refused once the stream closed. Apart from the stream, as _ClosedSignal."""
+
+    __slots__ = ("_push", "_stream_id", "closed")
+
+    def __init__(self, push: Callable[[int, bytes], bool], stream_id: int) -> None:
+        self._push = push
+        self._stream_id = stream_id
+        self.closed = False
+
+    def __call__(self, data: bytes) -> bool:
+        return not self.closed and self._push(self._stream_id, data)
+
+
 @dataclass(frozen=True)
 class TrailersOnly(Event):
     """A complete response in one HEADERS frame (``:status`` 200 plus these headers), END_STREAM."""
@@ -134,6 +154,7 @@ class GrpcHTTPStream(HTTPStream):
         send: Callable[[Event], Awaitable[None]],
         stream_id: int,
         consumed: Callable[[int, int], None],
+        push_body: Callable[[int, bytes], bool] | None = None,
     ) -> None:
         super().__init__(app, config, context, task_group, ssl, client, server, send, stream_id)
         # Hypercorn's task group spawns ``self.app`` with its own queue-backed receive; we hand
@@ -153,6 +174,9 @@ class GrpcHTTPStream(HTTPStream):
         self._disconnected = False
         self._waiter: asyncio.Future[None] | None = None
         self._closed = _ClosedSignal()
+        self._sink: dict[str, Any] | None = None
+        if push_body is not None:
+            self._sink = {"owner": id(self), "push": _BodySink(push_body, stream_id)}
 
     async def _call_app(
         self,
@@ -166,6 +190,8 @@ class GrpcHTTPStream(HTTPStream):
         extensions[TRAILERS_ONLY_EXTENSION] = {}
         extensions[STREAM_CLOSED_EXTENSION] = {"future": self._closed}
         extensions[BODY_PARTS_EXTENSION] = self._parts
+        if self._sink is not None:
+            extensions[BODY_SINK_EXTENSION] = self._sink
         await self._inner_app(scope, self.receive, send, sync_spawn, call_soon)
 
     # -- fed by the protocol's read loop; never awaits anything --------------------------------
@@ -218,6 +244,8 @@ class GrpcHTTPStream(HTTPStream):
                 self._unacknowledged = 0
             self._wake()
             self._closed.set()
+            if self._sink is not None:
+                self._sink["push"].closed = True
             if self.state != ASGIHTTPState.CLOSED and hasattr(self, "start_time"):
                 # No response summary: the stream closed before the response did (as stock).
                 await self.config.log.access(
