@@ -451,13 +451,22 @@ class ServicerContext:
         compressed = True
         if self._disable_next_compression:
             self._disable_next_compression = compressed = False
-        return pack_message_parts(
-            message,
-            self._response_serializer,
-            self._encoding,
-            self._app.config.max_send_message_length,
-            compressed=compressed,
-        )
+        try:
+            return pack_message_parts(
+                message,
+                self._response_serializer,
+                self._encoding,
+                self._app.config.max_send_message_length,
+                compressed=compressed,
+            )
+        except ProtocolError:
+            raise
+        except Exception as exc:
+            if not self._app.config.blocking_api:
+                raise  # grpc.aio: the call ends UNKNOWN, naming the exception
+            # grpcio's blocking server: logged, and the call ends INTERNAL.
+            logger.exception("Exception serializing message!")
+            raise ProtocolError(StatusCode.INTERNAL, "Failed to serialize response!") from exc
 
     async def _send_framed(self, head: bytes, payload: bytes, last: bool = False) -> None:
         if not self._sent_headers:

@@ -65,3 +65,52 @@ def test_ping_pong_responses_in_order(grpc: ModuleType) -> None:
     finally:
         server.stop(0)
     assert outbox == [_response(index) for index in range(200)]
+
+
+def _serialize(response: bytes) -> bytes:
+    if response == b"bad":
+        raise ValueError("cannot serialize")
+    return response
+
+
+def test_a_response_that_fails_to_serialize_after_others(grpc: ModuleType) -> None:
+    """The serializer fails on the sixth response: the client has the five before it, then
+    INTERNAL, as grpcio's blocking server words it."""
+
+    def stream(request: bytes, context: Any) -> Iterator[bytes]:
+        yield from (b"a", b"b", b"c", b"d", b"e", b"bad", b"f")
+
+    handler = grpc.unary_stream_rpc_method_handler(stream, response_serializer=_serialize)
+    server, target = serve_blocking(grpc, {"Stream": handler})
+    got: list[bytes] = []
+    try:
+        with grpc.insecure_channel(target) as channel:
+            call = channel.unary_stream(method("Stream"))(b"", timeout=10)
+            try:
+                got.extend(call)
+            except grpc.RpcError as error:
+                code, details = error.code(), error.details()
+            else:
+                code, details = grpc.StatusCode.OK, None
+    finally:
+        server.stop(0)
+    assert got == [b"a", b"b", b"c", b"d", b"e"]
+    assert (code, details) == (grpc.StatusCode.INTERNAL, "Failed to serialize response!")
+
+
+def test_a_unary_response_that_fails_to_serialize(grpc: ModuleType) -> None:
+    handler = grpc.unary_unary_rpc_method_handler(
+        lambda request, context: b"bad", response_serializer=_serialize
+    )
+    server, target = serve_blocking(grpc, {"Unary": handler})
+    try:
+        with grpc.insecure_channel(target) as channel:
+            try:
+                channel.unary_unary(method("Unary"))(b"", timeout=10)
+            except grpc.RpcError as error:
+                code, details = error.code(), error.details()
+            else:
+                code, details = grpc.StatusCode.OK, None
+    finally:
+        server.stop(0)
+    assert (code, details) == (grpc.StatusCode.INTERNAL, "Failed to serialize response!")
