@@ -482,12 +482,12 @@ class ServicerContext:
         # Only once the server took it: a send cancelled midway leaves the body open.
         self._body_closed = last
 
-    def _body_sink(self) -> Callable[[bytes], bool] | None:
-        """The server's body sink (BODY_SINK_EXTENSION), if ``send`` is the server's own."""
+    def _body_sink(self) -> tuple[Callable[[bytes], bool], Callable[[], None]] | None:
+        """The server's body sink (BODY_SINK_EXTENSION: push, flush), if ``send`` is the
+        server's own."""
         offer = self._scope.get("extensions", {}).get(BODY_SINK_EXTENSION)
         if offer is not None and offer["owner"] == id(getattr(self._send, "__self__", None)):
-            sink: Callable[[bytes], bool] = offer["push"]
-            return sink
+            return offer["push"], offer["flush"]
         return None
 
     def _push(self, sink: Callable[[bytes], bool], message: Any) -> tuple[bytes, bytes] | None:

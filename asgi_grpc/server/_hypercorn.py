@@ -743,7 +743,8 @@ class GrpcH2Protocol(H2Protocol):
         """Queue response bytes as :meth:`stream_send` queues a ``Body``, without an await (the
         body-sink extension, server/_types.py); False, queuing nothing, where stream_send would
         write or wait after queuing them (the app then sends them as a body event), or when
-        the stream's response is gone."""
+        the stream's response is gone. The writer is not woken: :meth:`flush_now` must follow
+        in the same loop turn (after a batch of pushes, of any streams)."""
         out = self._out.get(stream_id)
         if out is None or self.closed:
             return False
@@ -752,9 +753,48 @@ class GrpcH2Protocol(H2Protocol):
             return False
         out.chunks.append(data)
         out.size = size
-        self._schedule(stream_id, out)
+        if not out.queued:
+            out.queued = True
+            self._ready.append(stream_id)
         self._unwritten += 1
         return True
+
+    def flush_now(self) -> None:
+        """Frame and write what is ready at once, if the write cannot have to wait (nothing
+        is waiting for the socket, no write is under way); else wake the writer for it. After
+        :meth:`push_body`: the write the writer would make on its next turn, made in this one,
+        without waking it (a loop turn and a task step less per response)."""
+        server: Any = getattr(self.send, "__self__", None)  # Hypercorn's TCPServer
+        writer = getattr(server, "writer", None)
+        lock = getattr(server, "send_lock", None)
+        if (
+            self.closed
+            or self._writing
+            or self._drain != _DRAIN_NONE
+            or writer is None
+            or lock is None
+            or lock.locked()
+            or writer.transport.is_closing()
+            or writer.transport.get_write_buffer_size()
+        ):
+            self._wake.set()
+            return
+        if self._ready:
+            self._produce()
+        self._pull()
+        pending = self._pending
+        self._unwritten = 0
+        if not pending:
+            return
+        first = pending[0]
+        data = first if len(pending) == 1 and isinstance(first, bytes) else b"".join(pending)
+        pending.clear()
+        try:
+            writer.write(data)  # (what protocol_send does, whose drain() would not wait here)
+        except (ConnectionError, RuntimeError):
+            self._closing = asyncio.ensure_future(self.handle(Closed()))
+            return
+        self._written.set()
 
     # -- the read side ---------------------------------------------------------------------------
 
@@ -922,7 +962,7 @@ class GrpcH2Protocol(H2Protocol):
                 self.stream_send,
                 stream_id,
                 consumed=self._consumed,
-                push_body=self.push_body,
+                push_body=(self.push_body, self.flush_now),
             )
         self.streams[stream_id] = stream
         self._out[stream_id] = _Outbound()

@@ -113,13 +113,17 @@ class _ClosedSignal:
 
 
 class _BodySink:
-    """The body-sink extension's ``push`` (see _types): the protocol's ``push_body`` for one
-    stream, refused once the stream closed. Apart from the stream, as _ClosedSignal."""
+    """The body-sink extension's ``push`` and ``flush`` (see _types): the protocol's
+    ``push_body`` for one stream, refused once the stream closed, and its ``flush_now``. Apart
+    from the stream, as _ClosedSignal."""
 
-    __slots__ = ("_push", "_stream_id", "closed")
+    __slots__ = ("_push", "_stream_id", "closed", "flush")
 
-    def __init__(self, push: Callable[[int, bytes], bool], stream_id: int) -> None:
+    def __init__(
+        self, push: Callable[[int, bytes], bool], flush: Callable[[], None], stream_id: int
+    ) -> None:
         self._push = push
+        self.flush = flush
         self._stream_id = stream_id
         self.closed = False
 
@@ -154,7 +158,7 @@ class GrpcHTTPStream(HTTPStream):
         send: Callable[[Event], Awaitable[None]],
         stream_id: int,
         consumed: Callable[[int, int], None],
-        push_body: Callable[[int, bytes], bool] | None = None,
+        push_body: tuple[Callable[[int, bytes], bool], Callable[[], None]] | None = None,
     ) -> None:
         super().__init__(app, config, context, task_group, ssl, client, server, send, stream_id)
         # Hypercorn's task group spawns ``self.app`` with its own queue-backed receive; we hand
@@ -176,7 +180,8 @@ class GrpcHTTPStream(HTTPStream):
         self._closed = _ClosedSignal()
         self._sink: dict[str, Any] | None = None
         if push_body is not None:
-            self._sink = {"owner": id(self), "push": _BodySink(push_body, stream_id)}
+            sink = _BodySink(*push_body, stream_id)
+            self._sink = {"owner": id(self), "push": sink, "flush": sink.flush}
 
     async def _call_app(
         self,

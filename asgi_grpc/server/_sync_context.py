@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import Compression, MetadataLike, ProtocolError, StatusCode, coerce_status
 from .._errors import AbortError, RpcError, UsageError
-from .._wake import post_to, thread_waker
+from .._wake import loop_inbox, post_to, thread_waker
 from ._metadata_check import checked_metadata
 
 logger = logging.getLogger("asgi_grpc.server")
@@ -236,6 +236,8 @@ class _Responses:
 
     __slots__ = (
         "_cond",
+        "_defer",
+        "_flush",
         "_items",
         "_loop",
         "_post",
@@ -250,10 +252,14 @@ class _Responses:
         self,
         loop: asyncio.AbstractEventLoop,
         push: Callable[[Any], tuple[bytes, bytes] | None] | None,
+        flush: Callable[[], None] | None,
     ) -> None:
         self._loop = loop
-        self._post = post_to(loop)  # (on the loop's thread: its inbox, asgi_grpc/_wake.py)
+        inbox = loop_inbox(loop)  # (on the loop's thread: made if need be, asgi_grpc/_wake.py)
+        self._post = inbox.post
+        self._defer = inbox.defer
         self._push = push
+        self._flush = flush
         self._cond = threading.Condition(threading.Lock())
         # (True, response), (None, (prefix, payload)) framed already, or the end: (False,
         # exception or None).
@@ -305,9 +311,9 @@ class _Responses:
         push = self._push
         rest: list[tuple[bool | None, Any]] = items
         if push is not None:
-            for index, (ok, response) in enumerate(items):
+            pushed = 0
+            for ok, response in items:
                 if ok is not True:
-                    rest = items[index:]
                     break
                 try:
                     framed = push(response)
@@ -315,10 +321,18 @@ class _Responses:
                     rest = [(False, exc)]
                     break
                 if framed is not None:
-                    rest = [(None, framed), *items[index + 1 :]]
+                    rest = [(None, framed), *items[pushed + 1 :]]
                     break
+                pushed += 1
             else:
+                rest = []
+            if pushed:
+                assert self._flush is not None
+                self._defer(self._flush)  # once, after every hand-off of this wake-up
+            if not rest:
                 return
+            if rest is items:
+                rest = items[pushed:]
         with cond:
             self._items[:0] = rest
             waiter, self._waiter = self._waiter, None
@@ -355,8 +369,10 @@ async def run_sync_stream(
     ``_Responses`` (at most ``_SYNC_STREAM_BUFFER`` queued) to be written here, or straight
     from the hand-off to the server's writer where it has a body sink."""
     sink = call._body_sink()
-    push = None if sink is None else functools.partial(call._push, sink)
-    responses = _Responses(call._loop, push)
+    if sink is None:
+        responses = _Responses(call._loop, None, None)
+    else:
+        responses = _Responses(call._loop, functools.partial(call._push, sink[0]), sink[1])
     put = responses.put
 
     def send_response(response: Any) -> None:
