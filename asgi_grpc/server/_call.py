@@ -444,7 +444,16 @@ class ServicerContext:
 
     async def _write(self, message: Any, last: bool = False) -> None:
         head, payload = self._frame(message)
-        await self._send_framed(head, payload, last)
+        # (_send_framed's steps, not an await of it: a coroutine less per message)
+        if not self._sent_headers:
+            await self._send_headers()
+        if len(payload) >= _SEND_APART:
+            await self._send({"type": "http.response.body", "body": head, "more_body": True})
+            body = payload
+        else:
+            body = head + payload
+        await self._send({"type": "http.response.body", "body": body, "more_body": not last})
+        self._body_closed = last
 
     def _frame(self, message: Any) -> tuple[bytes, bytes]:
         """``message`` serialized (and compressed), as its prefix and payload."""

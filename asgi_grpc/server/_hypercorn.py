@@ -330,6 +330,11 @@ class GrpcH2Protocol(H2Protocol):
         self._linger: asyncio.TimerHandle | None = None
         self._closing: asyncio.Future[None] | None = None
         self._writing = False  # a write to the socket is under way
+        # Streams whose app listens for request input (body-listen extension) and got some in
+        # the read being handled: told once its events are (_handle_events).
+        self._listeners: list[GrpcHTTPStream] = []
+        # What each GrpcHTTPStream gets (bound once, not per stream).
+        self._stream_hooks = ((self.push_body, self.flush_now), self._listeners.append)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -352,6 +357,7 @@ class GrpcH2Protocol(H2Protocol):
             await self._request_received(h2.events.RequestReceived(stream_id=1, headers=headers))
             if 1 in self.streams:
                 await self.streams[1].handle(EndBody(stream_id=1))
+                self._notify_listeners()
 
     def _on_terminated(self, future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and not self.closed:
@@ -857,9 +863,19 @@ class GrpcH2Protocol(H2Protocol):
                 await self.send(Closed())
                 return
             # PriorityUpdated is ignored: RFC 9113 deprecates stream priorities.
+        if self._listeners:
+            self._notify_listeners()
         self._pull()
         if self._pending:
             self._wake.set()
+
+    def _notify_listeners(self) -> None:
+        listeners = self._listeners
+        while listeners:
+            batch = listeners[:]
+            listeners.clear()
+            for stream in batch:
+                stream.notify_listener()
 
     def _refuse_bad_request(self, event: h2.events.RequestReceived) -> bool:
         """Refuse a request whose headers are malformed or too large; True if refused.
@@ -962,7 +978,8 @@ class GrpcH2Protocol(H2Protocol):
                 self.stream_send,
                 stream_id,
                 consumed=self._consumed,
-                push_body=(self.push_body, self.flush_now),
+                push_body=self._stream_hooks[0],
+                listen_later=self._stream_hooks[1],
             )
         self.streams[stream_id] = stream
         self._out[stream_id] = _Outbound()

@@ -33,3 +33,11 @@ BODY_PARTS_EXTENSION = "asgi_grpc.body_parts"
 # responses reach the socket this way, from the loop callback that hands them over, without
 # waking the call's task or the connection's writer for each.
 BODY_SINK_EXTENSION = "asgi_grpc.body_sink"
+# ``{"owner": id(o), "listen": slot}``, with the same ownership rule: the app may set
+# ``slot.callback`` (a callable without arguments, that must not raise); the server then calls
+# it, in the step that brings it, whenever request input arrives (a body chunk, the body's end,
+# the stream's close), and the app may take that input at once with ``o.receive_nowait()``
+# (``receive()``'s next event, or None when it would wait). A streaming call's request buffer
+# takes each message in the step that brings it this way, instead of a loop turn later in a
+# task waiting on ``receive()``. The server drops the callback when the stream closes.
+BODY_LISTEN_EXTENSION = "asgi_grpc.body_listen"
