@@ -38,10 +38,9 @@ from typing import Any
 class _EventfdWaker:
     """Wakes one thread (the one it belongs to: :func:`thread_waker`) through an eventfd."""
 
-    __slots__ = ("_fd", "_poll", "pid")
+    __slots__ = ("_fd", "_poll")
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # type: ignore[attr-defined,unused-ignore]
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
@@ -70,10 +69,9 @@ class _EventfdWaker:
 class _LockWaker:
     """Where there is no eventfd: a lock used as a binary semaphore."""
 
-    __slots__ = ("_lock", "pid")
+    __slots__ = ("_lock",)
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self._lock = threading.Lock()
         self._lock.acquire()
 
@@ -90,11 +88,23 @@ _new_waker = _EventfdWaker if hasattr(os, "eventfd") else _LockWaker
 _local = threading.local()
 
 
+def _forget_wakers() -> None:
+    # In a forked child the parent's wakers (eventfds shared with the parent) are not this
+    # process's: dropped once here, instead of an ``os.getpid()`` (a system call) per wait.
+    global _local
+    _local = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_wakers)
+
+
 def thread_waker() -> Waker:
     """This thread's waker (made on first use, again in a forked child; closed with the
     thread)."""
-    waker: Waker | None = getattr(_local, "waker", None)
-    if waker is None or waker.pid != os.getpid():
+    try:
+        waker: Waker = _local.waker
+    except AttributeError:  # (once per thread)
         waker = _local.waker = _new_waker()
     return waker
 
@@ -107,7 +117,7 @@ class LoopInbox:
     in the context of the thread that posted it (as ``call_soon_threadsafe``). Made on the loop's
     thread (:func:`loop_inbox`)."""
 
-    __slots__ = ("__weakref__", "_fd", "_items", "_loop", "_pending")
+    __slots__ = ("__weakref__", "_deferred", "_fd", "_items", "_loop", "_pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -115,6 +125,7 @@ class LoopInbox:
             collections.deque()
         )
         self._pending = False  # the eventfd was written and the loop has not drained it yet
+        self._deferred: list[Callable[[], object]] = []  # run once the items are drained
         self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # type: ignore[attr-defined,unused-ignore]
         loop.add_reader(self._fd, self._drain)
         weakref.finalize(self, os.close, self._fd)
@@ -148,6 +159,27 @@ class LoopInbox:
                 self._loop.call_exception_handler(
                     {"message": f"Exception in callback {fn!r}", "exception": exc}
                 )
+        deferred = self._deferred
+        while deferred:
+            self._run_deferred(deferred.pop(0))
+
+    def defer(self, fn: Callable[[], object]) -> None:
+        """From a callback this inbox runs: ``fn()`` once the callbacks posted so far have
+        run, once however often it was deferred meanwhile (an equal bound method counts as the
+        same). What the callbacks of one wake-up leave for a connection's writer is written
+        once, after them all."""
+        if fn not in self._deferred:
+            self._deferred.append(fn)
+
+    def _run_deferred(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {"message": f"Exception in callback {fn!r}", "exception": exc}
+            )
 
     def close(self) -> None:
         """On the loop's thread, before it closes: stop watching the eventfd."""
@@ -162,6 +194,9 @@ class _ThreadsafeInbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.post = loop.call_soon_threadsafe
+
+    def defer(self, fn: Callable[[], object]) -> None:
+        fn()  # (each callback is a Handle of its own here: nothing to gather)
 
     def close(self) -> None:
         pass

@@ -43,6 +43,7 @@ from ._sync_context import BlockingRequestIterator, run_sync_stream
 from ._sync_context import _SyncContext as _SyncContext  # also used by asgi_grpc._sync
 from ._types import (
     BODY_PARTS_EXTENSION,
+    BODY_SINK_EXTENSION,
     STREAM_CLOSED_EXTENSION,
     TRAILERS_ONLY_EXTENSION,
     ASGIReceive,
@@ -442,16 +443,41 @@ class ServicerContext:
         )
 
     async def _write(self, message: Any, last: bool = False) -> None:
+        head, payload = self._frame(message)
+        # (_send_framed's steps, not an await of it: a coroutine less per message)
+        if not self._sent_headers:
+            await self._send_headers()
+        if len(payload) >= _SEND_APART:
+            await self._send({"type": "http.response.body", "body": head, "more_body": True})
+            body = payload
+        else:
+            body = head + payload
+        await self._send({"type": "http.response.body", "body": body, "more_body": not last})
+        self._body_closed = last
+
+    def _frame(self, message: Any) -> tuple[bytes, bytes]:
+        """``message`` serialized (and compressed), as its prefix and payload."""
         compressed = True
         if self._disable_next_compression:
             self._disable_next_compression = compressed = False
-        head, payload = pack_message_parts(
-            message,
-            self._response_serializer,
-            self._encoding,
-            self._app.config.max_send_message_length,
-            compressed=compressed,
-        )
+        try:
+            return pack_message_parts(
+                message,
+                self._response_serializer,
+                self._encoding,
+                self._app.config.max_send_message_length,
+                compressed=compressed,
+            )
+        except ProtocolError:
+            raise
+        except Exception as exc:
+            if not self._app.config.blocking_api:
+                raise  # grpc.aio: the call ends UNKNOWN, naming the exception
+            # grpcio's blocking server: logged, and the call ends INTERNAL.
+            logger.exception("Exception serializing message!")
+            raise ProtocolError(StatusCode.INTERNAL, "Failed to serialize response!") from exc
+
+    async def _send_framed(self, head: bytes, payload: bytes, last: bool = False) -> None:
         if not self._sent_headers:
             await self._send_headers()
         if len(payload) >= _SEND_APART:
@@ -464,6 +490,28 @@ class ServicerContext:
         await self._send({"type": "http.response.body", "body": body, "more_body": not last})
         # Only once the server took it: a send cancelled midway leaves the body open.
         self._body_closed = last
+
+    def _body_sink(self) -> tuple[Callable[[bytes], bool], Callable[[], None]] | None:
+        """The server's body sink (BODY_SINK_EXTENSION: push, flush), if ``send`` is the
+        server's own."""
+        offer = self._scope.get("extensions", {}).get(BODY_SINK_EXTENSION)
+        if offer is not None and offer["owner"] == id(getattr(self._send, "__self__", None)):
+            return offer["push"], offer["flush"]
+        return None
+
+    def _push(self, sink: Callable[[bytes], bool], message: Any) -> tuple[bytes, bytes] | None:
+        """A sync handler's response, on the loop: framed and queued through the server's body
+        sink at once; None if it was, else its framed parts, for :meth:`_send_framed`. Only
+        between the headers and the body's end (the sink takes body bytes only)."""
+        head, payload = self._frame(message)
+        if (
+            self._sent_headers
+            and not self._body_closed
+            and len(payload) < _SEND_APART
+            and sink(head + payload)
+        ):
+            return None
+        return head, payload
 
     async def _end(self, code: StatusCode, details: str | None) -> None:
         """Send the status (and trailing metadata) that ends the call."""

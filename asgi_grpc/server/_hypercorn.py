@@ -330,6 +330,11 @@ class GrpcH2Protocol(H2Protocol):
         self._linger: asyncio.TimerHandle | None = None
         self._closing: asyncio.Future[None] | None = None
         self._writing = False  # a write to the socket is under way
+        # Streams whose app listens for request input (body-listen extension) and got some in
+        # the read being handled: told once its events are (_handle_events).
+        self._listeners: list[GrpcHTTPStream] = []
+        # What each GrpcHTTPStream gets (bound once, not per stream).
+        self._stream_hooks = ((self.push_body, self.flush_now), self._listeners.append)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -352,6 +357,7 @@ class GrpcH2Protocol(H2Protocol):
             await self._request_received(h2.events.RequestReceived(stream_id=1, headers=headers))
             if 1 in self.streams:
                 await self.streams[1].handle(EndBody(stream_id=1))
+                self._notify_listeners()
 
     def _on_terminated(self, future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and not self.closed:
@@ -739,6 +745,63 @@ class GrpcH2Protocol(H2Protocol):
             # The peer reset the stream, or the connection is closing: nobody is listening.
             return
 
+    def push_body(self, stream_id: int, data: bytes) -> bool:
+        """Queue response bytes as :meth:`stream_send` queues a ``Body``, without an await (the
+        body-sink extension, server/_types.py); False, queuing nothing, where stream_send would
+        write or wait after queuing them (the app then sends them as a body event), or when
+        the stream's response is gone. The writer is not woken: :meth:`flush_now` must follow
+        in the same loop turn (after a batch of pushes, of any streams)."""
+        out = self._out.get(stream_id)
+        if out is None or self.closed:
+            return False
+        size = out.size + len(data)
+        if self._unwritten + 1 >= _WRITE_EVERY or size >= _WRITE_BYTES:
+            return False
+        out.chunks.append(data)
+        out.size = size
+        if not out.queued:
+            out.queued = True
+            self._ready.append(stream_id)
+        self._unwritten += 1
+        return True
+
+    def flush_now(self) -> None:
+        """Frame and write what is ready at once, if the write cannot have to wait (nothing
+        is waiting for the socket, no write is under way); else wake the writer for it. After
+        :meth:`push_body`: the write the writer would make on its next turn, made in this one,
+        without waking it (a loop turn and a task step less per response)."""
+        server: Any = getattr(self.send, "__self__", None)  # Hypercorn's TCPServer
+        writer = getattr(server, "writer", None)
+        lock = getattr(server, "send_lock", None)
+        if (
+            self.closed
+            or self._writing
+            or self._drain != _DRAIN_NONE
+            or writer is None
+            or lock is None
+            or lock.locked()
+            or writer.transport.is_closing()
+            or writer.transport.get_write_buffer_size()
+        ):
+            self._wake.set()
+            return
+        if self._ready:
+            self._produce()
+        self._pull()
+        pending = self._pending
+        self._unwritten = 0
+        if not pending:
+            return
+        first = pending[0]
+        data = first if len(pending) == 1 and isinstance(first, bytes) else b"".join(pending)
+        pending.clear()
+        try:
+            writer.write(data)  # (what protocol_send does, whose drain() would not wait here)
+        except (ConnectionError, RuntimeError):
+            self._closing = asyncio.ensure_future(self.handle(Closed()))
+            return
+        self._written.set()
+
     # -- the read side ---------------------------------------------------------------------------
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
@@ -800,9 +863,19 @@ class GrpcH2Protocol(H2Protocol):
                 await self.send(Closed())
                 return
             # PriorityUpdated is ignored: RFC 9113 deprecates stream priorities.
+        if self._listeners:
+            self._notify_listeners()
         self._pull()
         if self._pending:
             self._wake.set()
+
+    def _notify_listeners(self) -> None:
+        listeners = self._listeners
+        while listeners:
+            batch = listeners[:]
+            listeners.clear()
+            for stream in batch:
+                stream.notify_listener()
 
     def _refuse_bad_request(self, event: h2.events.RequestReceived) -> bool:
         """Refuse a request whose headers are malformed or too large; True if refused.
@@ -905,6 +978,8 @@ class GrpcH2Protocol(H2Protocol):
                 self.stream_send,
                 stream_id,
                 consumed=self._consumed,
+                push_body=self._stream_hooks[0],
+                listen_later=self._stream_hooks[1],
             )
         self.streams[stream_id] = stream
         self._out[stream_id] = _Outbound()

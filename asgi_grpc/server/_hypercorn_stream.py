@@ -33,7 +33,13 @@ from hypercorn.typing import ASGIReceiveEvent, ASGISendEvent, TaskGroup, WorkerC
 from hypercorn.utils import build_and_validate_headers
 
 from .._h2data import DataParts
-from ._types import BODY_PARTS_EXTENSION, STREAM_CLOSED_EXTENSION, TRAILERS_ONLY_EXTENSION
+from ._types import (
+    BODY_LISTEN_EXTENSION,
+    BODY_PARTS_EXTENSION,
+    BODY_SINK_EXTENSION,
+    STREAM_CLOSED_EXTENSION,
+    TRAILERS_ONLY_EXTENSION,
+)
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
 
@@ -107,6 +113,32 @@ class _ClosedSignal:
             future.set_result(None)
 
 
+class _AppHooks:
+    """The app's hooks into one stream, for the body-sink and body-listen extensions (see
+    _types): ``push`` (the protocol's ``push_body`` for this stream, refused once the stream
+    closed) and ``flush``; ``callback``, the app's listener. Apart from the stream, as
+    _ClosedSignal: the scope holds this, and must not hold the stream."""
+
+    __slots__ = ("_push", "_stream_id", "callback", "closed", "flush")
+
+    def __init__(
+        self,
+        sink: tuple[Callable[[int, bytes], bool], Callable[[], None]] | None,
+        stream_id: int,
+    ) -> None:
+        self._push: Callable[[int, bytes], bool] | None = None
+        self.flush: Callable[[], None] | None = None
+        if sink is not None:
+            self._push, self.flush = sink
+        self._stream_id = stream_id
+        self.closed = False
+        self.callback: Callable[[], None] | None = None
+
+    def __call__(self, data: bytes) -> bool:
+        push = self._push
+        return push is not None and not self.closed and push(self._stream_id, data)
+
+
 @dataclass(frozen=True)
 class TrailersOnly(Event):
     """A complete response in one HEADERS frame (``:status`` 200 plus these headers), END_STREAM."""
@@ -134,6 +166,8 @@ class GrpcHTTPStream(HTTPStream):
         send: Callable[[Event], Awaitable[None]],
         stream_id: int,
         consumed: Callable[[int, int], None],
+        push_body: tuple[Callable[[int, bytes], bool], Callable[[], None]] | None = None,
+        listen_later: Callable[[GrpcHTTPStream], None] | None = None,
     ) -> None:
         super().__init__(app, config, context, task_group, ssl, client, server, send, stream_id)
         # Hypercorn's task group spawns ``self.app`` with its own queue-backed receive; we hand
@@ -153,6 +187,18 @@ class GrpcHTTPStream(HTTPStream):
         self._disconnected = False
         self._waiter: asyncio.Future[None] | None = None
         self._closed = _ClosedSignal()
+        self._listen = hooks = _AppHooks(push_body, stream_id)
+        # Both extensions' offer (one dict: what each reads is in it).
+        self._hooks: dict[str, Any] = {
+            "owner": id(self),
+            "push": hooks,
+            "flush": hooks.flush,
+            "listen": hooks,
+        }
+        # The protocol's: calls notify_listener once the events of the current read are
+        # handled (one call for all the chunks a read brought, not one per DATA frame).
+        self._listen_later = listen_later
+        self._listen_queued = False
 
     async def _call_app(
         self,
@@ -166,6 +212,9 @@ class GrpcHTTPStream(HTTPStream):
         extensions[TRAILERS_ONLY_EXTENSION] = {}
         extensions[STREAM_CLOSED_EXTENSION] = {"future": self._closed}
         extensions[BODY_PARTS_EXTENSION] = self._parts
+        extensions[BODY_LISTEN_EXTENSION] = self._hooks
+        if self._listen.flush is not None:
+            extensions[BODY_SINK_EXTENSION] = self._hooks
         await self._inner_app(scope, self.receive, send, sync_spawn, call_soon)
 
     # -- fed by the protocol's read loop; never awaits anything --------------------------------
@@ -198,9 +247,23 @@ class GrpcHTTPStream(HTTPStream):
         self._wake()
 
     def _wake(self) -> None:
+        if self._listen.callback is not None:
+            if self._listen_later is None:
+                self.notify_listener()
+            elif not self._listen_queued:
+                self._listen_queued = True
+                self._listen_later(self)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def notify_listener(self) -> None:
+        """Tell the app's body-listen callback that input arrived (it may take it now, with
+        :meth:`receive_nowait`)."""
+        self._listen_queued = False
+        callback = self._listen.callback
+        if callback is not None:
+            callback()
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, Body):
@@ -216,8 +279,14 @@ class GrpcHTTPStream(HTTPStream):
             if self._unacknowledged:
                 self._consumed(self.stream_id, self._unacknowledged)
                 self._unacknowledged = 0
+            hooks = self._listen
+            callback = hooks.callback
+            if callback is not None:
+                hooks.callback = None  # (it holds the app's side, which holds this)
+                callback()  # (now: nothing later would)
             self._wake()
             self._closed.set()
+            self._listen.closed = True
             if self.state != ASGIHTTPState.CLOSED and hasattr(self, "start_time"):
                 # No response summary: the stream closed before the response did (as stock).
                 await self.config.log.access(
@@ -239,39 +308,46 @@ class GrpcHTTPStream(HTTPStream):
         ``more_body=False``; ``http.disconnect`` as soon as the stream closes, even with chunks
         still buffered (they are dropped: nobody will answer them)."""
         while True:
-            if self._disconnected:
-                return _DISCONNECT
-            if self._chunks:
-                chunks = self._chunks
-                credit, self._unacknowledged = self._unacknowledged, 0
-                self._consumed(self.stream_id, credit)
-                more_body = not self._ended
-                self._end_delivered = not more_body
-                if "wanted" in self._parts and (len(chunks) > 1 or type(chunks[0]) is not bytes):
-                    parts = list(chunks)
-                    chunks.clear()
-                    event = {
-                        "type": "http.request",
-                        "body": b"",
-                        "more_body": more_body,
-                        BODY_PARTS_EXTENSION: parts,
-                    }
-                    return cast(ASGIReceiveEvent, event)  # (http.request, our extension's key)
-                body = bytes(chunks.popleft()) if len(chunks) == 1 else b"".join(chunks)
-                chunks.clear()
-                return {"type": "http.request", "body": body, "more_body": more_body}
-            if self._unacknowledged:  # padding-only or empty DATA frames
-                credit, self._unacknowledged = self._unacknowledged, 0
-                self._consumed(self.stream_id, credit)
-            if self._ended and not self._end_delivered:
-                self._end_delivered = True
-                return {"type": "http.request", "body": b"", "more_body": False}
+            event = self.receive_nowait()
+            if event is not None:
+                return event
             waiter = asyncio.get_running_loop().create_future()
             self._waiter = waiter
             try:
                 await waiter
             finally:
                 self._waiter = None
+
+    def receive_nowait(self) -> ASGIReceiveEvent | None:
+        """What :meth:`receive` returns now, or None when it would wait."""
+        if self._disconnected:
+            return _DISCONNECT
+        if self._chunks:
+            chunks = self._chunks
+            credit, self._unacknowledged = self._unacknowledged, 0
+            self._consumed(self.stream_id, credit)
+            more_body = not self._ended
+            self._end_delivered = not more_body
+            if "wanted" in self._parts and (len(chunks) > 1 or type(chunks[0]) is not bytes):
+                parts = list(chunks)
+                chunks.clear()
+                event = {
+                    "type": "http.request",
+                    "body": b"",
+                    "more_body": more_body,
+                    BODY_PARTS_EXTENSION: parts,
+                }
+                return cast(ASGIReceiveEvent, event)  # (http.request, our extension's key)
+            body = bytes(chunks.popleft()) if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            return {"type": "http.request", "body": body, "more_body": more_body}
+        if self._unacknowledged:  # padding-only or empty DATA frames
+            credit, self._unacknowledged = self._unacknowledged, 0
+            self._consumed(self.stream_id, credit)
+        if self._ended and not self._end_delivered:
+            self._end_delivered = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return None
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
         if self.closed and message is not None and message["type"] == "http.response.body":

@@ -28,7 +28,7 @@ from typing import Any
 
 from .._core import HEADER_SIZE, MessageReader, ProtocolError, StatusCode
 from ._memory import trim_soon
-from ._types import STREAM_CLOSED_EXTENSION, ASGIReceive, Scope
+from ._types import BODY_LISTEN_EXTENSION, STREAM_CLOSED_EXTENSION, ASGIReceive, Scope
 
 # Charged per buffered message on top of payload and prefix: a tuple, a deque slot and a bytes
 # header (CPython, 64-bit). Makes the buffer's bound a bound on memory, not just on payload.
@@ -54,13 +54,17 @@ class RequestBuffer:
         "_error",
         "_filled",
         "_limit",
+        "_listen",
         "_loop",
         "_messages",
         "_on_disconnect",
+        "_parked",
         "_reader",
         "_ready",
         "_receive",
+        "_receive_nowait",
         "_space_waiter",
+        "_stashed",
         "_waiter",
     )
 
@@ -85,10 +89,22 @@ class RequestBuffer:
         self._waiter: asyncio.Future[None] | None = None  # the handler, waiting for a message
         self._space_waiter: asyncio.Future[None] | None = None  # the pump, waiting for space
         self._ready: Callable[[], None] | None = None  # a sync handler's iterator, waiting
-        extension = scope.get("extensions", {}).get(STREAM_CLOSED_EXTENSION)
+        extensions = scope.get("extensions", {})
+        extension = extensions.get(STREAM_CLOSED_EXTENSION)
         self._closed: Callable[[], asyncio.Future[Any]] | None = (
             extension.get("future") if extension else None
         )
+        # The server's body-listen extension (see _types), where ``receive`` is its own: input
+        # is taken in the step that brings it (_on_input) while the pump is parked.
+        self._listen: Any = None
+        self._receive_nowait: Callable[[], Any] | None = None
+        self._parked: asyncio.Future[None] | None = None  # the pump, parked
+        self._stashed: Any = None  # input _on_input took and left to the pump
+        offer = extensions.get(BODY_LISTEN_EXTENSION)
+        owner: Any = getattr(receive, "__self__", None)
+        if offer is not None and owner is not None and offer["owner"] == id(owner):
+            self._listen = offer["listen"]
+            self._receive_nowait = owner.receive_nowait
 
     @property
     def buffered(self) -> int:
@@ -102,20 +118,40 @@ class RequestBuffer:
 
         Runs for the whole call: after the body ended it keeps waiting on ``receive()`` for the
         disconnect. Returns at the disconnect (after ``on_disconnect``), or when cancelled.
+
+        With the server's body-listen extension the pump parks instead of waiting in
+        ``receive()``, and :meth:`_on_input` queues the messages of each chunk in the step
+        that brings it (a loop turn and a task step less per chunk); whatever else comes (the
+        body's end, the disconnect, a large chunk, the bound reached) wakes the pump.
         """
         receive = self._receive
+        receive_nowait = self._receive_nowait
+        if receive_nowait is not None:
+            self._listen.callback = self._on_input
         try:
             while True:
                 if self._buffered > self._limit and not await self._wait_for_space():
                     break
-                try:
-                    event = await receive()
-                except ProtocolError as exc:
-                    # An adapter that decodes the body (gRPC-Web text) found it malformed.
-                    self._error = exc
-                    self._done = True
-                    self._wake()
-                    continue
+                if receive_nowait is not None:
+                    event = receive_nowait()  # (what came while the pump was busy)
+                    if event is None:
+                        parked = self._parked = self._loop.create_future()
+                        try:
+                            await parked
+                        finally:
+                            self._parked = None
+                        event, self._stashed = self._stashed, None
+                        if event is None:
+                            continue
+                else:
+                    try:
+                        event = await receive()
+                    except ProtocolError as exc:
+                        # An adapter that decodes the body (gRPC-Web text) found it malformed.
+                        self._error = exc
+                        self._done = True
+                        self._wake()
+                        continue
                 if event["type"] != "http.request":
                     break
                 if self._done:
@@ -127,7 +163,37 @@ class RequestBuffer:
                     self._finish()
         except asyncio.CancelledError:
             return
+        finally:
+            if receive_nowait is not None:
+                self._listen.callback = None
         self._disconnected()
+
+    def _on_input(self) -> None:
+        """The body-listen callback: request input arrived. While the pump is parked, a chunk
+        in the middle of the body is queued here, as the pump would; anything else is left to
+        the pump, woken for it (and woken too once the bound is reached, to wait for space)."""
+        parked = self._parked
+        if parked is None or parked.done():
+            return  # the pump is busy: it takes the input itself next
+        receive_nowait = self._receive_nowait
+        assert receive_nowait is not None
+        event = receive_nowait()
+        if event is None:
+            return
+        body = event.get("body")
+        if (
+            body
+            and len(body) <= SLICE
+            and not self._done
+            and event["type"] == "http.request"
+            and event.get("more_body", False)
+        ):
+            self._queue(body)
+            if self._buffered <= self._limit:
+                return
+        else:
+            self._stashed = event
+        parked.set_result(None)
 
     async def _take(self, body: bytes) -> bool:
         """Parse ``body`` into the buffer, in pieces when it is large; False if the stream
@@ -259,6 +325,8 @@ class RequestBuffer:
         self._messages.clear()
         self._buffered = 0
         self._done = True
+        if self._listen is not None:
+            self._listen.callback = None  # (the stream holds it, and it holds this)
         self._wake()
         if self._filled:
             trim_soon()  # this call held its bound (and a window): give the memory back

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import Compression, MetadataLike, ProtocolError, StatusCode, coerce_status
 from .._errors import AbortError, RpcError, UsageError
-from .._wake import post_to, thread_waker
+from .._wake import loop_inbox, post_to, thread_waker
 from ._metadata_check import checked_metadata
 
 logger = logging.getLogger("asgi_grpc.server")
@@ -48,11 +49,12 @@ class BlockingRequestIterator(Iterator[Any]):
     ended otherwise (the handler's status was sent).
     """
 
-    __slots__ = ("_batch", "_call")
+    __slots__ = ("_batch", "_call", "_post")
 
     def __init__(self, call: ServicerContext) -> None:
         self._call = call
         self._batch: collections.deque[Any] = collections.deque()
+        self._post = post_to(call._loop)  # (made on the loop's thread: its inbox)
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -65,7 +67,7 @@ class BlockingRequestIterator(Iterator[Any]):
                 if not call._done:
                     return call._deserialize(*batch.popleft())
                 batch.clear()
-            message = _on_loop(call._loop, _take_requests, call, batch)
+            message = _on_loop(self._post, _take_requests, call, batch)
             if message is None:
                 if call._cancel_reason is not None:
                     raise RpcError
@@ -102,11 +104,12 @@ def _fill(requests: RequestBuffer, batch: collections.deque[Any]) -> None:
 _LATER = object()
 
 
-def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args, again)`` on the loop, waited for here; when it returns ``_LATER`` instead of
-    its result, it has arranged for ``again()`` to be called on the loop, which calls it once
-    more. Lighter than ``run_coroutine_threadsafe`` (no task, no concurrent future). The loop
-    wakes this thread through its waker (asgi_grpc/_wake.py), not with the GIL held."""
+def _on_loop(post: Callable[..., object], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args, again)`` on the loop (``post``: its inbox's), waited for here; when it
+    returns ``_LATER`` instead of its result, it has arranged for ``again()`` to be called on
+    the loop, which calls it once more. Lighter than ``run_coroutine_threadsafe`` (no task, no
+    concurrent future). The loop wakes this thread through its waker (asgi_grpc/_wake.py), not
+    with the GIL held."""
     waker = thread_waker()
     outcome: list[Any] = []
 
@@ -121,7 +124,7 @@ def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any
             outcome.append((True, result))
         waker.wake()
 
-    post_to(loop)(start)
+    post(start)
     while not outcome:  # (a wake-up may be left over from an earlier wait of this thread)
         waker.sleep(_WAIT_SLICE)
     ok, value = outcome[0]
@@ -221,19 +224,48 @@ def _blocking_status(code: Any) -> StatusCode:
 class _Responses:
     """Responses of a sync streaming handler, from its worker thread to the loop.
 
-    The worker appends under a lock and wakes the loop only when the loop waits for responses
-    (once per batch, not once per message); the loop takes everything queued in one go. The
-    worker waits when ``_SYNC_STREAM_BUFFER`` responses are queued, until the loop takes them
-    or the call is over (then ``put`` returns False and the handler's iterator is dropped)."""
+    The worker appends under a lock and, when the loop's side waits for responses, posts one
+    hand-off (:meth:`_deliver`) per batch, not one per message. On the loop the hand-off frames
+    the responses and queues them for the connection's writer at once (``push``: the call's
+    :meth:`~._call.ServicerContext._push` through the server's body sink), without waking the
+    call's task; what the sink does not take (the first response, with the headers; one that
+    must wait for flow control or a write; the end) goes to the task, which sends it the ASGI
+    way and takes everything queued after it, in order. The worker waits when
+    ``_SYNC_STREAM_BUFFER`` responses are queued, until the loop takes them or the call is over
+    (then ``put`` returns False and the handler's iterator is dropped)."""
 
-    __slots__ = ("_cond", "_items", "_loop", "_post", "_waiter", "_worker_waiting", "stopped")
+    __slots__ = (
+        "_cond",
+        "_defer",
+        "_flush",
+        "_items",
+        "_loop",
+        "_post",
+        "_posted",
+        "_push",
+        "_waiter",
+        "_worker_waiting",
+        "stopped",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        push: Callable[[Any], tuple[bytes, bytes] | None] | None,
+        flush: Callable[[], None] | None,
+    ) -> None:
         self._loop = loop
-        self._post = post_to(loop)  # (on the loop's thread: its inbox, asgi_grpc/_wake.py)
+        inbox = loop_inbox(loop)  # (on the loop's thread: made if need be, asgi_grpc/_wake.py)
+        self._post = inbox.post
+        self._defer = inbox.defer
+        self._push = push
+        self._flush = flush
         self._cond = threading.Condition(threading.Lock())
-        self._items: list[tuple[bool, Any]] = []
-        self._waiter: asyncio.Future[None] | None = None  # the loop, waiting for items
+        # (True, response), (None, (prefix, payload)) framed already, or the end: (False,
+        # exception or None).
+        self._items: list[tuple[bool | None, Any]] = []
+        self._waiter: asyncio.Future[None] | None = None  # the task, waiting for items
+        self._posted = False  # a _deliver is posted and has not run yet
         self._worker_waiting = False
         self.stopped = False
 
@@ -251,18 +283,64 @@ class _Responses:
             if self.stopped:
                 return False
             self._items.append(item)
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
+            post = self._waiter is not None and not self._posted
+            if post:
+                self._posted = True
+        if post:
             try:  # noqa: SIM105 (once per batch: see asgi_grpc/_wake.py on suppress)
-                self._post(_release, waiter)
+                self._post(self._deliver)
             except RuntimeError:  # the loop closed meanwhile
                 pass
         return True
 
     # ------------------------------------------------------------------ loop side
 
-    async def take(self) -> list[tuple[bool, Any]]:
-        """Everything queued, waiting for at least one item."""
+    def _deliver(self) -> None:
+        """On the loop, while the task waits: queue what the sink takes, wake the task for the
+        rest (class docstring)."""
+        cond = self._cond
+        with cond:
+            self._posted = False
+            waiter = self._waiter
+            # The task is sending (it takes them itself), or cancelled (nothing more goes out).
+            if waiter is None or waiter.done():
+                return
+            items, self._items = self._items, []
+            if self._worker_waiting:
+                cond.notify()
+        push = self._push
+        rest: list[tuple[bool | None, Any]] = items
+        if push is not None:
+            pushed = 0
+            for ok, response in items:
+                if ok is not True:
+                    break
+                try:
+                    framed = push(response)
+                except BaseException as exc:  # (serializing it): raised by the task
+                    rest = [(False, exc)]
+                    break
+                if framed is not None:
+                    rest = [(None, framed), *items[pushed + 1 :]]
+                    break
+                pushed += 1
+            else:
+                rest = []
+            if pushed:
+                assert self._flush is not None
+                self._defer(self._flush)  # once, after every hand-off of this wake-up
+            if not rest:
+                return
+            if rest is items:
+                rest = items[pushed:]
+        with cond:
+            self._items[:0] = rest
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self) -> list[tuple[bool | None, Any]]:
+        """What the sink did not take, in order, waiting for at least one item."""
         cond = self._cond
         while True:
             with cond:
@@ -272,6 +350,8 @@ class _Responses:
                     if self._worker_waiting:
                         cond.notify()
                     return items
+                # (What the worker put while the task was sending is taken above; what it puts
+                # from here on finds the waiter and posts a _deliver.)
                 waiter = self._waiter = self._loop.create_future()
             await waiter
 
@@ -282,17 +362,17 @@ class _Responses:
             self._cond.notify_all()
 
 
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
 async def run_sync_stream(
     call: ServicerContext, behavior: Callable[..., Any], request: Any
 ) -> None:
     """Run a sync response-streaming behaviour on a worker thread; its responses come over
-    ``_Responses`` (at most ``_SYNC_STREAM_BUFFER`` queued) to be written here."""
-    responses = _Responses(call._loop)
+    ``_Responses`` (at most ``_SYNC_STREAM_BUFFER`` queued) to be written here, or straight
+    from the hand-off to the server's writer where it has a body sink."""
+    sink = call._body_sink()
+    if sink is None:
+        responses = _Responses(call._loop, None, None)
+    else:
+        responses = _Responses(call._loop, functools.partial(call._push, sink[0]), sink[1])
     put = responses.put
 
     def send_response(response: Any) -> None:
@@ -322,14 +402,18 @@ async def run_sync_stream(
 
     producer = call._app.run_sync(produce)
     write = call._write
+    send_framed = call._send_framed
     try:
         while True:
             for ok, item in await responses.take():
-                if not ok:
+                if ok is None:
+                    await send_framed(*item)
+                elif ok:
+                    await write(item)
+                else:
                     if item is not None:
                         raise item
                     await producer
                     return
-                await write(item)
     finally:
         responses.stop()

@@ -24,3 +24,20 @@ STREAM_CLOSED_EXTENSION = "asgi_grpc.stream_closed"
 # bytearrays) and an empty ``body``, instead of the pieces joined into ``body``. A gRPC message
 # spread over large DATA frames is then joined once, by the message reader.
 BODY_PARTS_EXTENSION = "asgi_grpc.body_parts"
+# ``{"owner": id(o), "push": push, "flush": flush}``, offered with the same ownership rule:
+# ``push(data)`` queues response body bytes (``bytes``) of a started, open response for the
+# writer at once, without an await, and returns True; False (nothing queued) when the server
+# wants the bytes as an ``http.response.body`` instead (it would write or wait for flow control
+# after them, or the stream is gone). ``flush()`` must follow in the same loop turn, after a
+# batch of pushes: it writes what they queued (or wakes the writer for it). A sync handler's
+# responses reach the socket this way, from the loop callback that hands them over, without
+# waking the call's task or the connection's writer for each.
+BODY_SINK_EXTENSION = "asgi_grpc.body_sink"
+# ``{"owner": id(o), "listen": slot}``, with the same ownership rule: the app may set
+# ``slot.callback`` (a callable without arguments, that must not raise); the server then calls
+# it, in the step that brings it, whenever request input arrives (a body chunk, the body's end,
+# the stream's close), and the app may take that input at once with ``o.receive_nowait()``
+# (``receive()``'s next event, or None when it would wait). A streaming call's request buffer
+# takes each message in the step that brings it this way, instead of a loop turn later in a
+# task waiting on ``receive()``. The server drops the callback when the stream closes.
+BODY_LISTEN_EXTENSION = "asgi_grpc.body_listen"

@@ -98,3 +98,42 @@ def test_a_closed_loop_refuses_work() -> None:
     _stop(loop, thread)
     with pytest.raises(RuntimeError):
         inbox.post(print, "never")
+
+
+def test_deferred_work_runs_once_after_the_callbacks_of_a_wake_up() -> None:
+    """What callbacks defer runs once (the same bound method deferred by several counts once),
+    after every callback posted before the loop woke, and a failing one does not stop the rest."""
+    loop, thread, inbox = _run_loop()
+    order: list[str] = []
+    done = threading.Event()
+    gate = threading.Event()
+
+    class Writer:
+        def flush(self) -> None:
+            order.append("flush")
+
+    writer = Writer()
+
+    def handoff(name: str) -> None:
+        order.append(name)
+        inbox.defer(writer.flush)  # a new bound method each time, equal to the others
+
+    def failing() -> None:
+        raise RuntimeError("deferred work failed")
+
+    def last() -> None:
+        order.append("last deferred")
+        done.set()
+
+    try:
+        loop.call_soon_threadsafe(loop.set_exception_handler, lambda _loop, _context: None)
+        loop.call_soon_threadsafe(gate.wait, 10)  # holds the loop while everything is posted
+        for name in ("a", "b", "c"):
+            inbox.post(handoff, name)
+        inbox.post(inbox.defer, failing)
+        inbox.post(inbox.defer, last)
+        gate.set()
+        assert done.wait(10)
+        assert order == ["a", "b", "c", "flush", "last deferred"]
+    finally:
+        _stop(loop, thread)
