@@ -97,9 +97,11 @@ _METRICS = [
     ("server CPU, us/{op}", "server_cpu_us_per_op", 1.0),
     ("server CPU, s", "server_cpu_s", 1.0),
     ("server peak RSS, MiB", "server_rss", 1 / MIB),
+    ("server page faults/{op}", "server_faults_per_op", 1.0),
     ("client CPU, us/{op}", "client_cpu_us_per_op", 1.0),
     ("client CPU, s", "client_cpu_s", 1.0),
     ("client peak RSS, MiB", "client_rss", 1 / MIB),
+    ("client page faults/{op}", "client_faults_per_op", 1.0),
     ("other processes' CPU, cores (noise)", "other_cpu_cores", 1.0),
 ]
 #: Not a property of the implementations: no ratios.

@@ -4,12 +4,12 @@ Starts ``python -m bench.server --impl SERVER`` (a fresh process) and makes bloc
 or ping-pong round trips on one bidi call, from this process's main thread with CLIENT
 (``grpcio_sync``, ``asgi_grpc_sync``, or ``asgi_grpc`` for the aio client in one coroutine): a
 warm-up, then ``--rounds`` rounds of ``--calls``, printing the CPU per operation of both
-processes. With ``--callgrind client`` (run this command under ``valgrind --tool=callgrind
---instr-atstart=no``) or ``--callgrind server`` (the server is started under it), one round is
-counted in instructions instead (``--out``: the ``--callgrind-out-file`` given to valgrind for
-the client): the same on an idle or a loaded machine, so the few-percent
-differences between two checkouts show (run from outside both trees with
-``PYTHONPATH=<tree>:<this repo>``, as bench/server_cost.py says).
+processes (``--workload unary_1mib``: unary calls of 1 MiB each way). With ``--callgrind
+client`` (run this command under ``valgrind --tool=callgrind --instr-atstart=no``) or
+``--callgrind server`` (the server is started under it), one round is counted in instructions
+instead (``--out``: the ``--callgrind-out-file`` given to valgrind for the client): the same on
+an idle or a loaded machine, so the few-percent differences between two checkouts show (run from
+outside both trees with ``PYTHONPATH=<tree>:<this repo>``, as bench/server_cost.py says).
 
 The blocking API's changes in bench/README.md were measured this way, with the standard asyncio
 loop (``ASGI_GRPC_UVLOOP=0``, as the bench's ``*_sync`` implementations run).
@@ -36,12 +36,14 @@ import psutil
 from bench.proto import compile_proto, load, stubs_for
 
 _END = object()
+# Payload bytes per request (and response) of each workload.
+_SIZES = {"unary": 10, "bidi": 10, "unary_1mib": 1024 * 1024}
 
 
 def _blocking(grpc: Any, gen_dir: Path, target: str, workload: str) -> Callable[[int], None]:
     pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
     stub = pb2_grpc.EchoStub(grpc.insecure_channel(target))
-    request = pb2.EchoRequest(payload=b"x" * 10)
+    request = pb2.EchoRequest(payload=b"x" * _SIZES[workload])
 
     def unary(count: int) -> None:
         for _ in range(count):
@@ -62,7 +64,7 @@ def _blocking(grpc: Any, gen_dir: Path, target: str, workload: str) -> Callable[
         for _ in call:
             pass
 
-    return unary if workload == "unary" else bidi
+    return bidi if workload == "bidi" else unary
 
 
 def _aio(gen_dir: Path, target: str, workload: str) -> Callable[[int], None]:
@@ -76,7 +78,7 @@ def _aio(gen_dir: Path, target: str, workload: str) -> Callable[[int], None]:
         return asgi_grpc.aio.insecure_channel(target)
 
     stub = pb2_grpc.EchoStub(loop.run_until_complete(connect()))
-    request = pb2.EchoRequest(payload=b"x" * 10)
+    request = pb2.EchoRequest(payload=b"x" * _SIZES[workload])
 
     async def unary(count: int) -> None:
         for _ in range(count):
@@ -96,7 +98,7 @@ def _aio(gen_dir: Path, target: str, workload: str) -> Callable[[int], None]:
         outbox.put_nowait(_END)
         await call.code()
 
-    run = unary if workload == "unary" else bidi
+    run = bidi if workload == "bidi" else unary
     return lambda count: loop.run_until_complete(run(count))
 
 
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sync_cost", description=__doc__)
     parser.add_argument("--server", default="grpcio_sync")
     parser.add_argument("--client", default="asgi_grpc_sync")
-    parser.add_argument("--workload", choices=("unary", "bidi"), default="unary")
+    parser.add_argument("--workload", choices=tuple(_SIZES), default="unary")
     parser.add_argument("--calls", type=int, default=2000, help="operations per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", choices=("client", "server"), help="instructions, 1 round")

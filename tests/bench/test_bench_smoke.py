@@ -48,6 +48,7 @@ def test_servers_table_grpcio_client(tmp_path: Path) -> None:
         assert f"| {workload.title}, {workload.unit} |" in table
     assert "p99 latency, us" in table
     assert "server peak RSS, MiB" in table
+    assert "client page faults/call" in table
     assert "**error**" not in table
     assert "Failures" not in table
 
@@ -58,6 +59,8 @@ def test_servers_table_grpcio_client(tmp_path: Path) -> None:
         assert figures["ops"] > 0
         assert figures["server_cpu_s"] >= 0
         assert figures["server_rss"] > 1 << 20
+        assert figures["server_faults_per_op"] >= 0
+        assert figures["client_faults_per_op"] >= 0
         assert figures["client_rss"] > 1 << 20
     assert dump["markdown"] == table.strip()
     assert (tmp_path / "result.md").read_text().strip() == table.strip()

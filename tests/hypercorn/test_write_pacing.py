@@ -9,13 +9,29 @@ grpcio client, in another thread, tell whether output arrived meanwhile.
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import threading
+from typing import Any
 
 import grpc
+import pytest
+from hyperframe.frame import DataFrame, SettingsFrame
 
-from .helpers import Receive, Scope, Send, echo_app, grpc_frame, read_body, serve, trailers
+from .helpers import (
+    RawH2,
+    Receive,
+    Scope,
+    Send,
+    echo_app,
+    grpc_frame,
+    read_body,
+    serve,
+    trailers,
+)
 
 _MESSAGES = 64  # sent before the app blocks the loop: two write batches (_WRITE_EVERY is 32)
+_DATA, _HEADERS = 0x0, 0x1
+_END_STREAM, _END_HEADERS = 0x1, 0x4
 
 
 class _Busy:
@@ -65,3 +81,68 @@ async def test_messages_leave_while_the_app_keeps_the_loop() -> None:
         count = await asyncio.to_thread(_read_stream, server.target, app.first_received)
     assert count == 2 * _MESSAGES
     assert app.seen_while_blocked is True
+
+
+def _frames(data: bytes) -> list[tuple[int, int]]:
+    """(type, flags) of the whole frames in ``data``, as one of our writes holds them."""
+    frames, offset = [], 0
+    while offset + 9 <= len(data):
+        length = int.from_bytes(data[offset : offset + 3], "big")
+        frames.append((data[offset + 3], data[offset + 4]))
+        offset += 9 + length
+    assert offset == len(data), "a write ended inside a frame"
+    return frames
+
+
+@pytest.mark.parametrize("max_frame", [None, 2**21], ids=["default-frames", "2mib-frames"])
+async def test_a_large_response_leaves_in_one_write(
+    monkeypatch: pytest.MonkeyPatch, max_frame: int | None
+) -> None:
+    # A 1 MiB response is framed in rounds of the writer's round-robin; with the client's window
+    # open they go out together, with the headers and the trailers (the app's send(), released
+    # at low water, queues the trailers before the write): each write is a wake-up of the
+    # client, and grpcio's read each one apart. A stream alone in the round is not held to the
+    # round's quantum: with frames of up to 2 MiB allowed, its message leaves in one DATA frame.
+    transport_class: Any = asyncio.selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
+    write = transport_class.write
+    writes: list[bytes] = []
+    server_port = 0
+
+    def logged(self: Any, data: Any) -> None:
+        if self.get_extra_info("sockname")[1] == server_port:
+            writes.append(bytes(data))
+        write(self, data)
+
+    monkeypatch.setattr(transport_class, "write", logged)
+    payload = b"x" * (1024 * 1024)
+    async with serve(echo_app) as server:
+        server_port = server.port
+        client = await RawH2.connect(server.port)
+        if max_frame is not None:
+            settings = SettingsFrame(0, settings={SettingsFrame.MAX_FRAME_SIZE: max_frame})
+            client.writer.write(settings.serialize())
+        try:
+            while not isinstance(await client.frame(), SettingsFrame):
+                pass  # (acknowledged by frame(): the server's 1 MiB stream window applies)
+            stream_id = client.request("/test/Unary", end=False)
+            body = grpc_frame(payload)
+            for offset in range(0, len(body), 16384):  # (h2 would keep to the default window)
+                end = ["END_STREAM"] if offset + 16384 >= len(body) else []
+                chunk = body[offset : offset + 16384]
+                client.writer.write(DataFrame(stream_id, data=chunk, flags=end).serialize())
+            received, ended = 0, False
+            while not ended:
+                frame = await client.frame()
+                if isinstance(frame, DataFrame) and frame.stream_id == stream_id:
+                    received += len(frame.data)
+                ended = frame.stream_id == stream_id and "END_STREAM" in frame.flags
+        finally:
+            await client.close()
+    assert received == len(payload) + 5
+    with_data = [_frames(data) for data in writes if any(t == _DATA for t, _ in _frames(data))]
+    assert len(with_data) == 1, [len(frames) for frames in with_data]
+    frames = with_data[0]
+    assert frames[0] == (_HEADERS, _END_HEADERS)  # the response's headers
+    assert frames[-1] == (_HEADERS, _END_HEADERS | _END_STREAM)  # its trailers
+    if max_frame is not None:
+        assert frames == [(_HEADERS, _END_HEADERS), (_DATA, 0), frames[-1]]
