@@ -121,9 +121,9 @@ _ENDINGS: dict[str, Callable[[h2.connection.H2Connection, int, int], bytes]] = {
         open_id, b"\xff\xff\xff\xff\xff", ["END_HEADERS"]
     ),
     "connection window overflow": lambda server, open_id, idle: window_update(0, _MAX),
-    "content-length the body breaks": lambda server, open_id, idle: (
-        DataFrame(open_id, data=b"12345").serialize()
-    ),
+    "content-length the body breaks": lambda server, open_id, idle: DataFrame(
+        open_id, data=b"12345"
+    ).serialize(),
     "stream window overflow": lambda server, open_id, idle: window_update(open_id, _MAX),
     "window update of 0": lambda server, open_id, idle: window_update(open_id, 0),
     "window update, 5-byte body": lambda server, open_id, idle: window_update(1, 5, length=5),
