@@ -15,10 +15,11 @@
 - Received frames are read by :class:`asgi_grpc._h2data.DataFrameBuffer` (DATA and whole
   HEADERS frames without hyperframe's parse; WINDOW_UPDATE frames applied during the read by
   :meth:`FastH2Connection._window_update`, their events in order with the others').
-- A header block on a stream that is already open (response headers and trailers on the
-  client) takes h2's steps without the ones that change nothing with our configuration: the
-  connection's state-machine transition while it is open, the header validation flags when
-  inbound validation and normalization are off, two ``typing.cast`` calls.
+- DATA in the middle of a message stream, and a header block on a stream that is already open
+  (response headers and trailers on the client), take h2's steps without the ones that change
+  nothing there or with our configuration: the connection's state-machine transition while it
+  is open, the stream's for DATA, the header validation flags when inbound validation and
+  normalization are off, two ``typing.cast`` calls.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ _MAX_WINDOW = 2**31 - 1
 _new = object.__new__
 _WindowUpdated = h2.events.WindowUpdated
 _TrailersReceived = h2.events.TrailersReceived
+_DataReceived = h2.events.DataReceived
+# Stream states where DATA takes no change of state (h2's ``data_received``).
+_RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
 _RECV_HEADERS = StreamInputs.RECV_HEADERS
 _RECV_END_STREAM = StreamInputs.RECV_END_STREAM
 # Stream states where h2 takes a WINDOW_UPDATE without a change of state (``window_updated``).
@@ -137,6 +141,31 @@ class FastH2Connection(h2.connection.H2Connection):
         event.stream_id = stream_id
         event.delta = increment
         return event
+
+    def _receive_data_frame(self, frame: Any) -> Any:
+        stream = self.streams.get(frame.stream_id)
+        if (
+            stream is None
+            or "END_STREAM" in frame.flags
+            or self.state_machine.state is not self._open
+            or stream.state_machine.state not in _RECEIVING
+            or not stream.state_machine.headers_received
+        ):
+            return super()._receive_data_frame(frame)
+        # h2's steps for DATA in the middle of a message stream (a request on the server, a
+        # response on the client), in h2's order, without the two state-machine transitions
+        # (connection and stream) that change nothing there: flow control (a FlowControlError
+        # as in h2), the content-length count, the event.
+        length = frame.flow_controlled_length
+        self._inbound_flow_control_window_manager.window_consumed(length)
+        stream._inbound_window_manager.window_consumed(length)
+        stream._track_content_length(len(frame.data), False)
+        event: h2.events.DataReceived = _new(_DataReceived)  # (its __init__: keywords only)
+        event.stream_id = frame.stream_id
+        event.data = frame.data
+        event.flow_controlled_length = length
+        event.stream_ended = None
+        return [], [event]
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)

@@ -35,7 +35,8 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   same frames h2 would get from hyperframe, without three ``__init__``s and a flag set per frame
   (client streaming sends one frame per message; :mod:`asgi_grpc._h2data`, shared with the
   client); DATA in the middle of an open request skips h2's two state-machine transitions that
-  change nothing there (flow control and content-length still counted).
+  change nothing there (flow control and content-length still counted;
+  ``FastH2Connection._receive_data_frame``, shared with the client).
 - **WINDOW_UPDATE frames are taken by the frame buffer itself** on an open connection: read from
   its bytes, applied with h2's steps (the window grows; an open or half-closed stream stays as
   it is) and their events put in the read's list in order, without hyperframe's frame object and
@@ -76,7 +77,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 from h2.connection import ConnectionInputs
-from h2.stream import StreamClosedBy, StreamState
+from h2.stream import StreamClosedBy
 from hyperframe.frame import RstStreamFrame
 
 from .._h2conn import FastH2Connection
@@ -128,10 +129,6 @@ class _FrameBuffer(DataFrameBuffer):
                 raise HeaderBlockTooLarge(
                     f"header block of more than {self.max_header_block} bytes"
                 )
-
-
-_SERVER_OPEN = h2.connection.ConnectionState.SERVER_OPEN
-_RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
 
 
 class GrpcH2Connection(FastH2Connection):
@@ -187,28 +184,6 @@ class GrpcH2Connection(FastH2Connection):
         # only the stream that carried it.
         self.decoder.max_header_list_size = 4 * self.max_header_list_size
         return changes
-
-    def _receive_data_frame(self, frame: Any) -> Any:
-        stream = self.streams.get(frame.stream_id)
-        if (
-            stream is None
-            or "END_STREAM" in frame.flags
-            or self.state_machine.state is not _SERVER_OPEN
-            or stream.state_machine.state not in _RECEIVING
-            or not stream.state_machine.headers_received
-        ):
-            return super()._receive_data_frame(frame)
-        # h2's steps for DATA in the middle of an open request, in h2's order, without the two
-        # state-machine transitions (connection and stream) that change nothing here: flow
-        # control (a FlowControlError as in h2), the content-length count, the event.
-        length = frame.flow_controlled_length
-        self._inbound_flow_control_window_manager.window_consumed(length)
-        stream._inbound_window_manager.window_consumed(length)
-        stream._track_content_length(len(frame.data), False)
-        event = h2.events.DataReceived(
-            stream_id=frame.stream_id, data=frame.data, flow_controlled_length=length
-        )
-        return [], [event]
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         if frame.stream_id in self.streams:  # trailers: h2's own handler
