@@ -11,6 +11,10 @@ instead (``--out``: the ``--callgrind-out-file`` given to valgrind for the clien
 an idle or a loaded machine, so the few-percent differences between two checkouts show (run from
 outside both trees with ``PYTHONPATH=<tree>:<this repo>``, as bench/server_cost.py says).
 
+``--threads N`` issues each operation from a pool of N threads, one at a time, as the bench's
+driver does (with two or more, the calling thread changes from call to call); ``--pin`` keeps
+this process on CPU 0 and the server on CPU 1, to tell what a change of core costs.
+
 The blocking API's changes in bench/README.md were measured this way, with the standard asyncio
 loop (``ASGI_GRPC_UVLOOP=0``, as the bench's ``*_sync`` implementations run).
 """
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +45,26 @@ _END = object()
 _SIZES = {"unary": 10, "bidi": 10, "unary_1mib": 1024 * 1024}
 
 
-def _blocking(grpc: Any, gen_dir: Path, target: str, workload: str) -> Callable[[int], None]:
+def _blocking(
+    grpc: Any, gen_dir: Path, target: str, workload: str, pool: ThreadPoolExecutor | None = None
+) -> Callable[[int], None]:
+    """``pool``: each operation is handed to it and waited for, one at a time, as the bench's
+    driver issues blocking calls (bench/clients/grpc_sync.py): with two threads or more, the
+    thread that makes a call changes from one call to the next."""
     pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
     stub = pb2_grpc.EchoStub(grpc.insecure_channel(target))
     request = pb2.EchoRequest(payload=b"x" * _SIZES[workload])
 
+    def each(count: int, op: Callable[[], object]) -> None:
+        if pool is None:
+            for _ in range(count):
+                op()
+        else:
+            for _ in range(count):
+                pool.submit(op).result()
+
     def unary(count: int) -> None:
-        for _ in range(count):
-            stub.Unary(request)
+        each(count, lambda: stub.Unary(request))
 
     def bidi(count: int) -> None:
         outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -57,9 +74,12 @@ def _blocking(grpc: Any, gen_dir: Path, target: str, workload: str) -> Callable[
                 yield item
 
         call = stub.Bidi(requests())
-        for _ in range(count):
+
+        def round_trip() -> None:
             outbox.put(request)
             next(call)
+
+        each(count, round_trip)
         outbox.put(_END)
         for _ in call:
             pass
@@ -123,7 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", default="callgrind.out", help="with --callgrind client: valgrind's out file"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="blocking clients: issue each operation from a pool of this many threads",
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="this process on CPU 0, the server on CPU 1 (Linux)"
+    )
     args = parser.parse_args(argv)
+    pool = ThreadPoolExecutor(args.threads) if args.threads else None
     with tempfile.TemporaryDirectory(prefix="asgi_grpc_sync_cost_") as tmp:
         gen_dir = compile_proto(Path(tmp) / "gen")
         out = str(Path(tmp) / "callgrind.out")
@@ -136,16 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             assert server.stdout is not None
             target = f"127.0.0.1:{json.loads(server.stdout.readline())['port']}"
+            if args.pin:
+                os.sched_setaffinity(server.pid, {1})
+                os.sched_setaffinity(0, {0})  # (threads started from now on inherit it)
             if args.client == "asgi_grpc":
                 run = _aio(gen_dir, target, args.workload)
             elif args.client == "grpcio_sync":
                 import grpc
 
-                run = _blocking(grpc, gen_dir, target, args.workload)
+                run = _blocking(grpc, gen_dir, target, args.workload, pool)
             else:
                 import asgi_grpc
 
-                run = _blocking(asgi_grpc, gen_dir, target, args.workload)
+                run = _blocking(asgi_grpc, gen_dir, target, args.workload, pool)
             run(max(200, args.calls // 5))  # warm-up
             if args.callgrind:
                 pid = server.pid if args.callgrind == "server" else os.getpid()
