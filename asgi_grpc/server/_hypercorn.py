@@ -541,14 +541,21 @@ class GrpcH2Protocol(H2Protocol):
         if self._unwritten >= _WRITE_EVERY:
             await self._write_now()
 
-    async def _write_pending(self) -> None:
+    def _take_pending(self) -> bytes | None:
+        """Everything produced since the last write, as the bytes for one socket write (the
+        one copy of the response payloads), or None if there is nothing."""
         self._unwritten = 0
         pending = self._pending
-        if pending:
-            # One copy of the response payloads: into the bytes handed to the socket.
-            first = pending[0]
-            data = first if len(pending) == 1 and isinstance(first, bytes) else b"".join(pending)
-            pending.clear()
+        if not pending:
+            return None
+        first = pending[0]
+        data = first if len(pending) == 1 and isinstance(first, bytes) else b"".join(pending)
+        pending.clear()
+        return data
+
+    async def _write_pending(self) -> None:
+        data = self._take_pending()
+        if data is not None:
             self._writing = True
             try:
                 await self.send(RawData(data=data))
@@ -819,21 +826,19 @@ class GrpcH2Protocol(H2Protocol):
             self._wake.set()
             return
         if self._ready:
-            self._produce()
+            self._produce_turn(_WRITE_MAX)
         self._pull()
-        pending = self._pending
-        self._unwritten = 0
-        if not pending:
+        data = self._take_pending()
+        if data is None:
             return
-        first = pending[0]
-        data = first if len(pending) == 1 and isinstance(first, bytes) else b"".join(pending)
-        pending.clear()
         try:
             writer.write(data)  # (what protocol_send does, whose drain() would not wait here)
         except (ConnectionError, RuntimeError):
             self._closing = asyncio.ensure_future(self.handle(Closed()))
             return
         self._written.set()
+        if self._ready:  # (more than a write's worth: the writer takes the rest)
+            self._wake.set()
 
     # -- the read side ---------------------------------------------------------------------------
 
