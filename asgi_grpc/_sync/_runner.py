@@ -36,6 +36,7 @@ its loop stays on its thread (the blocking API then works as before).
 
 from __future__ import annotations
 
+import _signal
 import asyncio
 import signal
 import threading
@@ -220,10 +221,13 @@ class LoopRunner:
         off the main thread, or when SIGINT has no Python handler)."""
         if _get_ident() != _MAIN_THREAD_ID:
             return None
-        previous = signal.getsignal(signal.SIGINT)
-        if not callable(previous):
+        # ``_signal``'s functions, not ``signal``'s: the latter's wrappers convert handlers and
+        # signal numbers to and from enums in Python (about 17 Python calls per blocking call,
+        # every call from the main thread pays them).
+        previous = _get_handler(_SIGINT)
+        if not callable(previous):  # SIG_DFL, SIG_IGN, or None (not set from Python)
             return None
-        signal.signal(signal.SIGINT, self._defer)
+        _set_handler(_SIGINT, self._defer)
         return previous
 
     def restore_signals(self, previous: Any) -> None:
@@ -231,7 +235,7 @@ class LoopRunner:
         default it raises KeyboardInterrupt, now that no loop callback can be cut short)."""
         if previous is None:
             return
-        signal.signal(signal.SIGINT, previous)
+        _set_handler(_SIGINT, previous)
         caught, self._caught = self._caught, None
         if caught is not None:
             previous(*caught)
@@ -282,6 +286,9 @@ class Stopper:
 
 
 _MAIN_THREAD_ID = threading.main_thread().ident
+_get_handler = _signal.getsignal
+_set_handler = _signal.signal
+_SIGINT = int(signal.SIGINT)
 
 
 def leader(runner: LoopRunner | None) -> LoopRunner | None:
