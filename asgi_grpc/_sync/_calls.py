@@ -427,15 +427,20 @@ class UnaryResponseCall(SyncCall):
         # Our own aio call (not one an interceptor returned): its start task ends with the
         # response and the status settled, so a done callback takes both without a task and
         # five awaits of its own per call (about a tenth of a blocking unary call's CPU).
-        start = self._aio._start if isinstance(self._aio, _UnaryResponse) else None
+        aio = self._aio
+        start = aio._start if isinstance(aio, _UnaryResponse) else None
         if start is None:
             super()._follow()
         else:
+            # A response settles this call from inside the task, in the pass that read it
+            # (the done callback, one pass later, then finds it settled).
+            aio._on_result = self._on_result
             start.add_done_callback(self._on_start_done)
 
     def _on_start_done(self, start: asyncio.Task[Any]) -> None:
         """What ``_drive`` does, from the finished start task (as ``await aio`` would)."""
         aio = self._aio
+        aio._on_result = None  # (a reference cycle through this call, if the task failed)
         exc: BaseException | None
         if start.cancelled():
             # As the aio call's __await__: cancelled by its own end (a deadline) raises that.
@@ -454,7 +459,14 @@ class UnaryResponseCall(SyncCall):
                 logger.error("asgi_grpc call failed", exc_info=exc)
                 self._finish(StatusCode.INTERNAL, f"asgi_grpc internal error: {exc!r}")
             return
-        response = start.result()
+        if self._code is None:  # (else settled by _on_result, or cancelled meanwhile)
+            self._on_result(start.result())
+
+    def _on_result(self, response: Any) -> None:
+        """The aio call ended OK with ``response`` (called by its start task, or by the done
+        callback of that task)."""
+        if self._code is not None:  # cancelled meanwhile: nothing to deserialize
+            return
         deserialize = self._deserialize
         if deserialize is not None:
             try:
@@ -463,6 +475,7 @@ class UnaryResponseCall(SyncCall):
                 self._deserialize_failed()
                 return
         self._response = response
+        aio = self._aio
         status = aio._status
         self._finish(status.code, status.details, aio._initial_metadata, status.metadata)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Generator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from .._core import ProtocolError, StatusCode
@@ -74,7 +74,15 @@ class _ResponseStream(Call):
 class _UnaryResponse(Call):
     """Calls that end with one response: awaiting the call returns it."""
 
-    __slots__ = ()
+    __slots__ = ("_on_result",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        #: Called by the start task with the response once the call has ended OK, before the
+        #: task returns it: the blocking API (asgi_grpc/_sync/_calls.py) settles its call from
+        #: there, in the loop pass that read the response, instead of in a done callback of
+        #: the task one pass later (a whole pass of the loop per blocking call).
+        self._on_result: Callable[[Any], None] | None = None
 
     async def _wait_status(self) -> _Status:
         # The start task reads the response; wait for it to settle the status.
@@ -139,12 +147,17 @@ class UnaryUnaryCall(_UnaryResponse, Generic[RequestT, ResponseT]):
             raise self._error()
         try:
             await self._open(body)
-            return await self._read_response()
+            response = await self._read_response()
         except TransportError:
             raise self._error() from None
         except asyncio.CancelledError:
             self._cancelled_await()
             raise self._error() from None
+        on_result = self._on_result
+        if on_result is not None:
+            self._on_result = None  # (it refers back to its owner: no cycle left for the GC)
+            on_result(response)
+        return response
 
 
 class UnaryStreamCall(_ResponseStream, Generic[RequestT, ResponseT]):
