@@ -36,12 +36,13 @@ its loop stays on its thread (the blocking API then works as before).
 
 from __future__ import annotations
 
-import _signal
+import _signal  # type: ignore[import-not-found]  # (no stubs: the C half of signal)
 import asyncio
 import signal
 import threading
 import time
 from collections.abc import Callable
+from contextvars import copy_context
 from types import FrameType
 from typing import Any
 
@@ -53,6 +54,7 @@ PARK = 0.005
 _get_ident = threading.get_ident
 _now = time.monotonic
 _running_loop = asyncio._get_running_loop
+_set_running_loop = asyncio._set_running_loop
 
 
 class LoopRunner:
@@ -202,18 +204,37 @@ class LoopRunner:
         if nxt is not None:
             nxt.wake()
 
-    def run(self, timeout: float | None) -> None:
+    def run(self, timeout: float | None, first: Callable[[], object] | None = None) -> None:
         """Run the loop on this thread (which :meth:`try_lead` made its owner) until it is
         stopped (the waited-for condition's :class:`Stopper`, a hand-over, ``timeout``, a
-        deferred signal), then park it."""
+        deferred signal), then park it. ``first`` runs before, as a loop callback (in a copy
+        of this thread's context, as a posted one), but without a pass of the loop."""
         loop = self.loop
         timer = None if timeout is None else loop.call_later(timeout, loop.stop)
         try:
+            if first is not None:
+                self._run_first(first)
             loop.run_forever()
         finally:
             if timer is not None:
                 timer.cancel()
             self._release()
+
+    def _run_first(self, fn: Callable[[], object]) -> None:
+        loop = self.loop
+        # The loop is this thread's (nobody else runs it): what ``fn`` does on it (create tasks,
+        # call_soon) is what a callback would, once it sees it as the running loop.
+        _set_running_loop(loop)
+        try:
+            copy_context().run(fn)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # as the loop reports a failing callback
+            loop.call_exception_handler(
+                {"message": f"Exception in callback {fn!r}", "exception": exc}
+            )
+        finally:
+            _set_running_loop(None)
 
     def defer_signals(self) -> Any:
         """On the main thread, until :meth:`restore_signals`: SIGINT only stops the loop (if
