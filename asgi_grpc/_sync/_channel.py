@@ -228,8 +228,18 @@ class _MultiCallable:
         self._deserialize = response_deserializer
 
     def _launch(
-        self, call: SyncCall, request: Any, kwargs: dict[str, Any], streaming: bool = False
+        self,
+        call: SyncCall,
+        request: Any,
+        kwargs: dict[str, Any],
+        streaming: bool = False,
+        blocking: bool = False,
     ) -> None:
+        """Check and serialize the request here, then hand the call's start to the loop.
+
+        ``blocking``: the caller waits for the call next (``__call__``, ``with_call``), so the
+        start is left to that wait (``SyncCall.start_here``), which runs it on this thread
+        when it takes the loop instead of posting it."""
         channel = self._channel
         feed = call._feed
         aio = self._aio
@@ -250,6 +260,11 @@ class _MultiCallable:
         def make() -> Any:
             return aio(feed.iterate() if feed is not None else request, **kwargs)
 
+        if blocking and feed is None:
+            if call._loop.is_closed():  # (as the post below would find it)
+                raise ValueError("Cannot invoke RPC: Channel closed!")
+            call._make = make
+            return
         try:
             call._post(call._launch, make)
         except RuntimeError:  # the loop was closed: interpreter exit
@@ -302,12 +317,13 @@ class UnaryUnaryMultiCallable(_MultiCallable, _abc.UnaryUnaryMultiCallable):
         credentials: Any,
         wait_for_ready: bool | None,
         compression: Compression | None,
+        blocking: bool = False,
     ) -> UnaryResponseCall:
         channel = self._channel
         channel._check_open()
         kwargs = _kwargs(timeout, metadata, credentials, wait_for_ready, compression)
         call = UnaryResponseCall(channel._loop, timeout)
-        self._launch(call, request, kwargs)
+        self._launch(call, request, kwargs, blocking=blocking)
         return call
 
     def __call__(
@@ -321,7 +337,7 @@ class UnaryUnaryMultiCallable(_MultiCallable, _abc.UnaryUnaryMultiCallable):
     ) -> Any:
         _loop.check_not_loop_thread()
         return self._start(
-            request, timeout, metadata, credentials, wait_for_ready, compression
+            request, timeout, metadata, credentials, wait_for_ready, compression, blocking=True
         )._block()
 
     def with_call(
@@ -334,7 +350,9 @@ class UnaryUnaryMultiCallable(_MultiCallable, _abc.UnaryUnaryMultiCallable):
         compression: Compression | None = None,
     ) -> tuple[Any, UnaryResponseCall]:
         _loop.check_not_loop_thread()
-        call = self._start(request, timeout, metadata, credentials, wait_for_ready, compression)
+        call = self._start(
+            request, timeout, metadata, credentials, wait_for_ready, compression, blocking=True
+        )
         return call._block(), call
 
     def future(

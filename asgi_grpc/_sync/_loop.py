@@ -22,6 +22,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -289,23 +290,40 @@ def wait_event(event: threading.Event, timeout: float | None = None) -> bool:
             return True
 
 
+class Start(Protocol):
+    """A blocking call not handed to the loop yet: its first wait does (``start``)."""
+
+    def start_here(self) -> None:
+        """Run the start on this thread, which runs the loop (as a loop callback would)."""
+
+    def start_posted(self) -> None:
+        """Hand the start to the loop."""
+
+
 def wait_condition(
     condition: threading.Condition | WakeCondition,
     predicate: Callable[[], bool],
     timeout: float | None = None,
+    start: Start | None = None,
 ) -> bool:
     """``condition.wait_for(predicate, timeout)`` in short slices; the lock must be held.
 
     Waiting on a :class:`WakeCondition` of a background-loop call, the thread runs the loop
-    itself while nobody else does (asgi_grpc/_sync/_runner.py). Returns the predicate's last
-    value (False on timeout)."""
-    if predicate():
+    itself while nobody else does (asgi_grpc/_sync/_runner.py); then ``start`` is run first
+    on this thread, else it is posted to the loop before the wait. Returns the predicate's
+    last value (False on timeout)."""
+    if start is not None and predicate():
+        start.start_posted()
+        start = None
+    if start is None and predicate():
         return True
     if isinstance(condition, WakeCondition):
         current = _background
         runner = leader(current.runner if current is not None else None)
         if runner is not None:
-            return _lead_or_follow(runner, condition, predicate, timeout)
+            return _lead_or_follow(runner, condition, predicate, timeout, start)
+    if start is not None:
+        start.start_posted()
     deadline = None if timeout is None else _now() + timeout
     while True:
         remaining = SPIN if deadline is None else min(SPIN, deadline - _now())
@@ -321,6 +339,7 @@ def _lead_or_follow(
     condition: WakeCondition,
     predicate: Callable[[], bool],
     timeout: float | None,
+    start: Start | None = None,
 ) -> bool:
     """:func:`wait_condition`, running the loop whenever nobody else does."""
     deadline = None if timeout is None else _now() + timeout
@@ -334,8 +353,12 @@ def _lead_or_follow(
             if runner.try_lead(waker):
                 # In slices too: whatever ends a wait is also meant to stop the loop, and a
                 # missed stop must cost a slice, not the call.
-                condition.lead(runner, SPIN if remaining is None else min(SPIN, remaining))
+                condition.lead(runner, SPIN if remaining is None else min(SPIN, remaining), start)
+                start = None
             else:
+                if start is not None:
+                    start.start_posted()
+                    start = None
                 try:
                     condition.wait(SPIN if remaining is None else min(SPIN, remaining))
                 finally:
@@ -420,10 +443,16 @@ class WakeCondition:
             else:
                 self._woken += waiters
 
-    def lead(self, runner: LoopRunner, timeout: float) -> None:
+    def lead(self, runner: LoopRunner, timeout: float, start: Start | None = None) -> None:
         """As :meth:`wait`, but run ``runner``'s loop meanwhile (this thread leads it) for at most
-        ``timeout``: a notify stops the loop, and so does a SIGINT (``runner.defer_signals``)."""
-        self._away(runner.stopper, runner.run, timeout)
+        ``timeout``: a notify stops the loop, and so does a SIGINT (``runner.defer_signals``).
+        ``start.start_here()`` runs first (with the lock released: it may settle the call)."""
+        if start is None:
+            self._away(runner.stopper, runner.run, timeout)
+        else:
+            self._away(
+                runner.stopper, functools.partial(runner.run, first=start.start_here), timeout
+            )
 
     def wait(self, timeout: float) -> None:
         """Release the lock, sleep until notified or ``timeout`` passes, take the lock again."""
