@@ -50,6 +50,9 @@ from .._wake import Waker, thread_waker
 
 #: How long the loop may stay parked before its own thread takes it back.
 PARK = 0.005
+#: How much sooner than planned a slice of a leading thread may end (the loop runs a timer
+#: up to its clock's resolution early: the slice timer then stops it rather than re-arming).
+_EARLY = 0.001
 
 _get_ident = threading.get_ident
 _now = time.monotonic
@@ -72,6 +75,8 @@ class LoopRunner:
         "_parked_at",
         "_pins",
         "_post",
+        "_slice_end",
+        "_slice_timer",
         "_yield_asked",
         "enabled",
         "loop",
@@ -96,6 +101,8 @@ class LoopRunner:
         self._closing = False
         self._home: Waker | None = None  # the loop thread's waker
         self._caught: tuple[int, FrameType | None] | None = None
+        self._slice_end: float | None = None  # when the leading thread's slice ends
+        self._slice_timer: asyncio.TimerHandle | None = None  # see run
         self.thread_id: int | None = None
         self.stopper = Stopper(self)
 
@@ -210,15 +217,35 @@ class LoopRunner:
         deferred signal), then park it. ``first`` runs before, as a loop callback (in a copy
         of this thread's context, as a posted one), but without a pass of the loop."""
         loop = self.loop
-        timer = None if timeout is None else loop.call_later(timeout, loop.stop)
+        if timeout is not None:
+            # One timer serves every slice, not one made and cancelled per wait (a TimerHandle,
+            # a heap push and ten Python calls for each blocking call): it is re-armed when it
+            # fires early, and a new one replaces it only when it would fire too late.
+            self._slice_end = end = _now() + timeout
+            timer = self._slice_timer
+            if timer is None or timer.when() > end:
+                if timer is not None:
+                    timer.cancel()
+                self._slice_timer = loop.call_at(end, self._slice_over)
         try:
             if first is not None:
                 self._run_first(first)
             loop.run_forever()
         finally:
-            if timer is not None:
-                timer.cancel()
+            self._slice_end = None
             self._release()
+
+    def _slice_over(self) -> None:
+        """The slice timer fired (on whichever thread runs the loop): stop the loop if the
+        leader's slice is over, wait for its end if not; nobody leads, nothing to do."""
+        self._slice_timer = None
+        end = self._slice_end
+        if end is None:
+            return
+        if end - _now() <= _EARLY:
+            self.loop.stop()
+        else:
+            self._slice_timer = self.loop.call_at(end, self._slice_over)
 
     def _run_first(self, fn: Callable[[], object]) -> None:
         loop = self.loop
