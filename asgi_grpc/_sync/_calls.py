@@ -454,14 +454,12 @@ class UnaryResponseCall(SyncCall):
             super()._follow()
         else:
             # A response settles this call from inside the task, in the pass that read it
-            # (the done callback, one pass later, then finds it settled).
-            aio._on_result = self._on_result
-            start.add_done_callback(self._on_start_done)
+            # (_on_result); the task's end (_on_start_done) then finds it settled.
+            aio._follower = self
 
     def _on_start_done(self, start: asyncio.Task[Any]) -> None:
         """What ``_drive`` does, from the finished start task (as ``await aio`` would)."""
         aio = self._aio
-        aio._on_result = None  # (a reference cycle through this call, if the task failed)
         exc: BaseException | None
         if start.cancelled():
             # As the aio call's __await__: cancelled by its own end (a deadline) raises that.

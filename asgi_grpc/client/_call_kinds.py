@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Generator
+from typing import Any, Generic, Protocol, TypeVar
 
 from .._core import ProtocolError, StatusCode
 from .._errors import EOF, UsageError
@@ -74,15 +74,17 @@ class _ResponseStream(Call):
 class _UnaryResponse(Call):
     """Calls that end with one response: awaiting the call returns it."""
 
-    __slots__ = ("_on_result",)
+    __slots__ = ("_follower",)
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        #: Called by the start task with the response once the call has ended OK, before the
-        #: task returns it: the blocking API (asgi_grpc/_sync/_calls.py) settles its call from
-        #: there, in the loop pass that read the response, instead of in a done callback of
-        #: the task one pass later (a whole pass of the loop per blocking call).
-        self._on_result: Callable[[Any], None] | None = None
+        #: The blocking API's call following this one (asgi_grpc/_sync/_calls.py), if any. The
+        #: start task hands it the response once the call has ended OK, before returning it:
+        #: it settles its call there, in the loop pass that read the response, not in a done
+        #: callback of the task one pass later (a whole pass of the loop per blocking call).
+        #: And it learns that the task is done from this call's own done callback (one
+        #: callback scheduled per call, not two).
+        self._follower: _Follower | None = None
 
     async def _wait_status(self) -> _Status:
         # The start task reads the response; wait for it to settle the status.
@@ -118,7 +120,22 @@ class _UnaryResponse(Call):
         # Nobody may await the call (only code() or wait_for_connection()): its failure is
         # then reported by those, not as "Task exception was never retrieved".
         assert self._start is not None
-        self._start.add_done_callback(_retrieve)
+        self._start.add_done_callback(self._start_done)
+
+    def _start_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled():
+            task.exception()  # (retrieved)
+        follower = self._follower
+        if follower is not None:
+            self._follower = None  # (it refers back to this call: no cycle left for the GC)
+            follower._on_start_done(task)
+
+    def _result(self, response: Any) -> Any:
+        """The start task's last step: ``response`` to the follower, then to the awaiter."""
+        follower = self._follower
+        if follower is not None:
+            follower._on_result(response)
+        return response
 
     def __await__(self) -> Generator[Any, None, Any]:
         start = self._start
@@ -153,11 +170,7 @@ class UnaryUnaryCall(_UnaryResponse, Generic[RequestT, ResponseT]):
         except asyncio.CancelledError:
             self._cancelled_await()
             raise self._error() from None
-        on_result = self._on_result
-        if on_result is not None:
-            self._on_result = None  # (it refers back to its owner: no cycle left for the GC)
-            on_result(response)
-        return response
+        return self._result(response)
 
 
 class UnaryStreamCall(_ResponseStream, Generic[RequestT, ResponseT]):
@@ -274,10 +287,11 @@ class StreamUnaryCall(_RequestStream, _UnaryResponse, Generic[RequestT, Response
 
     async def _run(self) -> Any:
         try:
-            return await self._read_response()
+            response = await self._read_response()
         except asyncio.CancelledError:
             self._cancelled_await()
             raise self._error() from None
+        return self._result(response)
 
 
 class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, ResponseT]):
@@ -290,6 +304,9 @@ class StreamStreamCall(_RequestStream, _ResponseStream, Generic[RequestT, Respon
         self._setup_requests(request_iterator)
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
+class _Follower(Protocol):
+    """What follows a unary-response call from the blocking API (``_UnaryResponse._follower``)."""
+
+    def _on_result(self, response: Any) -> None: ...
+
+    def _on_start_done(self, task: asyncio.Task[Any]) -> None: ...
