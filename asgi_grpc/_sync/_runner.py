@@ -253,13 +253,28 @@ class LoopRunner:
         # call_soon) is what a callback would, once it sees it as the running loop.
         _set_running_loop(loop)
         try:
-            copy_context().run(fn)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # as the loop reports a failing callback
-            loop.call_exception_handler(
-                {"message": f"Exception in callback {fn!r}", "exception": exc}
-            )
+            try:
+                copy_context().run(fn)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # as the loop reports a failing callback
+                loop.call_exception_handler(
+                    {"message": f"Exception in callback {fn!r}", "exception": exc}
+                )
+            # Then what is ready to run, twice over: a blocking call's first step (its request
+            # framed) and the connection's flush (the request handed to the socket). The loop's
+            # next two passes would run them, each after a select() that releases the GIL (and
+            # lets any thread woken meanwhile take it) and ten Python calls of loop mechanics;
+            # the request is written before the loop runs instead. What the loop has to read
+            # or a timer due waits for its first pass, as it would have waited for a pass
+            # anyway. Not in debug mode (the loop times each callback there).
+            ready: Any = getattr(loop, "_ready", None)
+            if ready is not None and not loop.get_debug():
+                for _ in range(2):
+                    for _ in range(len(ready)):
+                        handle = ready.popleft()
+                        if not handle._cancelled:
+                            handle._run()  # (reports what it raises, as in the loop)
         finally:
             _set_running_loop(None)
 
