@@ -329,3 +329,45 @@ def test_sent_request_bodies_match_h2_client(seed: int) -> None:
     sent = [r for r in results["ours"] if isinstance(r, tuple) and len(r) == 2]
     assert any(isinstance(r[0], int) and r[0] > 0 for r in sent)
     assert any(r[0] == "error" for r in results["ours"] if isinstance(r, tuple))
+
+
+def test_stream_limit_follows_the_peers_settings_as_h2() -> None:
+    """Ours keeps the peer's MAX_CONCURRENT_STREAMS from its SETTINGS frames (none named, then
+    named, changed, split over reads): new streams are refused exactly where h2 refuses them."""
+    config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+    server = h2.connection.H2Connection(config=config)
+    server.initiate_connection()
+    limit = h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS
+    wire = [server.data_to_send(), b""]
+    for value in (3, 1, 6, 2):
+        server.update_settings({limit: value})
+        wire.append(server.data_to_send())
+    outcomes: dict[str, list[object]] = {}
+    for name, conn in (("ours", _ours()), ("theirs", _reference())):
+        conn.initiate_connection()
+        outcome = outcomes[name] = []
+        stream_id = 1
+        for data in wire:
+            for cut in (data[:7], data[7:]):  # (a frame split over two reads)
+                conn.receive_data(cut)
+            opened = []
+            for _ in range(4):
+                try:
+                    conn.send_headers(stream_id, _REQUEST)
+                except h2.exceptions.TooManyStreamsError as error:
+                    outcome.append(str(error))
+                    break
+                outcome.append(stream_id)
+                opened.append(stream_id)
+                if isinstance(conn, H2Connection):  # (ours counts what the client tells it)
+                    conn.open_streams += 1
+                stream_id += 2
+            for done in opened[:-1]:  # one stays open for the next round
+                conn.reset_stream(done, h2.errors.ErrorCodes.CANCEL)
+                if isinstance(conn, H2Connection):
+                    conn.open_streams -= 1
+        outcome.append(conn.remote_settings.max_concurrent_streams)
+        if isinstance(conn, H2Connection):
+            assert conn.max_streams == conn.remote_settings.max_concurrent_streams
+    assert outcomes["ours"] == outcomes["theirs"]
+    assert any(isinstance(o, str) for o in outcomes["ours"])

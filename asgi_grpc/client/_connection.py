@@ -281,7 +281,7 @@ class Connection(asyncio.Protocol):
             not self._closed
             and not self._draining
             and not self._full
-            and self._active < self._h2.remote_settings.max_concurrent_streams
+            and self._active < self._h2.max_streams
         )
 
     @property

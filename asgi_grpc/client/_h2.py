@@ -93,6 +93,11 @@ class H2Connection(FastH2Connection):
 
     def __init__(self, config: h2.config.H2Configuration, max_header_list_size: int) -> None:
         super().__init__(config)
+        #: The peer's MAX_CONCURRENT_STREAMS, as ``remote_settings.max_concurrent_streams``
+        #: says (kept from each SETTINGS frame received, the only thing that changes it):
+        #: read for every new stream, and h2's property raises and catches a KeyError inside
+        #: while the peer has not named a limit (grpcio names none).
+        self.max_streams: int = self.remote_settings.max_concurrent_streams
         self.open_streams = 0
         self._opened = 0
         self.decoder = CachingDecoder(max(HARD_HEADER_LIST_CAP, max_header_list_size))
@@ -103,6 +108,11 @@ class H2Connection(FastH2Connection):
         if not self._opened & 255:
             return super().open_outbound_streams
         return self.open_streams
+
+    def _receive_settings_frame(self, frame: Any) -> Any:
+        result = super()._receive_settings_frame(frame)
+        self.max_streams = self.remote_settings.max_concurrent_streams
+        return result
 
     def _local_settings_acked(
         self,
@@ -122,7 +132,7 @@ class H2Connection(FastH2Connection):
         # in the same order: the stream limit, the connection's state machine, the stream's
         # (FastH2Connection._write_headers), then what h2 notes on the stream.
         if stream_id not in self.streams:
-            max_open_streams = self.remote_settings.max_concurrent_streams
+            max_open_streams = self.max_streams
             value = self.open_outbound_streams  # (a property with side effects: read once)
             if value + 1 > max_open_streams:
                 msg = f"Max outbound streams is {max_open_streams}, {value} open"
