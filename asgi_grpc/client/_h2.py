@@ -131,7 +131,8 @@ class H2Connection(FastH2Connection):
         # (our headers are bytes already; h2's outbound validation and normalization are off),
         # in the same order: the stream limit, the connection's state machine, the stream's
         # (FastH2Connection._write_headers), then what h2 notes on the stream.
-        if stream_id not in self.streams:
+        stream = self.streams.get(stream_id)
+        if stream is None:
             max_open_streams = self.max_streams
             value = self.open_outbound_streams  # (a property with side effects: read once)
             if value + 1 > max_open_streams:
@@ -139,7 +140,8 @@ class H2Connection(FastH2Connection):
                 raise h2.exceptions.TooManyStreamsError(msg)
         if self.state_machine.state is not _CLIENT_OPEN:  # (open, it stays so: h2's table)
             self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
-        stream = self._get_or_create_stream(stream_id, AllowedStreamIDs.ODD)
+        if stream is None:  # (h2's _get_or_create_stream, without its KeyError for a new one)
+            stream = self._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
         self._write_headers(stream, stream_id, headers, end_stream)
         if stream._authority is None:
             stream._authority = authority_from_headers(headers)
