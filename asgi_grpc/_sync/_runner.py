@@ -10,7 +10,10 @@ own completion queue.
 So a thread that waits for the loop (:func:`~._loop.wait_condition`) runs the loop itself when
 nobody else does (it *leads*), until what it waits for happens, and then leaves it *parked*: run
 by nobody. The next call of the same thread takes it again; back-to-back blocking calls never
-leave their thread. The loop's own thread runs it whenever it is wanted and no caller runs it:
+leave their thread. A blocking call's start is handed to the loop by its wait: a leading thread
+runs it itself, with what it makes ready (the request framed and written), before running the
+loop (:meth:`LoopRunner.run`'s ``first``); otherwise it is posted to the loop's inbox.
+The loop's own thread runs it whenever it is wanted and no caller runs it:
 
 - after the loop has been parked for :data:`PARK` (keepalive timers, a deadline of a call that
   nobody waits on, a PING to answer: each is late by at most that);
