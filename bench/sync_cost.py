@@ -11,9 +11,11 @@ instead (``--out``: the ``--callgrind-out-file`` given to valgrind for the clien
 an idle or a loaded machine, so the few-percent differences between two checkouts show (run from
 outside both trees with ``PYTHONPATH=<tree>:<this repo>``, as bench/server_cost.py says).
 
-``--threads N`` issues each operation from a pool of N threads, one at a time, as the bench's
-driver does (with two or more, the calling thread changes from call to call); ``--pin`` keeps
-this process on CPU 0 and the server on CPU 1, to tell what a change of core costs.
+``--threads N`` issues each operation from a pool of N threads, one at a time (with two or more,
+the calling thread changes from call to call); with ``--asyncio-driver`` each is handed to the
+pool from a coroutine (``run_in_executor``), exactly as the bench's driver does, so the pool's
+idle threads are woken as there; ``--pin`` keeps this process on CPU 0 and the server on CPU 1,
+to tell what a change of core costs.
 
 The blocking API's changes in bench/README.md were measured this way, with the standard asyncio
 loop (``ASGI_GRPC_UVLOOP=0``, as the bench's ``*_sync`` implementations run).
@@ -46,19 +48,33 @@ _SIZES = {"unary": 10, "bidi": 10, "unary_1mib": 1024 * 1024}
 
 
 def _blocking(
-    grpc: Any, gen_dir: Path, target: str, workload: str, pool: ThreadPoolExecutor | None = None
+    grpc: Any,
+    gen_dir: Path,
+    target: str,
+    workload: str,
+    pool: ThreadPoolExecutor | None = None,
+    driver: asyncio.AbstractEventLoop | None = None,
 ) -> Callable[[int], None]:
-    """``pool``: each operation is handed to it and waited for, one at a time, as the bench's
-    driver issues blocking calls (bench/clients/grpc_sync.py): with two threads or more, the
-    thread that makes a call changes from one call to the next."""
+    """``pool``: each operation is handed to it and waited for, one at a time: from this
+    thread, or with ``driver`` from a coroutine on that asyncio loop (``run_in_executor``),
+    which is exactly how the bench's driver issues blocking calls (bench/clients/grpc_sync.py).
+    With two threads or more, the thread that makes a call changes from one call to the next,
+    and the pool's idle threads are woken at every hand-off (bench/README.md, "Blocking API")."""
     pb2, pb2_grpc = load(gen_dir, "echo_pb2", stubs_for(grpc))
     stub = pb2_grpc.EchoStub(grpc.insecure_channel(target))
     request = pb2.EchoRequest(payload=b"x" * _SIZES[workload])
+
+    async def drive(count: int, op: Callable[[], object]) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            await loop.run_in_executor(pool, op)
 
     def each(count: int, op: Callable[[], object]) -> None:
         if pool is None:
             for _ in range(count):
                 op()
+        elif driver is not None:
+            driver.run_until_complete(drive(count, op))
         else:
             for _ in range(count):
                 pool.submit(op).result()
@@ -150,10 +166,17 @@ def main(argv: list[str] | None = None) -> int:
         help="blocking clients: issue each operation from a pool of this many threads",
     )
     parser.add_argument(
+        "--asyncio-driver",
+        action="store_true",
+        help="with --threads: hand each operation to the pool from an asyncio loop "
+        "(run_in_executor), as the bench's driver does",
+    )
+    parser.add_argument(
         "--pin", action="store_true", help="this process on CPU 0, the server on CPU 1 (Linux)"
     )
     args = parser.parse_args(argv)
     pool = ThreadPoolExecutor(args.threads) if args.threads else None
+    driver = asyncio.new_event_loop() if args.asyncio_driver and pool is not None else None
     with tempfile.TemporaryDirectory(prefix="asgi_grpc_sync_cost_") as tmp:
         gen_dir = compile_proto(Path(tmp) / "gen")
         out = str(Path(tmp) / "callgrind.out")
@@ -174,11 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             elif args.client == "grpcio_sync":
                 import grpc
 
-                run = _blocking(grpc, gen_dir, target, args.workload, pool)
+                run = _blocking(grpc, gen_dir, target, args.workload, pool, driver)
             else:
                 import asgi_grpc
 
-                run = _blocking(asgi_grpc, gen_dir, target, args.workload, pool)
+                run = _blocking(asgi_grpc, gen_dir, target, args.workload, pool, driver)
             run(max(200, args.calls // 5))  # warm-up
             if args.callgrind:
                 pid = server.pid if args.callgrind == "server" else os.getpid()
