@@ -433,10 +433,11 @@ class GrpcHTTPStream(HTTPStream):
             return
         headers = build_and_validate_headers(message["headers"])
         trailers = build_and_validate_headers(message["trailers"])
+        # (What stock keeps, for the access log: the start message, headers as the app gave.)
         self.response = {
             "type": "http.response.start",
             "status": 200,
-            "headers": headers,
+            "headers": message["headers"],
             "trailers": True,
         }
         self.state = ASGIHTTPState.CLOSED

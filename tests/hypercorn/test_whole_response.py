@@ -15,6 +15,7 @@ from hyperframe.frame import DataFrame, Frame, HeadersFrame, RstStreamFrame
 
 from asgi_grpc import method_handlers_generic_handler, unary_unary_rpc_method_handler
 from asgi_grpc.server import GrpcApp
+from asgi_grpc.server._hypercorn import GrpcH2Protocol
 from asgi_grpc.server._types import RESPONSE_EXTENSION
 
 from .helpers import RawH2, Receive, Scope, Send, grpc_frame, grpc_request_headers, serve, trailers
@@ -174,8 +175,19 @@ def header_adding(app: Any, seen: list[str]) -> Any:
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "behind-middleware"])
 @pytest.mark.parametrize("request_", [b"r" * 70_000, b"early"], ids=["large", "initial-metadata"])
-async def test_grpc_app_unary_response(wrapped: bool, request_: bytes) -> None:
+async def test_grpc_app_unary_response(
+    wrapped: bool, request_: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[str] = []
+    # Which responses took the one-step path (the protocol's side of the extension).
+    whole: list[int] = []
+    one_step = GrpcH2Protocol.respond
+
+    async def respond(self: GrpcH2Protocol, stream_id: int, *args: Any) -> None:
+        whole.append(stream_id)
+        await one_step(self, stream_id, *args)
+
+    monkeypatch.setattr(GrpcH2Protocol, "respond", respond)
     app = header_adding(metadata_app(), seen) if wrapped else metadata_app()
     async with serve(app) as server, grpc.aio.insecure_channel(server.target) as channel:
         call = channel.unary_unary("/t.T/U")(request_, timeout=10)
@@ -185,6 +197,8 @@ async def test_grpc_app_unary_response(wrapped: bool, request_: bytes) -> None:
         assert await call.code() == grpc.StatusCode.OK
     assert trailing["x-trailing"] == "2"
     assert ("x-initial" in initial) == (request_ == b"early")
+    # Not behind a middleware, nor once the handler has sent its initial metadata itself.
+    assert len(whole) == (0 if wrapped or request_ == b"early" else 1)
     if wrapped:
         assert initial["x-middleware"] == "yes"
         assert RESPONSE_EXTENSION not in seen
