@@ -19,7 +19,9 @@
   (response headers and trailers on the client), take h2's steps without the ones that change
   nothing there or with our configuration: the connection's state-machine transition while it
   is open, the stream's for DATA, the header validation flags when inbound validation and
-  normalization are off, two ``typing.cast`` calls.
+  normalization are off, two ``typing.cast`` calls. DATA that ends an open stream's message
+  stream (a unary request's one DATA frame) does too, its stream moving to half-closed as in
+  h2.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _new = object.__new__
 _WindowUpdated = h2.events.WindowUpdated
 _TrailersReceived = h2.events.TrailersReceived
 _DataReceived = h2.events.DataReceived
+_StreamEnded = h2.events.StreamEnded
 # Stream states where DATA takes no change of state (h2's ``data_received``).
 _RECEIVING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL))
 _RECV_HEADERS = StreamInputs.RECV_HEADERS
@@ -144,28 +147,41 @@ class FastH2Connection(h2.connection.H2Connection):
 
     def _receive_data_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)
+        end_stream = "END_STREAM" in frame.flags
         if (
             stream is None
-            or "END_STREAM" in frame.flags
             or self.state_machine.state is not self._open
-            or stream.state_machine.state not in _RECEIVING
             or not stream.state_machine.headers_received
+            or (
+                stream.state_machine.state is not StreamState.OPEN
+                if end_stream
+                else stream.state_machine.state not in _RECEIVING
+            )
         ):
             return super()._receive_data_frame(frame)
         # h2's steps for DATA in the middle of a message stream (a request on the server, a
         # response on the client), in h2's order, without the two state-machine transitions
         # (connection and stream) that change nothing there: flow control (a FlowControlError
-        # as in h2), the content-length count, the event.
+        # as in h2), the content-length count, the event. And for DATA that ends the message
+        # stream of an open stream (a unary request's only DATA frame), the one transition
+        # that changes something, OPEN to HALF_CLOSED_REMOTE, made as h2 makes it (after the
+        # content-length check, with no side effect but its StreamEnded event).
         length = frame.flow_controlled_length
         self._inbound_flow_control_window_manager.window_consumed(length)
         stream._inbound_window_manager.window_consumed(length)
-        stream._track_content_length(len(frame.data), False)
+        stream._track_content_length(len(frame.data), end_stream)
         event: h2.events.DataReceived = _new(_DataReceived)  # (its __init__: keywords only)
         event.stream_id = frame.stream_id
         event.data = frame.data
         event.flow_controlled_length = length
-        event.stream_ended = None
-        return [], [event]
+        if not end_stream:
+            event.stream_ended = None
+            return [], [event]
+        stream.state_machine.state = StreamState.HALF_CLOSED_REMOTE
+        ended: h2.events.StreamEnded = _new(_StreamEnded)
+        ended.stream_id = frame.stream_id
+        event.stream_ended = ended
+        return [], [event, ended]
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)

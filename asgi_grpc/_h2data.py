@@ -39,8 +39,8 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.frame_buffer
-from h2.connection import ConnectionInputs
-from h2.stream import StreamInputs
+from h2.connection import ConnectionInputs, ConnectionState
+from h2.stream import StreamInputs, StreamState
 from hyperframe.frame import DataFrame, Frame, HeadersFrame
 
 __all__ = [
@@ -81,6 +81,12 @@ _COLLECT = 64 * 1024
 _SMALL_PIECE = 1024
 
 
+# Connection states where h2's SEND_DATA and SEND_HEADERS change nothing, and stream states
+# where its SEND_DATA changes nothing (h2's transition tables: no side effect, same state).
+_CONNECTION_OPEN = frozenset((ConnectionState.CLIENT_OPEN, ConnectionState.SERVER_OPEN))
+_SENDING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE))
+
+
 def data_frame_header(
     conn: h2.connection.H2Connection, stream_id: int, length: int, end_stream: bool
 ) -> bytes:
@@ -96,10 +102,14 @@ def data_frame_header(
         raise h2.exceptions.FrameTooLargeError(
             f"Cannot send frame size {length}, max frame size is {conn.max_outbound_frame_size}"
         )
-    conn.state_machine.process_input(ConnectionInputs.SEND_DATA)
+    # The two transitions change nothing on an open connection and a stream we may send on
+    # (no side effect either): taken only where they would (a state change or h2's error).
+    if conn.state_machine.state not in _CONNECTION_OPEN:
+        conn.state_machine.process_input(ConnectionInputs.SEND_DATA)
     stream = conn.streams[stream_id]
     machine = stream.state_machine
-    machine.process_input(StreamInputs.SEND_DATA)
+    if machine.state not in _SENDING:
+        machine.process_input(StreamInputs.SEND_DATA)
     if end_stream:
         machine.process_input(StreamInputs.SEND_END_STREAM)
     stream.outbound_flow_control_window -= length

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import zlib
 from collections.abc import Iterable
 
@@ -43,6 +44,9 @@ def is_supported(name: str) -> bool:
     return name in _WBITS or name == IDENTITY
 
 
+# Peers send the same value on every call (grpcio: "identity,deflate,gzip"): parsed once. The
+# result is immutable, and the few values kept bound what a peer sending many costs.
+@functools.lru_cache(maxsize=16)
 def parse_accept_encoding(value: bytes | str | None) -> frozenset[str]:
     """The encodings a peer accepts; identity always counts."""
     if not value:

@@ -35,8 +35,8 @@ in every 4.x): the frame buffer, and the HEADERS handler. What it changes, and w
   same frames h2 would get from hyperframe, without three ``__init__``s and a flag set per frame
   (client streaming sends one frame per message; :mod:`asgi_grpc._h2data`, shared with the
   client); DATA in the middle of an open request skips h2's two state-machine transitions that
-  change nothing there (flow control and content-length still counted;
-  ``FastH2Connection._receive_data_frame``, shared with the client).
+  change nothing there, and DATA ending it the connection's (flow control and content-length
+  still counted; ``FastH2Connection._receive_data_frame``, shared with the client).
 - **WINDOW_UPDATE frames are taken by the frame buffer itself** on an open connection: read from
   its bytes, applied with h2's steps (the window grows; an open or half-closed stream stays as
   it is) and their events put in the read's list in order, without hyperframe's frame object and
@@ -172,7 +172,9 @@ class GrpcH2Connection(FastH2Connection):
             return False
         # What h2's H2Connection.send_headers does for a server's response headers or
         # trailers on an open stream, in the same order (FastH2Connection._write_headers).
-        self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
+        # The connection's transition changes nothing while it is open (no side effect).
+        if self.state_machine.state is not self._open:
+            self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
         self._write_headers(stream, stream_id, headers, end_stream)
         stream.request_method = None  # h2 reads it from the headers it sends: none here
         return True

@@ -37,11 +37,18 @@ from ._types import (
     BODY_LISTEN_EXTENSION,
     BODY_PARTS_EXTENSION,
     BODY_SINK_EXTENSION,
+    RESPONSE_EXTENSION,
     STREAM_CLOSED_EXTENSION,
     TRAILERS_ONLY_EXTENSION,
 )
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
+_TE_TRAILERS = (b"te", b"trailers")
+
+# The protocol's side of RESPONSE_EXTENSION: (stream id, headers, body parts, trailers).
+Respond = Callable[
+    [int, list[tuple[bytes, bytes]], list[bytes], list[tuple[bytes, bytes]]], Awaitable[None]
+]
 
 # Chunks shorter than this are appended to the previous one instead of queued on their own.
 _SMALL_CHUNK = 1024
@@ -168,6 +175,7 @@ class GrpcHTTPStream(HTTPStream):
         consumed: Callable[[int, int], None],
         push_body: tuple[Callable[[int, bytes], bool], Callable[[], None]] | None = None,
         listen_later: Callable[[GrpcHTTPStream], None] | None = None,
+        respond: Respond | None = None,
     ) -> None:
         super().__init__(app, config, context, task_group, ssl, client, server, send, stream_id)
         # Hypercorn's task group spawns ``self.app`` with its own queue-backed receive; we hand
@@ -199,6 +207,8 @@ class GrpcHTTPStream(HTTPStream):
         # handled (one call for all the chunks a read brought, not one per DATA frame).
         self._listen_later = listen_later
         self._listen_queued = False
+        self._respond = respond
+        self._respond_offer = {"owner": id(self)}
 
     async def _call_app(
         self,
@@ -215,6 +225,8 @@ class GrpcHTTPStream(HTTPStream):
         extensions[BODY_LISTEN_EXTENSION] = self._hooks
         if self._listen.flush is not None:
             extensions[BODY_SINK_EXTENSION] = self._hooks
+        if self._respond is not None:
+            extensions[RESPONSE_EXTENSION] = self._respond_offer
         await self._inner_app(scope, self.receive, send, sync_spawn, call_soon)
 
     # -- fed by the protocol's read loop; never awaits anything --------------------------------
@@ -350,6 +362,9 @@ class GrpcHTTPStream(HTTPStream):
         return None
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
+        if message is not None and message["type"] == RESPONSE_EXTENSION:
+            await self._send_response(message)
+            return
         if self.closed and message is not None and message["type"] == "http.response.body":
             # The stream is gone (reset, or the connection lost): the body is dropped without
             # waiting on anything. Yield to the loop anyway, so the disconnect reaches the app
@@ -379,3 +394,53 @@ class GrpcHTTPStream(HTTPStream):
             await self.send(StreamClosed(stream_id=self.stream_id))
             return
         await super().app_send(message)
+
+    async def _send_response(self, message: Any) -> None:
+        """RESPONSE_EXTENSION's message (see _types): what ``app_send`` does for the start,
+        body and trailers messages it stands for, in one step: the headers and trailers
+        validated as Hypercorn validates them, the stream's response state and access log
+        as after its trailers, and the whole response handed to the protocol at once."""
+        body: list[bytes] = message["body"]
+        if (
+            self._respond is None
+            or self.closed
+            or self.state != ASGIHTTPState.REQUEST
+            or self.scope["method"] == "HEAD"  # (stock sends no body for HEAD)
+            or _TE_TRAILERS not in self.scope["headers"]  # (nor trailers without te: trailers)
+        ):
+            # What the stock path makes of the messages it stands for (nothing, once closed).
+            await self.app_send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": message["headers"],
+                    "trailers": True,
+                }
+            )
+            parts = body or [b""]
+            for part in parts[:-1]:
+                await self.app_send({"type": "http.response.body", "body": part, "more_body": True})
+            await self.app_send(
+                {"type": "http.response.body", "body": parts[-1], "more_body": False}
+            )
+            await self.app_send(
+                {
+                    "type": "http.response.trailers",
+                    "headers": message["trailers"],
+                    "more_trailers": False,
+                }
+            )
+            return
+        headers = build_and_validate_headers(message["headers"])
+        trailers = build_and_validate_headers(message["trailers"])
+        # (What stock keeps, for the access log: the start message, headers as the app gave.)
+        self.response = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": message["headers"],
+            "trailers": True,
+        }
+        self.state = ASGIHTTPState.CLOSED
+        await self._respond(self.stream_id, headers, body, trailers)
+        await self.config.log.access(self.scope, self.response, time() - self.start_time)
+        await self.send(StreamClosed(stream_id=self.stream_id))

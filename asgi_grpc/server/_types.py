@@ -41,3 +41,11 @@ BODY_SINK_EXTENSION = "asgi_grpc.body_sink"
 # takes each message in the step that brings it this way, instead of a loop turn later in a
 # task waiting on ``receive()``. The server drops the callback when the stream closes.
 BODY_LISTEN_EXTENSION = "asgi_grpc.body_listen"
+# ``{"owner": id(o)}``, with the same ownership rule: the app may send one message of this type,
+# ``{"type": RESPONSE_EXTENSION, "headers": ..., "body": [bytes, ...], "trailers": ...}``, instead
+# of a whole response's ``http.response.start`` (status 200, ``trailers: True``), its body (the
+# parts in order, the last one ending it) and its ``http.response.trailers``, before any of those.
+# The server sends it as it would send them, in one step of the app's task instead of three trips
+# through its generic ASGI send path; a server with one stream open on the connection also writes
+# it to the socket in that step, instead of waking its writer for it. A unary response this way.
+RESPONSE_EXTENSION = "asgi_grpc.response"

@@ -161,6 +161,12 @@ def test_data_events_match_h2_connection(seed: int) -> None:
             stop = start + pieces.randrange(1, 200)
             events += _events(server, data[start:stop])
             start = stop
-        results.append(events)
+        # (and the streams' states and windows: DATA ending a request moves its stream)
+        streams = [
+            (sid, s.state_machine.state, s.inbound_flow_control_window, s._inbound_window_manager)
+            for sid, s in sorted(server.streams.items())
+        ]
+        results.append((events, [(a, b, c, vars(d)) for a, b, c, d in streams]))
     assert results[0] == results[1]
-    assert sum(1 for event in results[0] if event[0] == "DataReceived") > 10
+    assert sum(1 for event in results[0][0] if event[0] == "DataReceived") > 10
+    assert sum(1 for event in results[0][0] if event[0] == "StreamEnded") > 3
