@@ -87,6 +87,7 @@ async def test_scope_is_the_one_hypercorn_builds() -> None:
         "asgi_grpc.body_parts",
         "asgi_grpc.body_sink",
         "asgi_grpc.body_listen",
+        "asgi_grpc.response",
     }
     assert "http.response.trailers" in ours["extensions"]
     assert "asgi_grpc.trailers_only" in ours["extensions"]
