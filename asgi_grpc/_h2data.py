@@ -85,6 +85,8 @@ _SMALL_PIECE = 1024
 # where its SEND_DATA changes nothing (h2's transition tables: no side effect, same state).
 _CONNECTION_OPEN = frozenset((ConnectionState.CLIENT_OPEN, ConnectionState.SERVER_OPEN))
 _SENDING = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE))
+_STREAM_OPEN = StreamState.OPEN
+_HALF_CLOSED_LOCAL = StreamState.HALF_CLOSED_LOCAL
 
 
 def data_frame_header(
@@ -102,16 +104,21 @@ def data_frame_header(
         raise h2.exceptions.FrameTooLargeError(
             f"Cannot send frame size {length}, max frame size is {conn.max_outbound_frame_size}"
         )
-    # The two transitions change nothing on an open connection and a stream we may send on
-    # (no side effect either): taken only where they would (a state change or h2's error).
+    # The transitions change nothing on an open connection and a stream we may send on (no side
+    # effect either), and END_STREAM on an open stream only moves it to half-closed (local):
+    # h2's machines are run only where they would do more (a state change or h2's error).
     if conn.state_machine.state not in _CONNECTION_OPEN:
         conn.state_machine.process_input(ConnectionInputs.SEND_DATA)
     stream = conn.streams[stream_id]
     machine = stream.state_machine
-    if machine.state not in _SENDING:
+    state = machine.state
+    if state not in _SENDING:
         machine.process_input(StreamInputs.SEND_DATA)
     if end_stream:
-        machine.process_input(StreamInputs.SEND_END_STREAM)
+        if state is _STREAM_OPEN:  # (h2's table: to HALF_CLOSED_LOCAL, no side effect)
+            machine.state = _HALF_CLOSED_LOCAL
+        else:
+            machine.process_input(StreamInputs.SEND_END_STREAM)
     stream.outbound_flow_control_window -= length
     conn.outbound_flow_control_window -= length
     flags = _END_STREAM if end_stream else 0

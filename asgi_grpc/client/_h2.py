@@ -19,7 +19,6 @@ places we adjust its behaviour, and the windowed DATA writer.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import h2.config
@@ -29,7 +28,6 @@ import h2.exceptions
 import h2.settings
 from h2.connection import AllowedStreamIDs, ConnectionInputs, ConnectionState
 from h2.errors import ErrorCodes
-from h2.stream import StreamState
 from h2.utilities import authority_from_headers, extract_method_header
 
 from .. import _hyperframe
@@ -50,11 +48,6 @@ __all__ = [
 ]
 
 _CLIENT_OPEN = ConnectionState.CLIENT_OPEN
-# h2's transitions for a request's DATA on an open stream: SEND_DATA (None, OPEN) and
-# SEND_END_STREAM (None, HALF_CLOSED_LOCAL), no side effects.
-_STREAM_OPEN = StreamState.OPEN
-_HALF_CLOSED_LOCAL = StreamState.HALF_CLOSED_LOCAL
-_DATA_HEADER = struct.Struct(">HBBBL")  # length (24 bits: 16 + 8), type, flags, stream id
 
 #: What hpack decodes before h2 fails the whole connection (memory bound for one block).
 HARD_HEADER_LIST_CAP = 1024 * 1024
@@ -174,22 +167,10 @@ def send_windowed(
         return total
     window = h2conn.local_flow_control_window(stream_id)
     max_frame = h2conn.max_outbound_frame_size
-    stream = h2conn.streams[stream_id]  # (there: local_flow_control_window found it)
-    machine = stream.state_machine
     while window > 0 and offset < total:
         size = min(window, max_frame, total - offset)
         end = end_stream and offset + size >= total
-        if h2conn.state_machine.state is _CLIENT_OPEN and machine.state is _STREAM_OPEN:
-            # data_frame_header's steps where h2's state machines change nothing but the
-            # stream's state on END_STREAM (their transitions cost two Python calls and an
-            # Enum hash each): the size fits both windows and the frame size by construction.
-            if end:
-                machine.state = _HALF_CLOSED_LOCAL
-            stream.outbound_flow_control_window -= size
-            h2conn.outbound_flow_control_window -= size
-            header = _DATA_HEADER.pack(size >> 8, size & 0xFF, 0x0, 0x1 if end else 0, stream_id)
-        else:
-            header = data_frame_header(h2conn, stream_id, size, end)
+        header = data_frame_header(h2conn, stream_id, size, end)
         if h2conn._data_to_send:  # this stream's HEADERS, acks...: before the frame
             out.append(h2conn.data_to_send())
         out.append(header)
