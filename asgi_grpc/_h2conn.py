@@ -15,6 +15,10 @@
 - Received frames are read by :class:`asgi_grpc._h2data.DataFrameBuffer` (DATA and whole
   HEADERS frames without hyperframe's parse; WINDOW_UPDATE frames applied during the read by
   :meth:`FastH2Connection._window_update`, their events in order with the others').
+- Received data is credited back by :meth:`FastH2Connection.acknowledge_received`: the stream's
+  WINDOW_UPDATE is held back while the peer still has a quarter of the stream's window, and
+  never sent once the peer has ended its side of the stream (the connection is credited at once,
+  as h2 does it).
 - DATA in the middle of a message stream, and a header block on a stream that is already open
   (response headers and trailers on the client), take h2's steps without the ones that change
   nothing there or with our configuration: the connection's state-machine transition while it
@@ -39,7 +43,7 @@ from h2.errors import ErrorCodes
 from h2.stream import H2Stream, StreamInputs, StreamState
 from h2.utilities import is_informational_response
 from hyperframe.exceptions import InvalidPaddingError
-from hyperframe.frame import RstStreamFrame
+from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
 
 from ._h2data import DataFrameBuffer
 from ._hpack import CachingEncoder
@@ -78,6 +82,8 @@ class FastH2Connection(h2.connection.H2Connection):
         self._open = (
             ConnectionState.CLIENT_OPEN if config.client_side else ConnectionState.SERVER_OPEN
         )
+        # Stream credit held back by acknowledge_received (bytes, by stream id).
+        self._held_credit: dict[int, int] = {}
         # Received headers go to events as decoded (h2 only validates, normalizes or decodes
         # them to str if configured to).
         self._headers_as_decoded = not (
@@ -144,6 +150,44 @@ class FastH2Connection(h2.connection.H2Connection):
         event.stream_id = stream_id
         event.delta = increment
         return event
+
+    # -- receive windows --------------------------------------------------------------------
+
+    def acknowledge_received(self, size: int, stream_id: int) -> None:
+        """h2's ``acknowledge_received_data``, with a stream's credit held back while the peer
+        needs none: until the credit held reaches three quarters of the stream's window (the
+        peer keeps at least a quarter to send in meanwhile), and dropped once the peer has
+        ended its side of the stream (h2 would still send a WINDOW_UPDATE for a half-closed
+        stream, which can never be used). The connection is credited at once, as h2 does it:
+        what streams hold back never starves the others.
+
+        h2 credits a stream once half its window is read: a 1 MiB request, which the default
+        stream window (server/_hypercorn_config.py) is sized to take whole, got a
+        WINDOW_UPDATE in the middle (grpcio's client sends it as two DATA frames), in a write
+        of its own that woke the client for 13 bytes (bench/README.md, "Blocking API")."""
+        increment = self._inbound_flow_control_window_manager.process_bytes(size)
+        if increment:  # (h2's steps for the connection's window)
+            frame = WindowUpdateFrame(0)
+            frame.window_increment = increment
+            self._prepare_for_sending([frame])
+        held = self._held_credit
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.state_machine.state not in _RECEIVING:
+            if held:
+                held.pop(stream_id, None)
+            return
+        total = held.get(stream_id, 0) + size
+        if total < self.local_settings.initial_window_size * 3 // 4:
+            held[stream_id] = total
+            return
+        if held:
+            held.pop(stream_id, None)
+        self._prepare_for_sending(stream.acknowledge_received_data(total))
+
+    def forget_credit(self, stream_id: int) -> None:
+        """The stream is gone: drop the credit :meth:`acknowledge_received` held for it."""
+        if self._held_credit:
+            self._held_credit.pop(stream_id, None)
 
     def _receive_data_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)

@@ -371,6 +371,7 @@ class Connection(asyncio.Protocol):
             return
         stream._released = True
         self._streams.pop(stream.stream_id, None)
+        self._h2.forget_credit(stream.stream_id)
         self._active -= 1
         self._h2.open_streams = self._active
         self._full = False
@@ -391,9 +392,9 @@ class Connection(asyncio.Protocol):
         acks, self._pending_acks = self._pending_acks, {}
         if self._closed:
             return
-        acknowledge = self._h2.acknowledge_received_data
+        acknowledge = self._h2.acknowledge_received
         for stream_id, length in acks.items():
-            # Closed streams are fine: h2 then only credits the connection window.
+            # Closed streams are fine: only the connection window is credited.
             acknowledge(length, stream_id)
 
     # -- writing -----------------------------------------------------------------------------

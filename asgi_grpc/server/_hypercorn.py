@@ -1085,14 +1085,11 @@ class GrpcH2Protocol(H2Protocol):
             await self._close_stream(stream_id)
 
     def _consumed(self, stream_id: int, flow_controlled_length: int) -> None:
-        """Give ``flow_controlled_length`` bytes of credit back to the peer (stream and
-        connection; h2 batches the WINDOW_UPDATEs)."""
+        """Give ``flow_controlled_length`` bytes of credit back to the peer (connection and
+        stream, the WINDOW_UPDATEs batched: ``FastH2Connection.acknowledge_received``)."""
         if self.closed or flow_controlled_length <= 0:
             return
-        try:
-            self.connection.acknowledge_received_data(flow_controlled_length, stream_id)
-        except h2.exceptions.ProtocolError:
-            return
+        self.connection.acknowledge_received(flow_controlled_length, stream_id)
         data = self.connection.data_to_send()
         if data:
             self._pending.append(data)
@@ -1102,6 +1099,7 @@ class GrpcH2Protocol(H2Protocol):
         stream = self.streams.pop(stream_id, None)
         if stream is None:
             return
+        self.connection.forget_credit(stream_id)
         out = self._out.get(stream_id)
         if out is not None and not out.ended and out.trailers is None and not self.closed:
             if isinstance(stream, WSStream):
