@@ -15,10 +15,11 @@
 - Received frames are read by :class:`asgi_grpc._h2data.DataFrameBuffer` (DATA and whole
   HEADERS frames without hyperframe's parse; WINDOW_UPDATE frames applied during the read by
   :meth:`FastH2Connection._window_update`, their events in order with the others').
-- Received data is credited back by :meth:`FastH2Connection.acknowledge_received`: the stream's
-  WINDOW_UPDATE is held back while the peer still has a quarter of the stream's window, and
-  never sent once the peer has ended its side of the stream (the connection is credited at once,
-  as h2 does it).
+- Received data is credited back by :meth:`FastH2Connection.acknowledge_received`: a stream's
+  first WINDOW_UPDATE is held back while the peer still has a quarter of the stream's window
+  (a message that fits the window gets none), later ones come at half as h2 sends them, and
+  none once the peer has ended its side of the stream (the connection is credited at once, as
+  h2 does it).
 - DATA in the middle of a message stream, and a header block on a stream that is already open
   (response headers and trailers on the client), take h2's steps without the ones that change
   nothing there or with our configuration: the connection's state-machine transition while it
@@ -84,6 +85,7 @@ class FastH2Connection(h2.connection.H2Connection):
         )
         # Stream credit held back by acknowledge_received (bytes, by stream id).
         self._held_credit: dict[int, int] = {}
+        self._credited: set[int] = set()  # streams that have had credit (a subset of the above)
         # Received headers go to events as decoded (h2 only validates, normalizes or decodes
         # them to str if configured to).
         self._headers_as_decoded = not (
@@ -155,39 +157,51 @@ class FastH2Connection(h2.connection.H2Connection):
 
     def acknowledge_received(self, size: int, stream_id: int) -> None:
         """h2's ``acknowledge_received_data``, with a stream's credit held back while the peer
-        needs none: until the credit held reaches three quarters of the stream's window (the
-        peer keeps at least a quarter to send in meanwhile), and dropped once the peer has
-        ended its side of the stream (h2 would still send a WINDOW_UPDATE for a half-closed
-        stream, which can never be used). The connection is credited at once, as h2 does it:
-        what streams hold back never starves the others.
+        needs none, and the connection credited at once as h2 does (what a stream holds back
+        never starves the others):
 
-        h2 credits a stream once half its window is read: a 1 MiB request, which the default
-        stream window (server/_hypercorn_config.py) is sized to take whole, got a
-        WINDOW_UPDATE in the middle (grpcio's client sends it as two DATA frames), in a write
-        of its own that woke the client for 13 bytes (bench/README.md, "Blocking API")."""
-        increment = self._inbound_flow_control_window_manager.process_bytes(size)
-        if increment:  # (h2's steps for the connection's window)
-            frame = WindowUpdateFrame(0)
-            frame.window_increment = increment
-            self._prepare_for_sending([frame])
+        - A stream's first credit waits until three quarters of its window is owed (the peer
+          keeps at least a quarter to send meanwhile), not half as h2's: a message that fits
+          the window then arrives without any. A 1 MiB request, which the default stream
+          window (server/_hypercorn_config.py) is sized to take whole, got a WINDOW_UPDATE in
+          the middle (grpcio's client sends it as two DATA frames, and the first is past
+          half), in a write of its own that woke the client for 13 bytes (bench/README.md,
+          "Blocking API", sixth round).
+        - Once a stream has had credit it is a long upload or download: it is credited at half
+          its window, as h2 does, which keeps more of it in flight.
+        - None once the peer has ended its side of the stream: h2 still credits a half-closed
+          stream, which can never use it."""
+        self.credit_connection(size)
         held = self._held_credit
         stream = self.streams.get(stream_id)
         if stream is None or stream.state_machine.state not in _RECEIVING:
             if held:
                 held.pop(stream_id, None)
+                self._credited.discard(stream_id)
             return
         total = held.get(stream_id, 0) + size
-        if total < self.local_settings.initial_window_size * 3 // 4:
+        window = self.local_settings.initial_window_size
+        if total < (window // 2 if stream_id in self._credited else window * 3 // 4):
             held[stream_id] = total
             return
-        if held:
-            held.pop(stream_id, None)
+        held[stream_id] = 0  # (kept while the stream is: the stream has had credit)
+        self._credited.add(stream_id)
         self._prepare_for_sending(stream.acknowledge_received_data(total))
 
+    def credit_connection(self, size: int) -> None:
+        """Credit only the connection's window with ``size`` bytes read (h2's steps for it in
+        ``acknowledge_received_data``): for data that nobody will read on its stream."""
+        increment = self._inbound_flow_control_window_manager.process_bytes(size)
+        if increment:
+            frame = WindowUpdateFrame(0)
+            frame.window_increment = increment
+            self._prepare_for_sending([frame])
+
     def forget_credit(self, stream_id: int) -> None:
-        """The stream is gone: drop the credit :meth:`acknowledge_received` held for it."""
+        """The stream is gone: drop what :meth:`acknowledge_received` kept for it."""
         if self._held_credit:
             self._held_credit.pop(stream_id, None)
+            self._credited.discard(stream_id)
 
     def _receive_data_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)

@@ -1,8 +1,8 @@
 """Receive-window credit (``FastH2Connection.acknowledge_received``, asgi_grpc/_h2conn.py), on
 the client's and the server's connections, against h2's own ``acknowledge_received_data`` fed the
-same frames: the connection's WINDOW_UPDATEs must be h2's exactly; a stream's are held back until
-three quarters of its window is owed (never leaving the peer less than a quarter to send) and
-never sent once the peer has ended its side of the stream, where h2 sends one at half."""
+same frames: the connection's WINDOW_UPDATEs must be h2's exactly; a stream's first is held back
+until three quarters of its window is owed (never leaving the peer less than a quarter to send),
+later ones come at half as h2's do, and none once the peer has ended its side of the stream."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ SIDES = ["client", "server"]
 
 
 @pytest.mark.parametrize("side", SIDES)
-def test_stream_credit_waits_until_three_quarters_of_the_window_is_owed(side: str) -> None:
+def test_first_stream_credit_waits_until_three_quarters_of_the_window_is_owed(side: str) -> None:
     ours, stock = _ours(side), Pair(side, _stock(side))
     chunk = WINDOW // 10
     for _ in range(40):  # four windows' worth: the peer is never short of window
@@ -137,8 +137,9 @@ def test_stream_credit_waits_until_three_quarters_of_the_window_is_owed(side: st
             pair.send(chunk, ack=ack)
         assert ours.peer.local_flow_control_window(1) >= WINDOW // 4 - chunk
     stream = [increment for stream_id, increment in ours.updates if stream_id == 1]
-    # Credit at every 8 chunks (>= 3/4 of the window), all of what was owed; h2's at every 5.
-    assert stream == [8 * chunk] * 5
+    # The first credit once 8 chunks are owed (>= 3/4 of the window), all of them; then at
+    # every 5 (half the window), as h2 credits from the start.
+    assert stream == [8 * chunk] + [5 * chunk] * 6
     assert [i for s, i in stock.updates if s == 1] == [5 * chunk] * 8
     # The connection's credit is h2's, update for update.
     connection = [update for update in ours.updates if update[0] == 0]
@@ -167,9 +168,12 @@ def test_credit_held_for_a_stream_goes_when_it_closes(side: str) -> None:
     assert isinstance(receiver, FastH2Connection)
     ours.send(WINDOW // 2, ack=receiver.acknowledge_received)
     assert receiver._held_credit == {1: WINDOW // 2}
+    ours.send(WINDOW // 4, ack=receiver.acknowledge_received)  # (credited: now at half)
+    assert receiver._credited == {1}
     receiver.reset_stream(1)
     receiver.forget_credit(1)
     assert not receiver._held_credit
+    assert not receiver._credited
     # Credit for DATA read from a stream that is gone: the connection's only, as h2's.
     receiver.acknowledge_received(1000, 1)
     receiver.acknowledge_received(1000, 99)  # (never opened: h2 would raise; nothing held)

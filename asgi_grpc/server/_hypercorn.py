@@ -898,8 +898,9 @@ class GrpcH2Protocol(H2Protocol):
                     stream.feed(event.data, event.flow_controlled_length)
                 elif stream is None:
                     # The app has already finished this stream (e.g. it answered without reading
-                    # the body): drop the data, but give its credit back.
-                    self._consumed(stream_id, event.flow_controlled_length)
+                    # the body): drop the data, but give the connection its credit back (not
+                    # the stream: that would only ask for more data nobody reads).
+                    self._discarded(event.flow_controlled_length)
                 else:  # (a large frame's DataParts joined: Hypercorn's streams take bytes)
                     await stream.handle(Body(stream_id=stream_id, data=bytes(event.data)))
                     self._consumed(stream_id, event.flow_controlled_length)
@@ -1095,11 +1096,20 @@ class GrpcH2Protocol(H2Protocol):
             self._pending.append(data)
             self._wake.set()
 
+    def _discarded(self, flow_controlled_length: int) -> None:
+        """Credit the connection only, for ``flow_controlled_length`` bytes dropped unread."""
+        if self.closed or flow_controlled_length <= 0:
+            return
+        self.connection.credit_connection(flow_controlled_length)
+        data = self.connection.data_to_send()
+        if data:
+            self._pending.append(data)
+            self._wake.set()
+
     async def _close_stream(self, stream_id: int) -> None:
         stream = self.streams.pop(stream_id, None)
         if stream is None:
             return
-        self.connection.forget_credit(stream_id)
         out = self._out.get(stream_id)
         if out is not None and not out.ended and out.trailers is None and not self.closed:
             if isinstance(stream, WSStream):
@@ -1116,6 +1126,9 @@ class GrpcH2Protocol(H2Protocol):
                     self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
                     self._wake.set()
         await stream.handle(StreamClosed(stream_id=stream_id))
+        # After the stream's last credit (StreamClosed gives back what it had buffered): later
+        # DATA on it only credits the connection (_discarded).
+        self.connection.forget_credit(stream_id)
         if not self.streams and not self.closed:
             if self._drain == _DRAIN_FINAL:
                 self._wake.set()  # the writer closes once the last bytes are out
