@@ -19,15 +19,9 @@ from asgi_grpc._h2conn import FastH2Connection
 from asgi_grpc.client._h2 import H2_CONFIG, H2Connection
 from asgi_grpc.server._hypercorn_h2 import GrpcH2Connection
 
+from .test_h2conn_client import _REQUEST, _RESPONSE
+
 WINDOW = 100_000  # the receiving side's SETTINGS_INITIAL_WINDOW_SIZE
-_REQUEST = [
-    (b":method", b"POST"),
-    (b":scheme", b"http"),
-    (b":path", b"/s/M"),
-    (b":authority", b"x"),
-    (b"content-type", b"application/grpc"),
-]
-_RESPONSE = [(b":status", b"200"), (b"content-type", b"application/grpc")]
 _SERVER_CONFIG = h2.config.H2Configuration(
     client_side=False, header_encoding=None, validate_inbound_headers=False
 )
