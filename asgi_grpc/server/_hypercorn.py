@@ -28,8 +28,7 @@ d. Graceful shutdown: when the worker's ``terminated`` event is set, every conne
    stream id). Streams opened after that are refused (RST_STREAM REFUSED_STREAM, which gRPC
    clients retry elsewhere), in-flight streams are served to the end, and the connection closes
    when idle. This is the same two-step GOAWAY as grpc-go and grpc-core servers. GOAWAY frames are
-   written by hand (``_hypercorn_writer._goaway``: h2's ``close_connection`` would move its state
-   machine to CLOSED, after which no in-flight stream could be answered).
+   written by hand (why: ``_hypercorn_writer``).
 e. ``http.response.trailers`` with no prior ``http.response.start`` is sent as one HEADERS frame
    with END_STREAM (gRPC's trailers-only response: ``_hypercorn_writer``); ``scope["extensions"]``
    carries ``"asgi_grpc.trailers_only"`` to say so.
@@ -57,9 +56,8 @@ Where it is: :class:`GrpcH2Protocol` (this module) holds the connection's state,
 the socket writes, with what it changes for speed) is its base class
 :class:`~._hypercorn_writer.H2Writer`. This module also holds :func:`install`.
 
-Speed: see ``_hypercorn_writer`` for the writer; here, the connection's idle timer is armed and
-disarmed with ``call_later`` instead of a task per request, and large reads are handed to h2 in
-pieces that still notice floods (``handle``).
+Speed: the writer's is described in ``_hypercorn_writer``; here, the connection's idle timer is
+armed and disarmed with ``call_later`` instead of a task per request.
 """
 
 from __future__ import annotations
@@ -182,7 +180,8 @@ _REFUSED_HTTP = [(b":status", b"431")]
 
 
 class GrpcH2Protocol(H2Writer):
-    """Hypercorn's HTTP/2 protocol with the fixes and speed-ups listed in the module docstring.
+    """Hypercorn's HTTP/2 protocol with the fixes and speed-ups listed in the module docstring
+    (its writer side, the base class :class:`~._hypercorn_writer.H2Writer`, in that module's).
 
     Only for the asyncio worker (it uses asyncio futures directly); under any other worker,
     constructing it returns a stock ``H2Protocol``.
