@@ -85,7 +85,7 @@ class FastH2Connection(h2.connection.H2Connection):
         )
         # Stream credit held back by acknowledge_received (bytes, by stream id).
         self._held_credit: dict[int, int] = {}
-        self._credited: set[int] = set()  # streams that have had credit (a subset of the above)
+        self._credited: set[int] = set()  # streams that have had credit (then: at half)
         # Received headers go to events as decoded (h2 only validates, normalizes or decodes
         # them to str if configured to).
         self._headers_as_decoded = not (
@@ -172,20 +172,17 @@ class FastH2Connection(h2.connection.H2Connection):
         - None once the peer has ended its side of the stream: h2 still credits a half-closed
           stream, which can never use it."""
         self.credit_connection(size)
-        held = self._held_credit
         stream = self.streams.get(stream_id)
         if stream is None or stream.state_machine.state not in _RECEIVING:
-            if held:
-                held.pop(stream_id, None)
-                self._credited.discard(stream_id)
+            self.forget_credit(stream_id)
             return
-        total = held.get(stream_id, 0) + size
+        held, credited = self._held_credit, self._credited
+        total = held.pop(stream_id, 0) + size
         window = self.local_settings.initial_window_size
-        if total < (window // 2 if stream_id in self._credited else window * 3 // 4):
+        if total < (window // 2 if stream_id in credited else window * 3 // 4):
             held[stream_id] = total
             return
-        held[stream_id] = 0  # (kept while the stream is: the stream has had credit)
-        self._credited.add(stream_id)
+        credited.add(stream_id)
         self._prepare_for_sending(stream.acknowledge_received_data(total))
 
     def credit_connection(self, size: int) -> None:
@@ -199,9 +196,8 @@ class FastH2Connection(h2.connection.H2Connection):
 
     def forget_credit(self, stream_id: int) -> None:
         """The stream is gone: drop what :meth:`acknowledge_received` kept for it."""
-        if self._held_credit:
-            self._held_credit.pop(stream_id, None)
-            self._credited.discard(stream_id)
+        self._held_credit.pop(stream_id, None)
+        self._credited.discard(stream_id)
 
     def _receive_data_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)

@@ -664,16 +664,17 @@ class GrpcH2Protocol(H2Writer):
         if self.closed or flow_controlled_length <= 0:
             return
         self.connection.acknowledge_received(flow_controlled_length, stream_id)
-        data = self.connection.data_to_send()
-        if data:
-            self._pending.append(data)
-            self._wake.set()
+        self._queue_credit()
 
     def _discarded(self, flow_controlled_length: int) -> None:
         """Credit the connection only, for ``flow_controlled_length`` bytes dropped unread."""
         if self.closed or flow_controlled_length <= 0:
             return
         self.connection.credit_connection(flow_controlled_length)
+        self._queue_credit()
+
+    def _queue_credit(self) -> None:
+        # The WINDOW_UPDATEs h2 framed, if any, for the writer's next turn.
         data = self.connection.data_to_send()
         if data:
             self._pending.append(data)
