@@ -19,6 +19,15 @@ one ``eventfd_write``; the loop runs what was posted in the reader's callback it
 reading its self-pipe until it is empty (two ``recv`` and a caught BlockingIOError per wake-up) and
 running a Handle made per callback on its next pass. About a quarter of a bare thread-to-loop and
 back round trip (63 -> 48 k instructions).
+
+A loop whose selector says when it waits (``idle``: the blocking API's loop,
+``asgi_grpc._sync._selector``) is not woken at all when it waits: the posting thread takes the
+idle lock and runs the callback itself, as the loop would have, with the loop as its running loop
+(:meth:`LoopInbox.post`). The loop is woken only for what that left it to do (a task to step, a
+timer sooner than the one it waits for, a stop). A blocking server's handler thread so writes
+its response itself, as grpcio's does: one thread hand-off per ping-pong round trip instead of
+two. Not from the main thread (a signal handler that raises must never cut a loop callback
+short), from a thread that runs an event loop, or in asyncio's debug mode.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import os
 import select
 import threading
 import weakref
+from asyncio.events import _get_running_loop, _set_running_loop
 from collections.abc import Callable
 from typing import Any
 
@@ -84,6 +94,8 @@ class _LockWaker:
 
 
 Waker = _EventfdWaker | _LockWaker
+_get_ident = threading.get_ident
+_MAIN_THREAD_ID = threading.main_thread().ident
 _new_waker = _EventfdWaker if hasattr(os, "eventfd") else _LockWaker
 _local = threading.local()
 
@@ -117,10 +129,12 @@ class LoopInbox:
     in the context of the thread that posted it (as ``call_soon_threadsafe``). Made on the loop's
     thread (:func:`loop_inbox`)."""
 
-    __slots__ = ("__weakref__", "_deferred", "_fd", "_items", "_loop", "_pending")
+    __slots__ = ("__weakref__", "_deferred", "_fd", "_idle", "_items", "_loop", "_pending")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle: threading.Lock | None = None) -> None:
         self._loop = loop
+        #: Free while the loop waits in its selector (module docstring); None: always posted.
+        self._idle = idle
         self._items: collections.deque[tuple[contextvars.Context, Callable[..., Any], Any]] = (
             collections.deque()
         )
@@ -132,12 +146,55 @@ class LoopInbox:
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the loop soon; RuntimeError if the loop is closed (as
-        ``call_soon_threadsafe``)."""
+        ``call_soon_threadsafe``). On a loop with an idle lock that waits in its selector, run
+        it here and now instead (module docstring)."""
         if self._loop.is_closed():
             raise RuntimeError("Event loop is closed")
+        idle = self._idle
+        if (
+            idle is not None
+            and _get_ident() != _MAIN_THREAD_ID
+            and _get_running_loop() is None
+            and idle.acquire(False)
+        ):
+            try:
+                self._run_here(fn, args)
+            finally:
+                idle.release()
+            return
         self._items.append((contextvars.copy_context(), fn, args))
         # Appended first, flag read after: the loop clears the flag before it drains, so an item
         # is either drained by a pass that has not started yet or wakes the loop itself.
+        if not self._pending:
+            self._pending = True
+            os.eventfd_write(self._fd, 1)  # type: ignore[attr-defined,unused-ignore]
+
+    def _run_here(self, fn: Callable[..., Any], args: Any) -> None:
+        """On the posting thread, holding the idle lock (the loop waits in its selector): what
+        was posted before, ``fn(*args)``, then what they deferred; the loop is woken for what
+        that leaves it (module docstring)."""
+        loop: Any = self._loop
+        if loop._debug:  # (the loop times and checks each callback there: leave it to the loop)
+            self._items.append((contextvars.copy_context(), fn, args))
+            self._wake_loop()
+            return
+        scheduled = loop._scheduled
+        soonest = scheduled[0] if scheduled else None
+        _set_running_loop(loop)
+        try:
+            self._items.append((contextvars.copy_context(), fn, args))
+            self._run_items()
+        finally:
+            _set_running_loop(None)
+        if (
+            loop._ready
+            or loop._stopping
+            or (scheduled and scheduled[0] is not soonest)
+            or self._items  # (posted by a callback of ours: the lock was held)
+        ):
+            self._wake_loop()
+
+    def _wake_loop(self) -> None:
         if not self._pending:
             self._pending = True
             os.eventfd_write(self._fd, 1)  # type: ignore[attr-defined,unused-ignore]
@@ -148,6 +205,9 @@ class LoopInbox:
         except BlockingIOError:  # (woken for items an earlier pass took)
             pass
         self._pending = False
+        self._run_items()
+
+    def _run_items(self) -> None:
         items = self._items
         while items:
             context, fn, args = items.popleft()
@@ -213,11 +273,12 @@ def post_to(loop: asyncio.AbstractEventLoop) -> Callable[..., object]:
     return loop.call_soon_threadsafe if inbox is None else inbox.post
 
 
-def loop_inbox(loop: asyncio.AbstractEventLoop) -> Inbox:
+def loop_inbox(loop: asyncio.AbstractEventLoop, idle: threading.Lock | None = None) -> Inbox:
     """``loop``'s inbox, made on first use; call it on the loop's thread the first time (it
-    registers a reader), from anywhere after that."""
+    registers a reader), from anywhere after that. ``idle``: the lock of the loop's selector
+    that is free while it waits (``asgi_grpc._sync._selector``), given when the inbox is made."""
     inbox = _inboxes.get(loop)
     if inbox is None:
-        inbox = LoopInbox(loop) if hasattr(os, "eventfd") else _ThreadsafeInbox(loop)
+        inbox = LoopInbox(loop, idle) if hasattr(os, "eventfd") else _ThreadsafeInbox(loop)
         _inboxes[loop] = inbox
     return inbox

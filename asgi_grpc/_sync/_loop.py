@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 from .._wake import Inbox, loop_inbox, thread_waker
 from ._runner import LoopRunner, Stopper, leader
+from ._selector import idle_selector
 
 logger = logging.getLogger("asgi_grpc.sync")
 
@@ -70,19 +71,24 @@ def uvloop_wanted() -> bool:
     return True
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
+def _new_loop() -> tuple[asyncio.AbstractEventLoop, threading.Lock | None]:
+    """The loop, and the lock that is free while it waits in its selector (None: uvloop, or no
+    epoll; asgi_grpc/_sync/_selector.py)."""
     if uvloop_wanted():
         import uvloop
 
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
+        return uvloop.new_event_loop(), None
+    selector = idle_selector()
+    if selector is None:
+        return asyncio.new_event_loop(), None
+    return asyncio.SelectorEventLoop(selector), selector.idle
 
 
 class BackgroundLoop:
     """An asyncio loop (uvloop's when :func:`uvloop_wanted`) running forever in a daemon thread."""
 
     def __init__(self) -> None:
-        self.loop = _new_loop()
+        self.loop, self._idle = _new_loop()
         self.inbox: Inbox  # work posted from other threads (asgi_grpc/_wake.py), made on the loop
         self.runner: LoopRunner  # who runs the loop (asgi_grpc/_sync/_runner.py)
         self._ready = threading.Event()
@@ -95,7 +101,7 @@ class BackgroundLoop:
     def _run(self) -> None:
         loop = self.loop
         asyncio.set_event_loop(loop)
-        self.inbox = loop_inbox(loop)
+        self.inbox = loop_inbox(loop, self._idle)
         # Only the standard loop is led by callers (uvloop handles signals itself).
         self.runner = LoopRunner(loop, self.inbox.post, type(loop).__module__.startswith("asyncio"))
         loop.call_soon(self._ready.set)

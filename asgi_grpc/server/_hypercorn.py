@@ -57,7 +57,8 @@ the socket writes, with what it changes for speed) is its base class
 :class:`~._hypercorn_writer.H2Writer`. This module also holds :func:`install`.
 
 Speed: the writer's is described in ``_hypercorn_writer``; here, the connection's idle timer is
-armed and disarmed with ``call_later`` instead of a task per request.
+a ``call_later`` instead of a task per request, armed once and left running while requests come
+and go (``_on_idle_timeout``).
 """
 
 from __future__ import annotations
@@ -252,6 +253,7 @@ class GrpcH2Protocol(H2Writer):
         self._wake = asyncio.Event()  # wakes the writer
         self._seen_request = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None  # when the last stream ended; None while busy
         self._drain = _DRAIN_NONE
         self._drain_timer: asyncio.TimerHandle | None = None
         self._last_stream_id = _GOAWAY_ALL
@@ -336,8 +338,18 @@ class GrpcH2Protocol(H2Writer):
         self._wake.set()
 
     def _on_idle_timeout(self) -> None:
+        """The idle timer: armed when the connection first goes idle and left running while
+        requests come and go (a TimerHandle per request would be made and cancelled each time,
+        and each new one at the head of the loop's timers wakes a waiting loop: asgi_grpc/_wake.py);
+        when it fires early it is armed again for the rest of the current idle spell."""
         self._idle_timer = None
-        if not self.streams:
+        since = self._idle_since
+        if since is None or self.streams or self.closed:
+            return  # busy: armed again when it goes idle
+        remaining = since + float(self.config.keep_alive_timeout) - self._loop.time()
+        if remaining > 0:
+            self._idle_timer = self._loop.call_later(remaining, self._on_idle_timeout)
+        else:
             self._begin_drain()
 
     async def handle(self, event: Event) -> None:
@@ -576,9 +588,7 @@ class GrpcH2Protocol(H2Writer):
             # per request) closes the connection gracefully after keep_alive_timeout idle.
             self._seen_request = True
             await self.send(Updated(idle=False))
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._idle_since = None
         if self.keep_alive_requests >= self.config.keep_alive_max_requests or (
             self.context.terminated.is_set()
         ):
@@ -706,10 +716,12 @@ class GrpcH2Protocol(H2Writer):
         if not self.streams and not self.closed:
             if self._drain == _DRAIN_FINAL:
                 self._wake.set()  # the writer closes once the last bytes are out
-            elif self._idle_timer is None and self._drain == _DRAIN_NONE:
-                self._idle_timer = self._loop.call_later(
-                    float(self.config.keep_alive_timeout), self._on_idle_timeout
-                )
+            elif self._drain == _DRAIN_NONE:
+                self._idle_since = self._loop.time()
+                if self._idle_timer is None:
+                    self._idle_timer = self._loop.call_later(
+                        float(self.config.keep_alive_timeout), self._on_idle_timeout
+                    )
 
 
 # The module whose ProtocolWrapper builds HTTP/2 protocols, the one whose TCPServer reads

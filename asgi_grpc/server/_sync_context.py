@@ -35,6 +35,7 @@ _SYNC_STREAM_BUFFER = 16  # responses a sync streaming handler may run ahead of 
 _REQUEST_BATCH = 64
 _REQUEST_BATCH_BYTES = 64 * 1024
 _WAIT_SLICE = 1.0  # a worker waiting on the loop checks again at least this often
+_get_ident = threading.get_ident
 
 
 class BlockingRequestIterator(Iterator[Any]):
@@ -111,6 +112,7 @@ def _on_loop(post: Callable[..., object], fn: Callable[..., Any], *args: Any) ->
     concurrent future). The loop wakes this thread through its waker (asgi_grpc/_wake.py), not
     with the GIL held."""
     waker = thread_waker()
+    waiter = _get_ident()
     outcome: list[Any] = []
 
     def start() -> None:
@@ -122,7 +124,8 @@ def _on_loop(post: Callable[..., object], fn: Callable[..., Any], *args: Any) ->
             if result is _LATER:
                 return
             outcome.append((True, result))
-        waker.wake()
+        if _get_ident() != waiter:  # (run by the waiting thread itself: asgi_grpc/_wake.py)
+            waker.wake()
 
     post(start)
     while not outcome:  # (a wake-up may be left over from an earlier wait of this thread)

@@ -94,6 +94,34 @@ async def test_grpcio_in_flight_completes_new_call_unavailable() -> None:
         await asyncio.wait_for(asyncio.shield(server.task), 3.0)  # the worker finished early
 
 
+async def test_keep_alive_timeout_counts_from_the_last_call() -> None:
+    """The idle timer is armed once and left running while calls come and go: calls closer
+    together than keep_alive_timeout keep the connection open however long it lives, a call
+    longer than it is never cut, and the close comes a full timeout after the last call."""
+    timeout = 0.5
+    async with serve(echo_app, grpc_config(keep_alive_timeout=timeout)) as server:
+        client = await RawH2.connect(server.port)
+        try:
+            for _ in range(5):  # 1.5 s of calls 0.3 s apart: three timeouts, never idle that long
+                stream_id = client.request("/test/Unary", grpc_frame(b"hi"))
+                frames = await frames_until(client, HeadersFrame, timeout=3.0)  # (headers)
+                frames += await frames_until(client, HeadersFrame, timeout=3.0)  # (trailers)
+                assert not any(isinstance(f, GoAwayFrame) for f in frames), frames
+                assert frames[-1].stream_id == stream_id
+                await asyncio.sleep(0.3)
+            slow = client.request("/test/Slow", grpc_frame(b"800"))  # longer than the timeout
+            frames = await frames_until(client, HeadersFrame, timeout=3.0)
+            frames += await frames_until(client, HeadersFrame, timeout=3.0)
+            assert not any(isinstance(f, GoAwayFrame) for f in frames), frames
+            assert frames[-1].stream_id == slow
+            assert "END_STREAM" in frames[-1].flags
+            ended = time.monotonic()
+            await frames_until(client, GoAwayFrame, timeout=3.0)
+            assert time.monotonic() - ended >= timeout - 0.05
+        finally:
+            await client.close()
+
+
 async def test_idle_connection_closes_gracefully_after_keep_alive_timeout() -> None:
     async with serve(echo_app, grpc_config(keep_alive_timeout=0.3)) as server:
         client = await RawH2.connect(server.port)
