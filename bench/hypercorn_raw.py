@@ -104,7 +104,8 @@ def serve(variant: str) -> None:
     from hypercorn.asyncio.run import worker_serve
     from hypercorn.config import Config
 
-    from asgi_grpc.server._hypercorn import grpc_config, install
+    from asgi_grpc.server._hypercorn import grpc_config
+    from asgi_grpc.server._hypercorn_install import install
 
     if variant == "fixed":
         install()

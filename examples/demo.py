@@ -111,7 +111,7 @@ async def main(port: int, keep_serving: bool) -> None:
 
     # Hypercorn settings fit for gRPC (no date/server headers, no per-connection request cap...);
     # Hypercorn takes ownership of the socket through fd://. (GrpcApp has already installed
-    # asgi_grpc's HTTP/2 fixes into Hypercorn: see asgi_grpc/server/_hypercorn.py.)
+    # asgi_grpc's HTTP/2 fixes into Hypercorn: see asgi_grpc/server/_hypercorn_install.py.)
     config = grpc_config(bind=[f"fd://{sock.detach()}"], graceful_timeout=5.0)
     stop = asyncio.Event()
     server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]

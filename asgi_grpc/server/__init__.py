@@ -10,7 +10,8 @@ from ._app import GrpcApp
 from ._call import ServicerContext
 from ._config import ServerConfig
 from ._guard import check_app
-from ._hypercorn import grpc_config, install
+from ._hypercorn import grpc_config
+from ._hypercorn_install import install
 from ._server import Server, server
 from ._web import GrpcWebConfig
 

@@ -28,7 +28,7 @@ from .._core import (
 from .._core._web import is_grpc_web_content_type
 from .._handlers import CallDetails, GenericHandlerLike, metadata_pairs
 from .._wake import loop_inbox
-from . import _guard, _hypercorn
+from . import _guard, _hypercorn_install
 from ._call import CALL_POOL, ServicerContext
 from ._config import ServerConfig
 from ._memory import TRIM_EVERY_CALLS, trim_soon, tune_allocator
@@ -69,7 +69,7 @@ class GrpcApp:
     ) -> None:
         # Whatever Hypercorn serves this app in this process gets the gRPC fixes (a no-op for other
         # ASGI servers, which then get the portable code paths).
-        _hypercorn.install()
+        _hypercorn_install.install()
         # ...and refuses, at lifespan start-up, an app graph that would drop gRPC's trailers.
         _guard.install()
         # Large messages without a page fault per byte: glibc's thresholds (see _memory).

@@ -1,10 +1,11 @@
-"""Hypercorn 0.18 as an HTTP/2 server fit for gRPC: :func:`install` and :func:`grpc_config`.
+"""Hypercorn 0.18 as an HTTP/2 server fit for gRPC: :class:`GrpcH2Protocol`.
 
-:func:`install` swaps :class:`GrpcH2Protocol` (a subclass of Hypercorn's ``H2Protocol``) into
-``hypercorn.protocol``, the module whose ``ProtocolWrapper`` builds the protocol of every HTTP/2
-connection (ALPN h2, prior knowledge and h2c upgrade alike), so servers started by our code and by
-the ``hypercorn module:app`` CLI both get it. HTTP/1.1 stays stock. Hypercorn is not forked: the
-stream layer (``HTTPStream``), the ASGI plumbing, the TCP server and the worker are stock.
+:func:`~._hypercorn_install.install` swaps :class:`GrpcH2Protocol` (a subclass of Hypercorn's
+``H2Protocol``) into ``hypercorn.protocol``, the module whose ``ProtocolWrapper`` builds the
+protocol of every HTTP/2 connection (ALPN h2, prior knowledge and h2c upgrade alike), so servers
+started by our code and by the ``hypercorn module:app`` CLI both get it. HTTP/1.1 stays stock.
+Hypercorn is not forked: the stream layer (``HTTPStream``), the ASGI plumbing, the TCP server and
+the worker are stock.
 
 What the protocol changes, and why (each has a regression test in ``tests/hypercorn/``):
 
@@ -54,7 +55,7 @@ Where it is: :class:`GrpcH2Protocol` (this module) holds the connection's state,
 ``__init__``, its lifecycle (preface, idle timer, graceful drain, aborts, close) and the read side
 (h2 events to streams); the writer side (the app's response events, flow-controlled framing and
 the socket writes, with what it changes for speed) is its base class
-:class:`~._hypercorn_writer.H2Writer`. This module also holds :func:`install`.
+:class:`~._hypercorn_writer.H2Writer`. :func:`~._hypercorn_install.install` puts it in place.
 
 Speed: the writer's is described in ``_hypercorn_writer``; here, the connection's idle timer is
 a ``call_later`` instead of a task per request, armed once and left running while requests come
@@ -65,7 +66,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections import deque
 from typing import Any
 
@@ -75,10 +75,6 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import hypercorn.asyncio.run
-import hypercorn.asyncio.tcp_server
-import hypercorn.protocol
-from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext as AsyncioWorkerContext
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
@@ -89,13 +85,10 @@ from hypercorn.protocol.events import (
     StreamClosed,
 )
 from hypercorn.protocol.h2 import H2Protocol
-from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.utils import filter_pseudo_headers
 from hyperframe.frame import PingFrame
 
-from .. import _hyperframe
-from .._versions import installed_version
 from ._h2_streams import bound_closed_streams
 from ._hypercorn_config import (
     DEFAULT_CONNECTION_WINDOW,
@@ -108,10 +101,8 @@ from ._hypercorn_config import (
     options_to_settings,
 )
 from ._hypercorn_h2 import GrpcH2Connection
-from ._hypercorn_h11 import GrpcH11Protocol
 from ._hypercorn_limits import PingPolicy, ResetBudget, check_request_headers, check_trailers
 from ._hypercorn_stream import AppSpawner, GrpcHTTPStream
-from ._hypercorn_tcp import GrpcTCPServer
 from ._hypercorn_writer import (
     _DRAIN_ANNOUNCED,
     _DRAIN_FINAL,
@@ -126,12 +117,8 @@ __all__ = [
     "TRAILERS_ONLY_EXTENSION",
     "GrpcH2Protocol",
     "grpc_config",
-    "install",
-    "is_installed",
     "options_to_settings",
 ]
-
-_SUPPORTED = "0.18."
 
 _MAX_WINDOW = 2**31 - 1
 _DEFAULT_WINDOW = 65_535  # RFC 9113's initial window, before any SETTINGS or WINDOW_UPDATE
@@ -722,77 +709,3 @@ class GrpcH2Protocol(H2Writer):
                     self._idle_timer = self._loop.call_later(
                         float(self.config.keep_alive_timeout), self._on_idle_timeout
                     )
-
-
-# The module whose ProtocolWrapper builds HTTP/2 protocols, the one whose TCPServer reads
-# MAX_RECV bytes at a time, and the one whose worker serves each connection with a TCPServer
-# (typed Any: we assign their globals).
-_wrapper_module: Any = hypercorn.protocol
-_tcp_server_module: Any = hypercorn.asyncio.tcp_server
-_run_module: Any = hypercorn.asyncio.run
-
-
-def is_installed() -> bool:
-    return _wrapper_module.H2Protocol is GrpcH2Protocol
-
-
-_H2_SUPPORTED = "4."
-
-
-def _reads_as_expected(server: type) -> bool:
-    """Hypercorn's TCPServer as GrpcTCPServer overrides it: ``run`` and ``_read_data``
-    coroutines, a ``reader`` and a ``writer`` given to ``__init__``."""
-    parameters = inspect.signature(server).parameters
-    return (
-        inspect.iscoroutinefunction(getattr(server, "run", None))
-        and inspect.iscoroutinefunction(getattr(server, "_read_data", None))
-        and "reader" in parameters
-        and "writer" in parameters
-    )
-
-
-def install() -> None:
-    """Make every HTTP/2 connection Hypercorn accepts in this process use :class:`GrpcH2Protocol`.
-
-    Idempotent. ``hypercorn.protocol.ProtocolWrapper`` looks ``H2Protocol`` (and ``H11Protocol``)
-    up in its module's globals each time it builds a protocol, so replacing those names is
-    enough; ``H11Protocol`` becomes :class:`GrpcH11Protocol` (garbage instead of a request is
-    refused at once). Hypercorn's asyncio worker serves each connection with
-    :class:`~._hypercorn_tcp.GrpcTCPServer` (its sockets read without a ``StreamReader``'s copies;
-    ``asgi_grpc``'s own server uses it directly). Also makes hyperframe's DATA frame ``repr``
-    cheap (same output; see :mod:`asgi_grpc._hyperframe`).
-    """
-    if is_installed():
-        return
-    found = installed_version("hypercorn")
-    if not found.startswith(_SUPPORTED):
-        raise RuntimeError(
-            f"asgi_grpc patches Hypercorn {_SUPPORTED}x internals, found Hypercorn {found}: "
-            "install hypercorn>=0.18,<0.19"
-        )
-    found = installed_version("h2")
-    if not found.startswith(_H2_SUPPORTED):
-        raise RuntimeError(
-            f"asgi_grpc extends h2 {_H2_SUPPORTED}x internals, found h2 {found}: install h2>=4.1,<5"
-        )
-    if _wrapper_module.H2Protocol is not H2Protocol:
-        raise RuntimeError(
-            "hypercorn.protocol.H2Protocol was already replaced by someone else "
-            f"({_wrapper_module.H2Protocol!r}); refusing to stack patches"
-        )
-    if not isinstance(getattr(_tcp_server_module, "MAX_RECV", None), int):
-        raise RuntimeError(
-            "hypercorn.asyncio.tcp_server.MAX_RECV is gone: Hypercorn changed how it reads "
-            "its sockets; asgi_grpc's read size needs updating"
-        )
-    if _run_module.TCPServer not in (TCPServer, GrpcTCPServer) or not _reads_as_expected(TCPServer):
-        raise RuntimeError(
-            "hypercorn.asyncio's TCPServer is not the one asgi_grpc knows (replaced, or its "
-            "run/_read_data/reader/writer changed): asgi_grpc's socket reader needs updating"
-        )
-    _wrapper_module.H2Protocol = GrpcH2Protocol
-    _tcp_server_module.MAX_RECV = READ_SIZE  # (read size of a connection GrpcTCPServer leaves)
-    _run_module.TCPServer = GrpcTCPServer
-    if _wrapper_module.H11Protocol is H11Protocol:
-        _wrapper_module.H11Protocol = GrpcH11Protocol
-    _hyperframe.install()

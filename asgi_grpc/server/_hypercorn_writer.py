@@ -3,9 +3,9 @@
 :class:`H2Writer` is the base class of ``GrpcH2Protocol`` (itself a subclass of Hypercorn's
 ``H2Protocol``): it holds the methods that take the app's response events (``stream_send``, and the
 ``respond``/``push_body``/``flush_now`` extensions of ``_hypercorn_stream``), buffer each stream's
-body (:class:`_Outbound`), frame it under flow control and write it to the socket. The read side,
-the connection's lifecycle and :func:`~._hypercorn.install` are in ``_hypercorn``, which
-initialises the state declared here (in ``GrpcH2Protocol.__init__``: one place for all of it).
+body (:class:`_Outbound`), frame it under flow control and write it to the socket. The read side
+and the connection's lifecycle are in ``_hypercorn``, which initialises the state declared here
+(in ``GrpcH2Protocol.__init__``: one place for all of it).
 This module does not import ``_hypercorn``.
 
 What it changes in Hypercorn, and why (the letters are those of ``_hypercorn``'s list; each has a

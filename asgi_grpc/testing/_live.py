@@ -15,7 +15,7 @@ from typing import Any
 
 from ..client._channel import Channel as AioChannel
 from ..client._channel import insecure_channel
-from ..server import _hypercorn
+from ..server import _hypercorn, _hypercorn_install
 from ..server._types import ASGIApp, ASGIReceive, ASGISend, Message, Scope
 
 __all__ = ["LiveServer", "serve"]
@@ -61,7 +61,7 @@ async def serve(
     :func:`~asgi_grpc.server.grpc_config` overrides."""
     from hypercorn.asyncio import serve as hypercorn_serve
 
-    _hypercorn.install()  # our HTTP/2 fixes, whatever app this is
+    _hypercorn_install.install()  # our HTTP/2 fixes, whatever app this is
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:

@@ -12,13 +12,8 @@ from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame, WindowUpdat
 from asgi_grpc import _hyperframe
 from asgi_grpc._hyperframe import raw_data_repr, stock_raw_data_repr
 from asgi_grpc.server import _hypercorn
-from asgi_grpc.server._hypercorn import (
-    READ_SIZE,
-    GrpcH2Protocol,
-    grpc_config,
-    install,
-    is_installed,
-)
+from asgi_grpc.server._hypercorn import READ_SIZE, GrpcH2Protocol, grpc_config
+from asgi_grpc.server._hypercorn_install import install, is_installed
 
 from .helpers import RawH2, echo_app, grpc_frame, serve
 
@@ -127,6 +122,6 @@ def test_cheap_frame_repr_is_installed_by_client_and_server() -> None:
     # hyperframe major version leaves it out (and this test says so).
     import asgi_grpc.client._h2  # noqa: F401
 
-    _hypercorn.install()
+    install()
     assert _hyperframe.is_installed(), "hyperframe changed: check its DATA frame repr"
     assert hyperframe.frame._raw_data_repr is raw_data_repr

@@ -17,7 +17,7 @@ import hypercorn.asyncio.run
 import pytest
 from hypercorn.asyncio.tcp_server import TCPServer
 
-from asgi_grpc.server import GrpcApp, _hypercorn, _hypercorn_h2, _hypercorn_tcp
+from asgi_grpc.server import GrpcApp, _hypercorn_h2, _hypercorn_install, _hypercorn_tcp
 from asgi_grpc.server._hypercorn_tcp import HIGH_WATER, LOW_WATER, GrpcTCPServer, SocketInput
 from asgi_grpc.testing import serve
 from tests.server.conftest import TRANSPORTS
@@ -93,10 +93,11 @@ def test_install_refuses_a_tcp_server_it_does_not_know(monkeypatch: pytest.Monke
     class Elsewhere(TCPServer):
         pass
 
-    monkeypatch.setattr(_hypercorn._wrapper_module, "H2Protocol", _hypercorn.H2Protocol)
-    monkeypatch.setattr(_hypercorn._run_module, "TCPServer", Elsewhere)
+    install = _hypercorn_install
+    monkeypatch.setattr(install._wrapper_module, "H2Protocol", install.H2Protocol)
+    monkeypatch.setattr(_hypercorn_install._run_module, "TCPServer", Elsewhere)
     with pytest.raises(RuntimeError, match="TCPServer"):
-        _hypercorn.install()
+        _hypercorn_install.install()
 
     class Renamed:
         def __init__(self, app: Any, loop: Any, config: Any, context: Any, state: Any) -> None:
@@ -105,12 +106,12 @@ def test_install_refuses_a_tcp_server_it_does_not_know(monkeypatch: pytest.Monke
         async def run(self) -> None:
             pass
 
-    assert _hypercorn._reads_as_expected(TCPServer)
-    assert not _hypercorn._reads_as_expected(Renamed)
-    monkeypatch.setattr(_hypercorn, "TCPServer", Renamed)
-    monkeypatch.setattr(_hypercorn._run_module, "TCPServer", Renamed)
+    assert _hypercorn_install._reads_as_expected(TCPServer)
+    assert not _hypercorn_install._reads_as_expected(Renamed)
+    monkeypatch.setattr(_hypercorn_install, "TCPServer", Renamed)
+    monkeypatch.setattr(_hypercorn_install._run_module, "TCPServer", Renamed)
     with pytest.raises(RuntimeError, match="TCPServer"):
-        _hypercorn.install()
+        _hypercorn_install.install()
 
 
 # -- take_over on a real socket, without Hypercorn ------------------------------------------------
