@@ -4,7 +4,9 @@ Starts ``python -m bench.server --impl SERVER`` (a fresh process) and makes bloc
 or ping-pong round trips on one bidi call, from this process's main thread with CLIENT
 (``grpcio_sync``, ``asgi_grpc_sync``, or ``asgi_grpc`` for the aio client in one coroutine): a
 warm-up, then ``--rounds`` rounds of ``--calls``, printing the CPU per operation of both
-processes (``--workload unary_1mib``: unary calls of 1 MiB each way). With ``--callgrind
+processes and the server's context switches per operation, all its threads counted (a voluntary
+one is a thread going to sleep until something wakes it: the hand-offs between its threads)
+(``--workload unary_1mib``: unary calls of 1 MiB each way). With ``--callgrind
 client`` (run this command under ``valgrind --tool=callgrind --instr-atstart=no``) or
 ``--callgrind server`` (the server is started under it), one round is counted in instructions
 instead (``--out``: the ``--callgrind-out-file`` given to valgrind for the client): the same on
@@ -148,6 +150,25 @@ def _instructions(out: str) -> int:
     return int(totals[0].split()[1])
 
 
+def _context_switches(pid: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of every thread of ``pid`` so far (Linux;
+    psutil's count is the main thread's alone). A thread that sleeps until another wakes it
+    counts one voluntary switch: the server's thread hand-offs per operation."""
+    voluntary = involuntary = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:  # (a thread that ended meanwhile)
+            continue
+        for line in lines:
+            name, _, value = line.partition(":")
+            if name == "voluntary_ctxt_switches":
+                voluntary += int(value)
+            elif name == "nonvoluntary_ctxt_switches":
+                involuntary += int(value)
+    return voluntary, involuntary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sync_cost", description=__doc__)
     parser.add_argument("--server", default="grpcio_sync")
@@ -218,16 +239,23 @@ def main(argv: list[str] | None = None) -> int:
             client_us, server_us = [], []
             for _ in range(args.rounds):
                 before, mine = process.cpu_times(), time.process_time()
+                switches = _context_switches(server.pid)
                 started = time.monotonic()
                 run(args.calls)
                 elapsed = time.monotonic() - started
                 after = process.cpu_times()
+                voluntary, involuntary = (
+                    (now - then) / args.calls
+                    for now, then in zip(_context_switches(server.pid), switches, strict=True)
+                )
                 client_us.append((time.process_time() - mine) / args.calls * 1e6)
                 spent = after.user + after.system - before.user - before.system
                 server_us.append(spent / args.calls * 1e6)
                 print(
                     f"{args.server}:{args.client} {args.workload}: client {client_us[-1]:.0f}, "
-                    f"server {server_us[-1]:.0f} us CPU/op, {args.calls / elapsed:,.0f} ops/s",
+                    f"server {server_us[-1]:.0f} us CPU/op, {args.calls / elapsed:,.0f} ops/s; "
+                    f"server context switches/op {voluntary:.2f} voluntary, "
+                    f"{involuntary:.2f} involuntary",
                     flush=True,
                 )
             print(
