@@ -584,6 +584,13 @@ class ServicerContext:
             raise UsageError("Initial metadata has already been sent")
         self._initial_metadata = initial_metadata
         await self._send_headers()
+        # On the wire now, as grpcio's server sends them, not with whatever the handler does
+        # next: a status that follows at once (an abort) would otherwise leave in the same
+        # write, and a client that reads both together may take the call for one that never
+        # began and retry it (gRFC A6 commits a call once its headers are received).
+        sink = self._body_sink()
+        if sink is not None:
+            sink[1]()
 
     async def abort(
         self,
