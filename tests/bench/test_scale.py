@@ -72,7 +72,11 @@ def test_load_part(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) not installed")
+# In CI (./scripts/test installs it) a missing h2load fails the test instead of skipping it.
+@pytest.mark.skipif(
+    shutil.which("h2load") is None and os.environ.get("CI") != "true",
+    reason="h2load (nghttp2-client) not installed",
+)
 def test_workers_part_with_h2load(tmp_path: Path) -> None:
     table, dump = run_scale(tmp_path, "--parts", "workers")
     assert "## asgi-grpc serve, h2load" in table
