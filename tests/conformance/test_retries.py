@@ -48,6 +48,10 @@ class Attempt:
     cancelled: bool = False
 
 
+# How long a handler that sent its headers waits before it fails (see Script.headers_first).
+HEADERS_SETTLE = 0.05
+
+
 @dataclass
 class Script:
     """What the server does with each attempt, by its index (0 = the first it sees)."""
@@ -77,6 +81,10 @@ def _handlers(grpc: ModuleType, script: Script) -> Any:
         if code is not None:
             if script.headers_first:
                 await context.send_initial_metadata((("x-attempt", str(n)),))
+                # The client must have the headers before the status: grpc-core commits a call
+                # once its application is handed them, and a status read together with them
+                # can beat that (grpcio's client then retries, seen against either server).
+                await asyncio.sleep(HEADERS_SETTLE)
             if script.pushback is not None:
                 context.set_trailing_metadata((("grpc-retry-pushback-ms", script.pushback),))
             await context.abort(getattr(grpc.StatusCode, code.name), f"attempt {n} fails")
