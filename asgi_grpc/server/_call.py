@@ -584,10 +584,10 @@ class ServicerContext:
             raise UsageError("Initial metadata has already been sent")
         self._initial_metadata = initial_metadata
         await self._send_headers()
-        # On the wire now, as grpcio's server sends them, not with whatever the handler does
-        # next: a status that follows at once (an abort) would otherwise leave in the same
-        # write, and a client that reads both together may take the call for one that never
-        # began and retry it (gRFC A6 commits a call once its headers are received).
+        # On the wire when this returns, as grpcio's server sends them, not queued for the
+        # writer until the handler yields (a status that follows at once, an abort, would leave
+        # in the same write). A client that retries (gRFC A6) can only take the call as begun
+        # if it has the headers before the status.
         sink = self._body_sink()
         if sink is not None:
             sink[1]()

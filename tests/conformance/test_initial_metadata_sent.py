@@ -1,9 +1,10 @@
 """Initial metadata a handler sends explicitly is on the wire before whatever it does next.
 
-A handler that sends its initial metadata and then fails at once: grpcio's client takes the call
-as begun (gRFC A6: no retry) only if the headers reached it before the status. The handler here
-holds its event loop for a moment between the two (a blocking sleep, so that no writer task can
-run in between), and grpcio's blocking client, on a thread of its own, notes when each arrives.
+A handler that sends its initial metadata and then fails: with grpcio's server the headers leave
+when ``send_initial_metadata`` returns, not with the status (a retrying client can take the call
+as begun, gRFC A6, only if it has the headers first). The handler here holds its event loop for a
+moment between the two (a blocking sleep, so that no writer task can run in between), and
+grpcio's blocking client, on a thread of its own, notes when each arrives.
 """
 
 from __future__ import annotations
